@@ -1,0 +1,3 @@
+pub mod hub;
+pub mod not_found;
+pub mod reference;

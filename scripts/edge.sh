@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Partner Edge's one entry point. The README's two commands call it:
+#
+#   bash scripts/edge.sh run     install what is missing, build, serve on 127.0.0.1:8787
+#   bash scripts/edge.sh test    install what is missing, build, run every test
+#
+# Other subcommands: setup, build, bench [route], build-if-needed (wrangler's
+# [build] hook). Every install step checks the installed version first, so a
+# second run installs nothing. Nothing is downloaded from GitHub: tools that
+# would fetch binaries are pointed at the ones installed here.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+# Pinned versions; see ../shared/TOOLCHAIN.md for why these.
+WASM_BINDGEN_VERSION=0.2.130
+WORKER_BUILD_VERSION=0.8.7
+TRUNK_VERSION=0.21.14
+NODE_MAJOR_MIN=20
+
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+export CLOUDFLARE_CF_FETCH_ENABLED=false
+export WRANGLER_SEND_METRICS=false
+# Trunk keeps its tool cache here, away from any half-downloaded ~/.cache/trunk.
+export XDG_CACHE_HOME="$ROOT/.tools/cache"
+STAMPS="$ROOT/.tools/stamps"
+mkdir -p "$STAMPS" "$XDG_CACHE_HOME"
+
+log() { printf '\033[1m[edge]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[edge] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- setup ----
+
+ensure_node() {
+  command -v node >/dev/null || die "node is missing; install Node.js ${NODE_MAJOR_MIN}+ (preinstalled on the project's machines)"
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$major" -ge "$NODE_MAJOR_MIN" ] || die "node $major is too old; wrangler 4.86 needs ${NODE_MAJOR_MIN}+"
+}
+
+ensure_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown && return
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+}
+
+# ensure_cargo_tool BINARY VERSION -- INSTALL ARGS...
+ensure_cargo_tool() {
+  local bin=$1 version=$2
+  shift 3
+  if "$bin" --version 2>/dev/null | grep -qF " $version"; then return; fi
+  log "installing $bin $version with cargo (several minutes, once per machine)"
+  cargo install "$@"
+}
+
+ensure_npm_packages() {
+  local want have=""
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  [ -f node_modules/.pe-lock-hash ] && have=$(cat node_modules/.pe-lock-hash)
+  if [ "$want" = "$have" ] && [ -x node_modules/.bin/wrangler ]; then return; fi
+  log "installing npm packages from package-lock.json"
+  npm ci --no-audit --no-fund
+  echo "$want" > node_modules/.pe-lock-hash
+}
+
+ensure_chromium() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
+  log "installing chromium and chromium-driver from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
+setup() {
+  ensure_node
+  ensure_wasm_target
+  ensure_npm_packages
+  ensure_cargo_tool wasm-bindgen "$WASM_BINDGEN_VERSION" -- \
+    wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"   # no --locked: its lockfile wants a yanked crate
+  ensure_cargo_tool worker-build "$WORKER_BUILD_VERSION" -- \
+    worker-build --version "$WORKER_BUILD_VERSION" --locked
+  ensure_cargo_tool trunk "$TRUNK_VERSION" -- \
+    trunk --version "$TRUNK_VERSION" --locked
+}
+
+# ---------------------------------------------------------------- build ----
+
+# A hash of everything that feeds an artefact; a build is skipped when the
+# hash matches the one recorded after the last successful build.
+fingerprint() {
+  { find "$@" -type f -not -path '*/dist/*' -not -path '*/build/*' -print0 | sort -z | xargs -0 sha256sum
+    sha256sum Cargo.lock Cargo.toml .cargo/config.toml; } | sha256sum | cut -d' ' -f1
+}
+
+# build_step NAME OUTPUT COMMAND... -- INPUTS...
+build_step() {
+  local name=$1 output=$2
+  shift 2
+  local cmd=() inputs=()
+  while [ "$1" != "--" ]; do cmd+=("$1"); shift; done
+  shift
+  inputs=("$@")
+  local sum
+  sum=$(fingerprint "${inputs[@]}")
+  if [ -e "$output" ] && [ "$(cat "$STAMPS/$name" 2>/dev/null)" = "$sum" ]; then
+    log "$name is up to date"
+    return
+  fi
+  log "building $name"
+  "${cmd[@]}"
+  echo "$sum" > "$STAMPS/$name"
+}
+
+build_portal() {
+  build_step portal portal/dist/index.html \
+    trunk build --release --offline --config Trunk.toml -- \
+    portal shared static Trunk.toml
+}
+
+build_worker() {
+  build_step worker worker/build/index.js \
+    bash -c 'cd worker && worker-build --release' -- \
+    worker/src worker/build.rs worker/Cargo.toml shared
+}
+
+build() {
+  build_portal
+  build_worker
+}
+
+# wrangler's [build] hook: `wrangler deploy` builds everything; our own
+# commands have built already and set PE_SKIP_BUILD=1.
+build_if_needed() {
+  [ "${PE_SKIP_BUILD:-0}" = 1 ] && return
+  setup
+  build
+}
+
+# ------------------------------------------------------------------ run ----
+
+run() {
+  setup
+  build
+  if [ ! -f .dev.vars ]; then
+    cp .dev.vars.example .dev.vars
+    log "created .dev.vars from .dev.vars.example (local-only values)"
+  fi
+  local port=${PORT:-8787} inspector=${INSPECTOR_PORT:-9229}
+  log "starting wrangler dev; state persists in .state/"
+  log "  portal:  http://127.0.0.1:$port/"
+  log "  health:  http://127.0.0.1:$port/api/public/health"
+  log "  openapi: http://127.0.0.1:$port/openapi.json"
+  PE_SKIP_BUILD=1 exec wrangler dev --local --ip 127.0.0.1 --port "$port" \
+    --inspector-port "$inspector" --persist-to .state --test-scheduled \
+    --show-interactive-dev-session=false
+}
+
+# ----------------------------------------------------------------- test ----
+
+test_all() {
+  setup
+  ensure_chromium
+  build
+  log "cargo fmt --check"
+  cargo fmt --all --check
+  log "clippy, native"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  log "clippy, wasm32"
+  cargo clippy -p partner-edge-worker -p partner-edge-portal --target wasm32-unknown-unknown --locked -- -D warnings
+  log "unit tests (shared)"
+  cargo test -p partner-edge-shared --locked
+  log "integration tests against wrangler dev"
+  cargo test -p partner-edge-tests --locked
+  log "browser tests in headless Chromium"
+  node --test --test-concurrency=1 tests/browser/
+}
+
+# ---------------------------------------------------------------- bench ----
+
+bench() {
+  setup
+  build
+  node bench/run.mjs "$@"
+}
+
+case "${1:-}" in
+  setup) setup; ensure_chromium ;;
+  build) setup; build ;;
+  build-if-needed) build_if_needed ;;
+  run) run ;;
+  test) test_all ;;
+  bench) shift; bench "$@" ;;
+  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|setup|build}" ;;
+esac

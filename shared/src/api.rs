@@ -1,0 +1,209 @@
+//! The JSON envelope every API response uses, and the request id that ties a
+//! response to the edge's logs.
+//!
+//! Success: `{"success":true,"data":…}` (plus `meta` on paginated lists).
+//! Failure: `{"success":false,"error":"<code>","message":…,"request_id":…}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+
+/// The header that carries the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+
+/// A successful response body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Success<T> {
+    /// Always `true`.
+    pub success: bool,
+    pub data: T,
+    /// Present on paginated lists only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<PageMeta>,
+}
+
+impl<T> Success<T> {
+    pub fn new(data: T) -> Self {
+        Self {
+            success: true,
+            data,
+            meta: None,
+        }
+    }
+
+    pub fn paginated(data: T, meta: PageMeta) -> Self {
+        Self {
+            success: true,
+            data,
+            meta: Some(meta),
+        }
+    }
+}
+
+/// Cursor pagination details for list responses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PageMeta {
+    /// Pass as `cursor` to fetch the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// An error response body. The same shape for every failure the edge returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    /// The catalogue code; branch on this.
+    pub error: ErrorCode,
+    /// A human-readable explanation, for logs and UIs.
+    pub message: String,
+    /// The same value as the `X-Request-Id` response header.
+    pub request_id: RequestId,
+}
+
+impl ErrorBody {
+    pub fn new(error: ErrorCode, message: impl Into<String>, request_id: RequestId) -> Self {
+        Self {
+            success: false,
+            error,
+            message: message.into(),
+            request_id,
+        }
+    }
+}
+
+/// A request id: `req_` followed by 32 lowercase hex digits.
+///
+/// The worker draws the 128 random bits; this type only formats and parses,
+/// so it stays deterministic and testable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct RequestId(String);
+
+const REQUEST_ID_PREFIX: &str = "req_";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a request id is `req_` followed by 32 lowercase hex digits")]
+pub struct InvalidRequestId;
+
+impl RequestId {
+    /// Builds an id from 16 random bytes supplied by the caller.
+    pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
+        Self(format!(
+            "{REQUEST_ID_PREFIX}{:032x}",
+            u128::from_be_bytes(bytes)
+        ))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidRequestId> {
+        let hex = raw
+            .strip_prefix(REQUEST_ID_PREFIX)
+            .ok_or(InvalidRequestId)?;
+        let well_formed = hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if well_formed {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidRequestId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RequestId {
+    type Error = InvalidRequestId;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<RequestId> for String {
+    fn from(id: RequestId) -> Self {
+        id.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_id_formats_all_128_bits_with_prefix() {
+        let id = RequestId::from_random_bytes([0xab; 16]);
+        assert_eq!(id.as_str(), "req_abababababababababababababababab");
+        let zero = RequestId::from_random_bytes([0; 16]);
+        assert_eq!(zero.as_str(), "req_00000000000000000000000000000000");
+    }
+
+    #[test]
+    fn request_id_parse_round_trips_and_rejects_malformed() {
+        let id = RequestId::from_random_bytes([7; 16]);
+        assert_eq!(RequestId::parse(id.as_str()), Ok(id));
+        for bad in [
+            "",
+            "req_",
+            "req_ABABABABABABABABABABABABABABABAB",
+            "abc_0000",
+            "req_123",
+        ] {
+            assert_eq!(
+                RequestId::parse(bad),
+                Err(InvalidRequestId),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn error_body_has_the_taxonomy_shape() {
+        let body = ErrorBody::new(
+            ErrorCode::NotFound,
+            "no route for GET /api/nope",
+            RequestId::from_random_bytes([1; 16]),
+        );
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "success": false,
+                "error": "not_found",
+                "message": "no route for GET /api/nope",
+                "request_id": "req_01010101010101010101010101010101",
+            })
+        );
+    }
+
+    #[test]
+    fn success_omits_meta_unless_paginated() {
+        let plain = serde_json::to_value(Success::new(5)).unwrap();
+        assert_eq!(plain, serde_json::json!({"success": true, "data": 5}));
+        let page = Success::paginated(
+            vec![1],
+            PageMeta {
+                next_cursor: Some("c2".into()),
+                limit: 1,
+            },
+        );
+        let json = serde_json::to_value(page).unwrap();
+        assert_eq!(
+            json["meta"],
+            serde_json::json!({"next_cursor": "c2", "limit": 1})
+        );
+    }
+}

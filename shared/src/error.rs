@@ -1,0 +1,171 @@
+//! The error catalogue: every error code the edge can answer with, its HTTP
+//! status, and the advice a client needs to react to it.
+//!
+//! This enum is the single source for three things: the status the worker
+//! answers with, the error responses in `/openapi.json`, and the published
+//! catalogue. Adding a code here is enough for all three to follow.
+
+use serde::{Deserialize, Serialize};
+
+/// How a client should treat a failed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum RetryClass {
+    /// Retrying the same call later may succeed.
+    Retryable,
+    /// Retrying unchanged cannot succeed; fix the request or credentials first.
+    FailFast,
+    /// The work already happened; treat as success and read the latest state.
+    SafeNoop,
+}
+
+/// One row of the published catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ErrorCatalogueEntry {
+    pub code: ErrorCode,
+    pub http_status: u16,
+    pub retry_class: RetryClass,
+    pub client_action: String,
+    pub remediation: String,
+}
+
+/// Declares the catalogue once: the enum, its list, and each code's facts.
+macro_rules! error_catalogue {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $wire:literal, $status:literal, $retry:ident,
+            action: $action:literal,
+            remediation: $remediation:literal;
+    )+) => {
+        /// A machine-readable error code. Clients branch on this, never on `message`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            /// The wire form, as it appears in the `error` field.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $wire,)+ }
+            }
+
+            pub const fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)+ }
+            }
+
+            pub const fn retry_class(self) -> RetryClass {
+                match self { $(ErrorCode::$variant => RetryClass::$retry,)+ }
+            }
+
+            /// What a client program should do when it sees this code.
+            pub const fn client_action(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $action,)+ }
+            }
+
+            /// What a human should look at to make the error go away.
+            pub const fn remediation(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $remediation,)+ }
+            }
+        }
+    };
+}
+
+error_catalogue! {
+    /// The body, query or a header failed validation; the message names the field.
+    InvalidRequest = "invalid_request", 400, FailFast,
+        action: "Do not retry as is. Correct the field named in the message and send again.",
+        remediation: "Validate the body and query against the operation's schema before sending.";
+    /// No route or resource at this path.
+    NotFound = "not_found", 404, FailFast,
+        action: "Do not retry. Check the path against /openapi.json.",
+        remediation: "The route or resource does not exist. Resource ids are case-sensitive.";
+    /// The path exists, but not with this method.
+    MethodNotAllowed = "method_not_allowed", 405, FailFast,
+        action: "Do not retry. Use one of the methods listed in the Allow header.",
+        remediation: "The path exists but not with this method; the Allow header lists the valid ones.";
+    /// A storage dependency (KV or a Durable Object) is failing.
+    DependencyUnavailable = "dependency_unavailable", 503, Retryable,
+        action: "Retry with jittered exponential backoff (1 s, 2 s, 4 s ... capped at 30 s).",
+        remediation: "A storage dependency of the edge failed. /api/public/health names which one.";
+    /// An unexpected failure inside the edge.
+    ServerError = "server_error", 500, Retryable,
+        action: "Retry with capped backoff; if it persists, report the request_id.",
+        remediation: "Operators can find the failure in the worker logs by its request_id.";
+}
+
+impl ErrorCode {
+    pub fn catalogue_entry(self) -> ErrorCatalogueEntry {
+        ErrorCatalogueEntry {
+            code: self,
+            http_status: self.http_status(),
+            retry_class: self.retry_class(),
+            client_action: self.client_action().to_owned(),
+            remediation: self.remediation().to_owned(),
+        }
+    }
+
+    /// The whole catalogue, in a stable order.
+    pub fn catalogue() -> Vec<ErrorCatalogueEntry> {
+        Self::ALL
+            .iter()
+            .map(|code| code.catalogue_entry())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for &code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, serde_json::Value::String(code.as_str().into()));
+        }
+    }
+
+    #[test]
+    fn every_code_maps_to_an_error_status() {
+        for &code in ErrorCode::ALL {
+            let status = code.http_status();
+            assert!((400..600).contains(&status), "{code} has status {status}");
+        }
+    }
+
+    #[test]
+    fn catalogue_lists_each_code_once() {
+        let catalogue = ErrorCode::catalogue();
+        assert_eq!(catalogue.len(), ErrorCode::ALL.len());
+        let mut codes: Vec<&str> = catalogue.iter().map(|e| e.code.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn server_side_failures_are_retryable_and_client_mistakes_are_not() {
+        assert_eq!(ErrorCode::ServerError.retry_class(), RetryClass::Retryable);
+        assert_eq!(
+            ErrorCode::DependencyUnavailable.retry_class(),
+            RetryClass::Retryable
+        );
+        assert_eq!(
+            ErrorCode::InvalidRequest.retry_class(),
+            RetryClass::FailFast
+        );
+    }
+}

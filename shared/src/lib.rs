@@ -1,0 +1,15 @@
+//! Partner Edge's domain logic and payload types.
+//!
+//! This crate knows no runtime: it never reads the clock, draws random
+//! numbers or calls into JavaScript. Callers pass `now`, secrets and ids in,
+//! so everything here runs natively under `cargo test`, deterministically.
+//! The worker and the portal both depend on it; payload types live here so
+//! neither redeclares what the other reads.
+
+pub mod api;
+pub mod error;
+pub mod health;
+pub mod routes;
+
+#[cfg(feature = "openapi")]
+pub mod openapi;

@@ -1,0 +1,215 @@
+//! Renders the OpenAPI 3.1 document from the route table and the payload
+//! types. Native only: the worker's build script calls [`document`] and embeds
+//! the result, so no schema machinery ships in the wasm.
+
+use std::collections::BTreeMap;
+
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use serde_json::{json, Map, Value};
+
+use crate::api::{ErrorBody, Success};
+use crate::error::ErrorCode;
+use crate::health::HealthReport;
+use crate::routes::{Access, Payload, Route, ROUTES};
+
+/// The version the document advertises: the shared crate's, which moves with
+/// every change of the API surface.
+pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|settings| settings.definitions_path = "#/components/schemas".into())
+        .into_generator();
+
+    let error_schema = generator.subschema_for::<ErrorBody>().to_value();
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for route in ROUTES {
+        let operation = operation(route, &mut generator, &error_schema);
+        paths
+            .entry(route.path)
+            .or_default()
+            .insert(route.method.as_str().to_ascii_lowercase(), operation);
+    }
+
+    let mut tags: Vec<&str> = ROUTES.iter().map(|route| route.tag).collect();
+    tags.dedup();
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Partner Edge",
+            "version": API_VERSION,
+            "description": "The partner-facing edge: signed partner requests, webhooks, \
+                status feeds and this description. Every error has the shape \
+                {success:false, error, message, request_id}; the `error` codes, their \
+                HTTP statuses and retry advice are listed under x-error-catalogue.",
+        },
+        "servers": [{ "url": "/" }],
+        "tags": tags.iter().map(|tag| json!({ "name": tag })).collect::<Vec<_>>(),
+        "paths": paths,
+        "components": {
+            "schemas": generator.take_definitions(true),
+        },
+        "x-error-catalogue": ErrorCode::catalogue(),
+    })
+}
+
+fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Value) -> Value {
+    let (media_type, schema) = payload_schema(route.response, generator);
+    let mut responses = Map::new();
+    responses.insert(
+        route.success_status.to_string(),
+        json!({
+            "description": route.summary,
+            "headers": { "X-Request-Id": request_id_header() },
+            "content": { media_type: { "schema": schema } },
+        }),
+    );
+
+    // Group error codes by status: one response per status, listing its codes.
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for &code in route.errors.iter().chain([ErrorCode::ServerError].iter()) {
+        let codes = by_status.entry(code.http_status()).or_default();
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    for (status, codes) in by_status {
+        let names: Vec<&str> = codes.iter().map(|code| code.as_str()).collect();
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": format!("Error: {}", names.join(", ")),
+                "headers": { "X-Request-Id": request_id_header() },
+                "content": { "application/json": {
+                    "schema": error_schema,
+                    "x-error-codes": names,
+                }},
+            }),
+        );
+    }
+
+    let security = match route.access {
+        Access::Public => json!([]),
+    };
+
+    json!({
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "description": route.description,
+        "tags": [route.tag],
+        "security": security,
+        "responses": responses,
+    })
+}
+
+fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> (&'static str, Value) {
+    match payload {
+        Payload::Health => (
+            "application/json",
+            generator
+                .subschema_for::<Success<HealthReport>>()
+                .to_value(),
+        ),
+        Payload::OpenApiDocument => (
+            "application/json",
+            json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
+        ),
+    }
+}
+
+fn request_id_header() -> Value {
+    json!({
+        "description": "Identifies this request in the edge's logs; the same value as `request_id` in error bodies.",
+        "schema": { "type": "string", "pattern": "^req_[0-9a-f]{32}$" },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects every `$ref` in a JSON value.
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    if key == "$ref" {
+                        if let Value::String(target) = child {
+                            found.push(target.clone());
+                        }
+                    }
+                    refs(child, found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| refs(item, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn document_is_openapi_3_1_with_every_route() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        for route in ROUTES {
+            let method = route.method.as_str().to_ascii_lowercase();
+            let op = &doc["paths"][route.path][&method];
+            assert_eq!(
+                op["operationId"],
+                route.operation_id,
+                "{} {}",
+                route.method.as_str(),
+                route.path
+            );
+            assert!(op["responses"][route.success_status.to_string()].is_object());
+            assert!(
+                op["responses"]["500"].is_object(),
+                "every route documents server_error"
+            );
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_to_a_component() {
+        let doc = document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{target} points outside components"));
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{target} does not resolve"
+            );
+        }
+    }
+
+    #[test]
+    fn declared_errors_appear_under_their_status() {
+        let doc = document();
+        let health = &doc["paths"]["/api/public/health"]["get"]["responses"];
+        assert_eq!(
+            health["503"]["content"]["application/json"]["x-error-codes"],
+            json!(["dependency_unavailable"])
+        );
+        let catalogue = doc["x-error-catalogue"].as_array().unwrap();
+        assert_eq!(catalogue.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn error_schema_requires_the_taxonomy_fields() {
+        let doc = document();
+        let schema = &doc["components"]["schemas"]["ErrorBody"];
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        assert_eq!(required, ["error", "message", "request_id", "success"]);
+    }
+}

@@ -1,0 +1,374 @@
+//! The route table: every path the worker owns, with what OpenAPI needs to
+//! describe it. The worker dispatches from this table (an exhaustive `match`
+//! on [`RouteId`]), and `/openapi.json` is rendered from it, so the two cannot
+//! drift apart.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+
+/// HTTP methods the edge routes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+impl Method {
+    /// Parses a method token as it arrives on the wire. Unknown tokens give `None`.
+    pub fn parse(raw: &str) -> Option<Method> {
+        Some(match raw {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => return None,
+        })
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        }
+    }
+
+    /// Whether a request with this method may be served by a route declared with `declared`.
+    /// HEAD is answered by every GET route, without the body.
+    fn is_served_by(self, declared: Method) -> bool {
+        self == declared || (self == Method::Head && declared == Method::Get)
+    }
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone; no credentials.
+    Public,
+}
+
+/// The body a route answers with on success. The OpenAPI generator maps each
+/// kind to its schema and media type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// `Success<HealthReport>`.
+    Health,
+    /// The OpenAPI document itself.
+    OpenApiDocument,
+}
+
+/// One row of the route table.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub id: RouteId,
+    pub method: Method,
+    /// A path template: literal segments and `{name}` parameters.
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub description: &'static str,
+    pub access: Access,
+    pub success_status: u16,
+    pub response: Payload,
+    /// Errors this route can answer with besides the ones every route shares
+    /// (`server_error`).
+    pub errors: &'static [ErrorCode],
+}
+
+/// Declares the route ids and the table together, so every id has exactly one row.
+macro_rules! route_table {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident => { $($field:ident: $value:expr),+ $(,)? }
+    )+) => {
+        /// Identifies a route. The worker matches on it exhaustively, so a route
+        /// without a handler does not compile.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum RouteId {
+            $($(#[$doc])* $variant,)+
+        }
+
+        /// Every route the worker serves, in documentation order.
+        pub const ROUTES: &[Route] = &[
+            $(Route { id: RouteId::$variant, $($field: $value,)+ },)+
+        ];
+    };
+}
+
+route_table! {
+    /// Checks the edge's storage: a KV write and read, and a Durable Object round trip.
+    PublicHealth => {
+        method: Method::Get,
+        path: "/api/public/health",
+        operation_id: "getHealth",
+        tag: "status",
+        summary: "Health of the edge and its storage",
+        description: "Writes and reads back a KV key and records a probe in the status \
+            Durable Object. Answers 200 when both work, or 503 `dependency_unavailable` \
+            naming each failing check. Suitable as an uptime probe.",
+        access: Access::Public,
+        success_status: 200,
+        response: Payload::Health,
+        errors: &[ErrorCode::DependencyUnavailable],
+    }
+    /// This document.
+    OpenApiDocument => {
+        method: Method::Get,
+        path: "/openapi.json",
+        operation_id: "getOpenApiDocument",
+        tag: "docs",
+        summary: "OpenAPI 3.1 description of every route",
+        description: "Generated at build time from the same route table the edge \
+            dispatches from, so it always matches the running worker.",
+        access: Access::Public,
+        success_status: 200,
+        response: Payload::OpenApiDocument,
+        errors: &[],
+    }
+}
+
+impl RouteId {
+    /// The table row for this id. `route_table!` emits the variants and the rows
+    /// in the same order, so the discriminant is the row's index.
+    pub fn route(self) -> &'static Route {
+        &ROUTES[self as usize]
+    }
+}
+
+/// Path parameters captured by a match, in template order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathParams<'a>(Vec<(&'static str, &'a str)>);
+
+impl<'a> PathParams<'a> {
+    /// The raw (still percent-encoded) value of a parameter.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| *value)
+    }
+}
+
+/// What the table says about a request line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteMatch<'a> {
+    Found {
+        id: RouteId,
+        params: PathParams<'a>,
+    },
+    /// The path exists but not with this method; `allow` lists the methods that do.
+    MethodNotAllowed {
+        allow: Vec<Method>,
+    },
+    NotFound,
+}
+
+/// Finds the route for a method and a path (without query string).
+///
+/// When several templates match a path, the one whose literal segments come
+/// first wins, so `/things/export` beats `/things/{id}`.
+pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
+    let method = Method::parse(method);
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut best: Option<(Vec<bool>, &Route, PathParams<'a>)> = None;
+    let mut allow: Vec<Method> = Vec::new();
+
+    for route in ROUTES {
+        let Some((specificity, params)) = match_template(route.path, &segments) else {
+            continue;
+        };
+        if !method.is_some_and(|m| m.is_served_by(route.method)) {
+            if !allow.contains(&route.method) {
+                allow.push(route.method);
+            }
+            continue;
+        }
+        if best
+            .as_ref()
+            .is_none_or(|(current, _, _)| specificity > *current)
+        {
+            best = Some((specificity, route, params));
+        }
+    }
+
+    match best {
+        Some((_, route, params)) => RouteMatch::Found {
+            id: route.id,
+            params,
+        },
+        None if !allow.is_empty() => {
+            if allow.contains(&Method::Get) {
+                allow.push(Method::Head);
+            }
+            RouteMatch::MethodNotAllowed { allow }
+        }
+        None => RouteMatch::NotFound,
+    }
+}
+
+/// Matches one template against the request's segments. Returns, per
+/// segment, whether it was literal (for ranking), and the captured params.
+fn match_template<'a>(
+    template: &'static str,
+    segments: &[&'a str],
+) -> Option<(Vec<bool>, PathParams<'a>)> {
+    let pattern: Vec<&'static str> = template.split('/').collect();
+    if pattern.len() != segments.len() {
+        return None;
+    }
+    let mut specificity = Vec::with_capacity(pattern.len());
+    let mut params = Vec::new();
+    for (expected, actual) in pattern.iter().zip(segments) {
+        match expected
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
+            Some(name) if !actual.is_empty() => {
+                specificity.push(false);
+                params.push((name, *actual));
+            }
+            Some(_) => return None,
+            None if expected == actual => specificity.push(true),
+            None => return None,
+        }
+    }
+    Some((specificity, PathParams(params)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_route_id_has_exactly_one_row_and_unique_operation() {
+        let ids: HashSet<RouteId> = ROUTES.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), ROUTES.len());
+        let operations: HashSet<&str> = ROUTES.iter().map(|r| r.operation_id).collect();
+        assert_eq!(operations.len(), ROUTES.len());
+        let lines: HashSet<(Method, &str)> = ROUTES.iter().map(|r| (r.method, r.path)).collect();
+        assert_eq!(
+            lines.len(),
+            ROUTES.len(),
+            "two rows share a method and path"
+        );
+        for route in ROUTES {
+            assert_eq!(route.id.route().path, route.path);
+        }
+    }
+
+    #[test]
+    fn templates_are_absolute_and_well_formed() {
+        for route in ROUTES {
+            assert!(
+                route.path.starts_with('/'),
+                "{} is not absolute",
+                route.path
+            );
+            assert!(
+                !route.path.ends_with('/'),
+                "{} ends with a slash",
+                route.path
+            );
+            for segment in route.path.split('/').skip(1) {
+                assert!(!segment.is_empty(), "{} has an empty segment", route.path);
+                let opens = segment.starts_with('{');
+                assert_eq!(
+                    opens,
+                    segment.ends_with('}'),
+                    "{} has a broken parameter",
+                    route.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn health_matches_get_and_head_only() {
+        assert_eq!(
+            match_route("GET", "/api/public/health"),
+            RouteMatch::Found {
+                id: RouteId::PublicHealth,
+                params: PathParams::default()
+            }
+        );
+        assert!(matches!(
+            match_route("HEAD", "/api/public/health"),
+            RouteMatch::Found {
+                id: RouteId::PublicHealth,
+                ..
+            }
+        ));
+        assert_eq!(
+            match_route("POST", "/api/public/health"),
+            RouteMatch::MethodNotAllowed {
+                allow: vec![Method::Get, Method::Head]
+            }
+        );
+        assert_eq!(
+            match_route("BREW", "/api/public/health"),
+            RouteMatch::MethodNotAllowed {
+                allow: vec![Method::Get, Method::Head]
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_near_misses_are_not_found() {
+        for path in [
+            "/api/nope",
+            "/api/public/health/",
+            "/api/public",
+            "",
+            "/",
+            "/API/public/health",
+        ] {
+            assert_eq!(match_route("GET", path), RouteMatch::NotFound, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn templates_capture_params_and_prefer_literal_segments() {
+        let segments: Vec<&str> = "/things/42/parts".split('/').collect();
+        let (spec, params) = match_template("/things/{id}/parts", &segments).unwrap();
+        assert_eq!(params.get("id"), Some("42"));
+        assert_eq!(spec, vec![true, true, false, true]);
+        let literal: Vec<&str> = "/things/export".split('/').collect();
+        let (literal_spec, _) = match_template("/things/export", &literal).unwrap();
+        let (param_spec, _) = match_template("/things/{id}", &literal).unwrap();
+        assert!(literal_spec > param_spec);
+        let empty: Vec<&str> = "/things//parts".split('/').collect();
+        assert!(match_template("/things/{id}/parts", &empty).is_none());
+    }
+
+    #[test]
+    fn method_tokens_round_trip() {
+        for method in [
+            Method::Get,
+            Method::Head,
+            Method::Post,
+            Method::Put,
+            Method::Patch,
+            Method::Delete,
+            Method::Options,
+        ] {
+            assert_eq!(Method::parse(method.as_str()), Some(method));
+        }
+        assert_eq!(Method::parse("get"), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! Renders `/openapi.json` from the shared route table at compile time, so the
+//! document served is exactly the table the worker dispatches from, and no
+//! schema generator ships in the wasm.
+
+use std::{env, fs, path::PathBuf};
+
+fn main() {
+    let document = partner_edge::openapi::document();
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
+    let text = serde_json::to_string(&document).expect("a serde_json::Value always serialises");
+    fs::write(out.join("openapi.json"), text).expect("OUT_DIR is writable");
+}

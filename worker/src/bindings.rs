@@ -1,0 +1,8 @@
+//! Names of the bindings declared in `wrangler.toml`. Kept in one place so a
+//! rename there is a one-line change here.
+
+/// Read-mostly state: the health probe record today; partner key metadata later.
+pub const KV: &str = "EDGE_KV";
+
+/// The status Durable Object namespace; see [`crate::status_monitor`].
+pub const STATUS_MONITOR: &str = "STATUS_MONITOR";

@@ -1,0 +1,97 @@
+//! The one place where failures become HTTP: [`ApiError`] carries a catalogue
+//! code and a client-safe message, and renders the taxonomy's JSON with the
+//! catalogue's status.
+
+use partner_edge::api::{ErrorBody, RequestId};
+use partner_edge::error::ErrorCode;
+use partner_edge::routes::Method;
+use worker::{console_error, Headers, Response, ResponseBuilder};
+
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    /// Shown to the client. Never contains secrets or internal detail.
+    message: String,
+    /// For the operator's log only.
+    detail: Option<String>,
+    /// Methods for the `Allow` header of a 405.
+    allow: Vec<Method>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            detail: None,
+            allow: Vec::new(),
+        }
+    }
+
+    pub fn not_found(method: &str, path: &str) -> Self {
+        Self::new(
+            ErrorCode::NotFound,
+            format!("no route for {method} {path}; see /openapi.json"),
+        )
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str, allow: Vec<Method>) -> Self {
+        let names: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
+        let mut error = Self::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{path} does not accept {method}; use {}", names.join(", ")),
+        );
+        error.allow = allow;
+        error
+    }
+
+    /// An unexpected failure: the client sees a generic message, the log gets the detail.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let mut error = Self::new(
+            ErrorCode::ServerError,
+            "the edge failed unexpectedly; report the request_id",
+        );
+        error.detail = Some(detail.into());
+        error
+    }
+
+    /// Logs server-side failures, once, at the boundary. Client mistakes are not logged.
+    pub fn log_once(&self, request_id: &RequestId) {
+        if self.code.http_status() >= 500 {
+            let detail = self.detail.as_deref().unwrap_or(&self.message);
+            console_error!("{request_id} {}: {detail}", self.code);
+        }
+    }
+
+    pub fn into_response(self, request_id: &RequestId) -> Response {
+        let status = self.code.http_status();
+        let body = ErrorBody::new(self.code, self.message, request_id.clone());
+        // Serialising a struct of strings cannot fail; the fallback keeps this total.
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let headers = Headers::new();
+        let allow: Vec<&str> = self.allow.iter().map(|m| m.as_str()).collect();
+        let allow = allow.join(", ");
+        let mut pairs = vec![
+            ("content-type", "application/json; charset=utf-8"),
+            ("cache-control", "no-store"),
+        ];
+        if !allow.is_empty() {
+            pairs.push(("allow", allow.as_str()));
+        }
+        for (name, value) in pairs {
+            // These are valid header names and values; a failure here would only
+            // drop the header, never the answer.
+            let _ = headers.set(name, value);
+        }
+        ResponseBuilder::new()
+            .with_status(status)
+            .with_headers(headers)
+            .fixed(bytes)
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(error: worker::Error) -> Self {
+        ApiError::internal(error.to_string())
+    }
+}

@@ -1,0 +1,30 @@
+//! The Partner Edge worker: a thin adapter between HTTP, KV and Durable
+//! Objects on one side and the runtime-free `partner_edge` crate on the other.
+//!
+//! Every request gets a fresh request id, goes through [`router::dispatch`],
+//! and leaves with `X-Request-Id` set. Failures become the error taxonomy's
+//! JSON in exactly one place, [`error::ApiError::into_response`].
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+mod bindings;
+mod error;
+mod http;
+mod router;
+mod routes;
+mod status_monitor;
+
+pub use status_monitor::StatusMonitor;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let request_id = http::fresh_request_id();
+    let response = match router::dispatch(req, &env, &request_id).await {
+        Ok(response) => response,
+        Err(error) => {
+            error.log_once(&request_id);
+            error.into_response(&request_id)
+        }
+    };
+    Ok(http::with_request_id(response, &request_id))
+}

@@ -1,0 +1,5 @@
+//! One module per route family. Handlers share one signature:
+//! `(Request, Edge) -> Result<Response, ApiError>`.
+
+pub mod docs;
+pub mod status;
