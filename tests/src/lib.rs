@@ -1,1 +1,312 @@
-//! placeholder
+//! Helpers for the end-to-end tests: start a real `wrangler dev` (workerd) on
+//! free loopback ports with its own state folder, wait for it, and talk HTTP
+//! to it.
+//!
+//! The worker and portal must be built first; `bash scripts/edge.sh test`
+//! does that before running these tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Secrets the test edges run with, instead of a developer's `.dev.vars`.
+pub const TEST_ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits inside the repo")
+        .to_path_buf()
+}
+
+/// A port the OS just handed out on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// A running `wrangler dev`. Stopped (its whole process group) on drop.
+pub struct Edge {
+    pub base_url: String,
+    child: Mutex<Option<Child>>,
+    log_path: PathBuf,
+}
+
+impl Edge {
+    /// Starts an edge on fresh, empty state that is deleted afterwards.
+    pub fn spawn_fresh() -> (Edge, tempfile::TempDir) {
+        let state = tempfile::tempdir().expect("create a temp state dir");
+        let edge = Edge::spawn_with_state(state.path());
+        (edge, state)
+    }
+
+    /// Starts an edge whose KV and Durable Object state persist in `state_dir`.
+    pub fn spawn_with_state(state_dir: &Path) -> Edge {
+        let root = repo_root();
+        for artefact in ["worker/build/index.js", "portal/dist/index.html"] {
+            assert!(
+                root.join(artefact).exists(),
+                "{artefact} is missing: run `bash scripts/edge.sh build` (or the README's test command) first"
+            );
+        }
+        let env_file = state_dir.join("test.env");
+        fs::write(
+            &env_file,
+            format!("ADMIN_API_KEY={TEST_ADMIN_KEY}\nEDGE_ENV=local\n"),
+        )
+        .expect("write env file");
+        let log_path = state_dir.join(format!("wrangler-{}.log", free_port()));
+        let log = fs::File::create(&log_path).expect("create wrangler log");
+
+        let port = free_port();
+        let inspector_port = free_port();
+        let child = Command::new(root.join("node_modules/.bin/wrangler"))
+            .current_dir(&root)
+            .args([
+                "dev",
+                "--local",
+                "--ip",
+                "127.0.0.1",
+                "--show-interactive-dev-session=false",
+                "--test-scheduled",
+            ])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--inspector-port",
+                &inspector_port.to_string(),
+            ])
+            .arg("--persist-to")
+            .arg(state_dir.join("persist"))
+            .arg("--env-file")
+            .arg(&env_file)
+            .env("PE_SKIP_BUILD", "1")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start wrangler dev (run `npm ci` via scripts/edge.sh setup)");
+
+        let edge = Edge {
+            base_url: format!("http://127.0.0.1:{port}"),
+            child: Mutex::new(Some(child)),
+            log_path,
+        };
+        edge.wait_until_ready();
+        edge
+    }
+
+    fn wait_until_ready(&self) {
+        let started = Instant::now();
+        loop {
+            // A read-only route: probing /api/public/health would record a probe
+            // and the state would no longer be fresh.
+            if let Ok(reply) = try_request(&self.url("/openapi.json"), "GET", &[], None) {
+                if reply.status > 0 {
+                    return;
+                }
+            }
+            if let Some(status) = self
+                .child
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("wrangler dev exited early ({status}):\n{}", self.log());
+            }
+            assert!(
+                started.elapsed() < READY_TIMEOUT,
+                "wrangler dev not ready after {READY_TIMEOUT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// What wrangler has printed so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], None)
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        try_request(&self.url(path), method, headers, body).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path} failed: {e}\n--- wrangler log ---\n{}",
+                self.log()
+            )
+        })
+    }
+
+    /// Stops wrangler and workerd: SIGTERM to the process group, then SIGKILL.
+    pub fn stop(&self) {
+        let Some(mut child) = self.child.lock().unwrap().take() else {
+            return;
+        };
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An HTTP answer, fully read.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}), status {}: {}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+
+    /// Asserts the taxonomy's error shape, the status and the code, and that
+    /// `request_id` matches the header. Returns the body.
+    pub fn assert_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        let body = self.json();
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .expect("error body is an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["error", "message", "request_id", "success"],
+            "error body shape: {body}"
+        );
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"], code, "{body}");
+        assert!(
+            !body["message"].as_str().unwrap_or_default().is_empty(),
+            "empty message: {body}"
+        );
+        assert_eq!(
+            body["request_id"].as_str(),
+            self.header("x-request-id"),
+            "request_id differs from header"
+        );
+        body
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// One request, whatever its status. Errors only when no HTTP answer came back.
+pub fn try_request(
+    url: &str,
+    method: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<Reply, String> {
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+        .map_err(|e| e.to_string())?;
+    let response = agent().run(request).map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let mut bytes = Vec::new();
+    response
+        .into_body()
+        .into_reader()
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    Ok(Reply {
+        status,
+        headers,
+        body: bytes,
+    })
+}

@@ -52,7 +52,7 @@ fn HealthSummary(report: HealthReport) -> impl IntoView {
     view! {
         <p class="status-line" data-testid="health-status">
             <span class="badge ok">{status}</span>
-            " · " {probes_recorded} " probes recorded"
+            " · " {probes_recorded} {if probes_recorded == 1 { " probe recorded" } else { " probes recorded" }}
         </p>
         <table class="checks">
             <thead>

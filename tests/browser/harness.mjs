@@ -1,0 +1,92 @@
+// Starts a real `wrangler dev` on free loopback ports with fresh state, and a
+// headless Chromium (Debian's package) driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startEdge() {
+  for (const artefact of ['worker/build/index.js', 'portal/dist/index.html']) {
+    if (!existsSync(join(ROOT, artefact))) {
+      throw new Error(`${artefact} is missing: run \`bash scripts/edge.sh build\` first`);
+    }
+  }
+  const state = mkdtempSync(join(tmpdir(), 'pe-browser-'));
+  const envFile = join(state, 'test.env');
+  writeFileSync(envFile, 'ADMIN_API_KEY=test-admin-key-0123456789abcdef\nEDGE_ENV=local\n');
+  const logFile = join(state, 'wrangler.log');
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const log = openSync(logFile, 'w');
+  const child = spawn(join(ROOT, 'node_modules/.bin/wrangler'), [
+    'dev', '--local', '--ip', '127.0.0.1', '--port', String(port),
+    '--inspector-port', String(inspectorPort), '--persist-to', join(state, 'persist'),
+    '--env-file', envFile, '--show-interactive-dev-session=false',
+  ], {
+    cwd: ROOT,
+    detached: true, // own process group, so workerd goes down with wrangler
+    stdio: ['ignore', log, log],
+    env: { ...process.env, PE_SKIP_BUILD: '1', CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_SEND_METRICS: 'false' },
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler exited early:\n${readFileSync(logFile, 'utf8')}`);
+    try {
+      const res = await fetch(`${baseUrl}/openapi.json`);
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`wrangler not ready:\n${readFileSync(logFile, 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    baseUrl,
+    log: () => readFileSync(logFile, 'utf8'),
+    async stop() {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+      const exited = new Promise((r) => child.once('exit', r));
+      const timeout = new Promise((r) => setTimeout(r, 10_000));
+      await Promise.race([exited, timeout]);
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  // Playwright gives each launch its own fresh, temporary profile.
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  return browser;
+}
+
+/// A page that records console errors and uncaught exceptions.
+export async function trackedPage(browser) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  return { page, problems };
+}
+

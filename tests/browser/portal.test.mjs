@@ -1,0 +1,82 @@
+// The portal in headless Chromium against a real edge: the hub renders live
+// health, client-side navigation works, and nothing logs an error.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEdge, launchBrowser, trackedPage } from './harness.mjs';
+
+let edge;
+let browser;
+
+before(async () => {
+  edge = await startEdge();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await edge?.stop();
+});
+
+test('the hub renders the live health from the edge', async () => {
+  const { page, problems } = await trackedPage(browser);
+  await page.goto(`${edge.baseUrl}/`);
+  await page.getByRole('heading', { name: 'Partner Edge developer hub' }).waitFor();
+  const status = page.getByTestId('health-status');
+  await status.waitFor({ timeout: 15_000 });
+  assert.match(await status.innerText(), /ok · \d+ probes? recorded/);
+  const kvRow = page.getByRole('row', { name: /KV write and read/ });
+  assert.match(await kvRow.innerText(), /passing/);
+  const doRow = page.getByRole('row', { name: /Durable Object round trip/ });
+  assert.match(await doRow.innerText(), /passing/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('"Check again" fetches a new probe', async () => {
+  const { page, problems } = await trackedPage(browser);
+  await page.goto(`${edge.baseUrl}/`);
+  const status = page.getByTestId('health-status');
+  await status.waitFor({ timeout: 15_000 });
+  const count = async () => Number((await status.innerText()).match(/(\d+) probes?/)[1]);
+  const before = await count();
+  await page.getByRole('button', { name: 'Check again' }).click();
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid="health-status"]')?.innerText.match(/(\d+) probes?/)?.[1]) > n,
+    before,
+    { timeout: 15_000 },
+  );
+  assert.ok((await count()) > before);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('client-side navigation reaches the API reference without a page load', async () => {
+  const { page, problems } = await trackedPage(browser);
+  await page.goto(`${edge.baseUrl}/`);
+  await page.getByRole('heading', { name: 'Partner Edge developer hub' }).waitFor();
+  // A marker on window survives client-side navigation but not a full load.
+  await page.evaluate(() => { window.__stillSamePage = true; });
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API reference' }).click();
+  await page.getByRole('heading', { name: 'API reference' }).waitFor();
+  assert.equal(new URL(page.url()).pathname, '/reference');
+  assert.equal(await page.evaluate(() => window.__stillSamePage), true, 'the navigation reloaded the page');
+  // The reference is read live from /openapi.json.
+  await page.getByTestId('api-version').waitFor({ timeout: 15_000 });
+  assert.match(await page.getByTestId('api-version').innerText(), /Version \d+\.\d+\.\d+ · \d+ operations/);
+  await page.getByText('/api/public/health', { exact: true }).waitFor();
+  assert.ok(await page.getByText('dependency_unavailable').first().isVisible());
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a deep link to a client route loads the portal, and unknown pages say so', async () => {
+  const { page, problems } = await trackedPage(browser);
+  await page.goto(`${edge.baseUrl}/reference`);
+  await page.getByRole('heading', { name: 'API reference' }).waitFor();
+  await page.goto(`${edge.baseUrl}/no/such/page`);
+  await page.getByRole('heading', { name: 'Page not found' }).waitFor();
+  await page.getByRole('link', { name: 'Back to the hub' }).click();
+  await page.getByRole('heading', { name: 'Partner Edge developer hub' }).waitFor();
+  assert.deepEqual(problems, []);
+  await page.close();
+});
