@@ -1,0 +1,122 @@
+// Benchmarks the built worker on workerd through Miniflare's Node API (not
+// `wrangler dev`, whose local proxy caps throughput), driving load from a
+// second process (bench/load.mjs, autocannon) over loopback.
+//
+//   bash scripts/edge.sh bench [--duration S] [--rounds N] [--connections C] [route ...]
+//
+// Each route is measured in N rounds after a warm-up; the table reports the
+// median of each figure across rounds, and each route's p50 ratio to the
+// first route. The machine is noisy: compare medians and ratios, not single runs.
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Miniflare } from 'miniflare';
+import { unstable_getMiniflareWorkerOptions } from 'wrangler';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '8' },
+  },
+});
+const routes = positionals.length > 0 ? positionals : ['/api/public/health', '/robots.txt'];
+
+function median(numbers) {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function load(url, seconds, connections) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bench/load.mjs'), url, String(seconds), String(connections)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => { out += chunk; });
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load.mjs exited ${code}`))));
+  });
+}
+
+function gzipSize(path) {
+  return gzipSync(readFileSync(path), { level: 9 }).length;
+}
+
+function artefactSizes() {
+  const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
+  const worker = join(ROOT, 'worker/build/index_bg.wasm');
+  const dist = join(ROOT, 'portal/dist');
+  const portalWasm = readdirSync(dist).find((f) => f.endsWith('_bg.wasm'));
+  const portalJs = readdirSync(dist).find((f) => f.endsWith('.js'));
+  return [
+    ['worker wasm', kb(readFileSync(worker).length), kb(gzipSize(worker))],
+    ['portal wasm', kb(readFileSync(join(dist, portalWasm)).length), kb(gzipSize(join(dist, portalWasm)))],
+    ['portal js', kb(readFileSync(join(dist, portalJs)).length), kb(gzipSize(join(dist, portalJs)))],
+  ];
+}
+
+const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
+const state = mkdtempSync(join(tmpdir(), 'pe-bench-'));
+const mf = new Miniflare({
+  ...workerOptions,
+  name: 'partner-edge',
+  modules: true,
+  scriptPath: join(ROOT, 'worker/build/index.js'),
+  bindings: { ...workerOptions.bindings, EDGE_ENV: 'local', ADMIN_API_KEY: 'bench-admin-key-0123456789abcdef' },
+  kvPersist: join(state, 'kv'),
+  durableObjectsPersist: join(state, 'do'),
+  host: '127.0.0.1',
+  port: 0,
+});
+
+try {
+  const base = (await mf.ready).toString().replace(/\/$/, '');
+  const seconds = Number(values.duration);
+  const rounds = Number(values.rounds);
+  const connections = Number(values.connections);
+  console.log(`workerd via Miniflare at ${base}; ${connections} connections, ${rounds} rounds of ${seconds} s per route\n`);
+
+  const rows = [];
+  for (const route of routes) {
+    const url = `${base}${route}`;
+    const probe = await fetch(url);
+    if (!probe.ok) throw new Error(`${route} answered ${probe.status}: ${await probe.text()}`);
+    await load(url, 2, connections); // warm-up: JIT, caches, Durable Object instantiation
+    const results = [];
+    for (let i = 0; i < rounds; i++) results.push(await load(url, seconds, connections));
+    const failures = results.reduce((n, r) => n + r.non2xx + r.errors, 0);
+    rows.push({
+      route,
+      rps: median(results.map((r) => r.rps)),
+      p50: median(results.map((r) => r.p50)),
+      p99: median(results.map((r) => r.p99)),
+      failures,
+    });
+  }
+
+  const baseline = rows[0].p50;
+  console.log('route                              req/s     p50 ms   p99 ms   p50 ratio   non-2xx/errors');
+  for (const r of rows) {
+    console.log(
+      `${r.route.padEnd(32)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)}` +
+      `   ${(r.p50 / baseline).toFixed(2).padStart(6)}x   ${String(r.failures).padStart(8)}`,
+    );
+  }
+  console.log('\nartefact          raw        gzip -9');
+  for (const [name, raw, gz] of artefactSizes()) console.log(`${name.padEnd(16)} ${raw.padStart(11)} ${gz.padStart(11)}`);
+  if (rows.some((r) => r.failures > 0)) {
+    console.error('\nsome requests failed: the figures above are not comparable');
+    process.exitCode = 1;
+  }
+} finally {
+  await mf.dispose();
+  rmSync(state, { recursive: true, force: true });
+}
