@@ -4,7 +4,7 @@
 #   bash scripts/edge.sh run     install what is missing, build, serve on 127.0.0.1:8787
 #   bash scripts/edge.sh test    install what is missing, build, run every test
 #
-# Other subcommands: setup, build, bench [route], build-if-needed (wrangler's
+# Other subcommands: setup [--check], build, bench [route], build-if-needed (wrangler's
 # [build] hook). Every install step checks the installed version first, so a
 # second run installs nothing. Nothing is downloaded from GitHub: tools that
 # would fetch binaries are pointed at the ones installed here.
@@ -30,6 +30,21 @@ export XDG_CACHE_HOME="$ROOT/.tools/cache"
 STAMPS="$ROOT/.tools/stamps"
 mkdir -p "$STAMPS" "$XDG_CACHE_HOME"
 
+# With CHECK_ONLY=1 (`setup --check`), setup installs nothing: it reports what
+# it would install and fails if anything is missing.
+CHECK_ONLY=0
+MISSING=0
+# would_install WHAT: in check mode, record and report; otherwise say we install.
+would_install() {
+  if [ "$CHECK_ONLY" = 1 ]; then
+    log "would install $*"
+    MISSING=1
+    return 0
+  fi
+  log "installing $*"
+  return 1
+}
+
 log() { printf '\033[1m[edge]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[edge] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
@@ -44,7 +59,7 @@ ensure_node() {
 
 ensure_wasm_target() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown && return
-  log "adding the wasm32-unknown-unknown target"
+  would_install "the wasm32-unknown-unknown target" && return
   rustup target add wasm32-unknown-unknown
 }
 
@@ -52,8 +67,9 @@ ensure_wasm_target() {
 ensure_cargo_tool() {
   local bin=$1 version=$2
   shift 3
-  if "$bin" --version 2>/dev/null | grep -qF " $version"; then return; fi
-  log "installing $bin $version with cargo (several minutes, once per machine)"
+  # `wasm-bindgen 0.2.130`, `trunk 0.21.14`, but worker-build prints a bare `0.8.7`.
+  if "$bin" --version 2>/dev/null | grep -qE "(^| )${version//./\\.}( |\$)"; then return; fi
+  would_install "$bin $version with cargo (several minutes, once per machine)" && return
   cargo install "$@"
 }
 
@@ -62,14 +78,14 @@ ensure_npm_packages() {
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
   [ -f node_modules/.pe-lock-hash ] && have=$(cat node_modules/.pe-lock-hash)
   if [ "$want" = "$have" ] && [ -x node_modules/.bin/wrangler ]; then return; fi
-  log "installing npm packages from package-lock.json"
+  would_install "npm packages from package-lock.json" && return
   npm ci --no-audit --no-fund
   echo "$want" > node_modules/.pe-lock-hash
 }
 
 ensure_chromium() {
   if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
-  log "installing chromium and chromium-driver from Debian"
+  would_install "chromium and chromium-driver from Debian" && return
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq chromium chromium-driver >/dev/null
@@ -188,7 +204,12 @@ bench() {
 }
 
 case "${1:-}" in
-  setup) setup; ensure_chromium ;;
+  setup)
+    [ "${2:-}" = --check ] && CHECK_ONLY=1
+    setup
+    ensure_chromium
+    [ "$MISSING" = 0 ] || die "some tools are missing (see above); run without --check to install them"
+    ;;
   build) setup; build ;;
   build-if-needed) build_if_needed ;;
   run) run ;;

@@ -11,12 +11,7 @@ use serde::de::DeserializeOwned;
 pub enum PortalError {
     /// The edge answered with the error taxonomy.
     #[error("{message} ({code}, HTTP {status}, request {request_id})")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-        request_id: String,
-    },
+    Api { status: u16, code: String, message: String, request_id: String },
     /// The request did not complete, or the answer was not what the edge sends.
     #[error("could not reach the edge: {0}")]
     Transport(String),

@@ -38,12 +38,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn ErrorNotice(errors: ArcRwSignal<Errors>) -> impl IntoView {
     let messages = move || {
-        errors.with(|errors| {
-            errors
-                .iter()
-                .map(|(_, e)| view! { <li>{e.to_string()}</li> })
-                .collect::<Vec<_>>()
-        })
+        errors.with(|errors| errors.iter().map(|(_, e)| view! { <li>{e.to_string()}</li> }).collect::<Vec<_>>())
     };
     view! {
         <div class="notice error" role="alert">

@@ -25,19 +25,11 @@ pub struct Success<T> {
 
 impl<T> Success<T> {
     pub fn new(data: T) -> Self {
-        Self {
-            success: true,
-            data,
-            meta: None,
-        }
+        Self { success: true, data, meta: None }
     }
 
     pub fn paginated(data: T, meta: PageMeta) -> Self {
-        Self {
-            success: true,
-            data,
-            meta: Some(meta),
-        }
+        Self { success: true, data, meta: Some(meta) }
     }
 }
 
@@ -67,12 +59,7 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(error: ErrorCode, message: impl Into<String>, request_id: RequestId) -> Self {
-        Self {
-            success: false,
-            error,
-            message: message.into(),
-            request_id,
-        }
+        Self { success: false, error, message: message.into(), request_id }
     }
 }
 
@@ -94,20 +81,12 @@ pub struct InvalidRequestId;
 impl RequestId {
     /// Builds an id from 16 random bytes supplied by the caller.
     pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
-        Self(format!(
-            "{REQUEST_ID_PREFIX}{:032x}",
-            u128::from_be_bytes(bytes)
-        ))
+        Self(format!("{REQUEST_ID_PREFIX}{:032x}", u128::from_be_bytes(bytes)))
     }
 
     pub fn parse(raw: &str) -> Result<Self, InvalidRequestId> {
-        let hex = raw
-            .strip_prefix(REQUEST_ID_PREFIX)
-            .ok_or(InvalidRequestId)?;
-        let well_formed = hex.len() == 32
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex = raw.strip_prefix(REQUEST_ID_PREFIX).ok_or(InvalidRequestId)?;
+        let well_formed = hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if well_formed {
             Ok(Self(raw.to_owned()))
         } else {
@@ -155,28 +134,15 @@ mod tests {
     fn request_id_parse_round_trips_and_rejects_malformed() {
         let id = RequestId::from_random_bytes([7; 16]);
         assert_eq!(RequestId::parse(id.as_str()), Ok(id));
-        for bad in [
-            "",
-            "req_",
-            "req_ABABABABABABABABABABABABABABABAB",
-            "abc_0000",
-            "req_123",
-        ] {
-            assert_eq!(
-                RequestId::parse(bad),
-                Err(InvalidRequestId),
-                "{bad:?} was accepted"
-            );
+        for bad in ["", "req_", "req_ABABABABABABABABABABABABABABABAB", "abc_0000", "req_123"] {
+            assert_eq!(RequestId::parse(bad), Err(InvalidRequestId), "{bad:?} was accepted");
         }
     }
 
     #[test]
     fn error_body_has_the_taxonomy_shape() {
-        let body = ErrorBody::new(
-            ErrorCode::NotFound,
-            "no route for GET /api/nope",
-            RequestId::from_random_bytes([1; 16]),
-        );
+        let body =
+            ErrorBody::new(ErrorCode::NotFound, "no route for GET /api/nope", RequestId::from_random_bytes([1; 16]));
         let json = serde_json::to_value(&body).unwrap();
         assert_eq!(
             json,
@@ -193,17 +159,8 @@ mod tests {
     fn success_omits_meta_unless_paginated() {
         let plain = serde_json::to_value(Success::new(5)).unwrap();
         assert_eq!(plain, serde_json::json!({"success": true, "data": 5}));
-        let page = Success::paginated(
-            vec![1],
-            PageMeta {
-                next_cursor: Some("c2".into()),
-                limit: 1,
-            },
-        );
+        let page = Success::paginated(vec![1], PageMeta { next_cursor: Some("c2".into()), limit: 1 });
         let json = serde_json::to_value(page).unwrap();
-        assert_eq!(
-            json["meta"],
-            serde_json::json!({"next_cursor": "c2", "limit": 1})
-        );
+        assert_eq!(json["meta"], serde_json::json!({"next_cursor": "c2", "limit": 1}));
     }
 }

@@ -113,10 +113,7 @@ impl ErrorCode {
 
     /// The whole catalogue, in a stable order.
     pub fn catalogue() -> Vec<ErrorCatalogueEntry> {
-        Self::ALL
-            .iter()
-            .map(|code| code.catalogue_entry())
-            .collect()
+        Self::ALL.iter().map(|code| code.catalogue_entry()).collect()
     }
 }
 
@@ -159,13 +156,7 @@ mod tests {
     #[test]
     fn server_side_failures_are_retryable_and_client_mistakes_are_not() {
         assert_eq!(ErrorCode::ServerError.retry_class(), RetryClass::Retryable);
-        assert_eq!(
-            ErrorCode::DependencyUnavailable.retry_class(),
-            RetryClass::Retryable
-        );
-        assert_eq!(
-            ErrorCode::InvalidRequest.retry_class(),
-            RetryClass::FailFast
-        );
+        assert_eq!(ErrorCode::DependencyUnavailable.retry_class(), RetryClass::Retryable);
+        assert_eq!(ErrorCode::InvalidRequest.retry_class(), RetryClass::FailFast);
     }
 }

@@ -106,26 +106,17 @@ pub fn assess(
             status: "ok".to_owned(),
             checked_at_ms,
             checks: HealthChecks {
-                kv: CheckResult {
-                    ok: true,
-                    latency_ms: kv.latency_ms,
-                    error: None,
-                },
-                durable_object: CheckResult {
-                    ok: true,
-                    latency_ms: durable_object.latency_ms,
-                    error: None,
-                },
+                kv: CheckResult { ok: true, latency_ms: kv.latency_ms, error: None },
+                durable_object: CheckResult { ok: true, latency_ms: durable_object.latency_ms, error: None },
             },
             probes_recorded: do_probe.probes_recorded,
             previous_probe: kv_probe.previous,
         }),
         (kv_result, do_result) => {
-            let failures: Vec<String> =
-                [("kv", kv_result.err()), ("durable_object", do_result.err())]
-                    .into_iter()
-                    .filter_map(|(name, error)| error.map(|e| format!("{name} check failed: {e}")))
-                    .collect();
+            let failures: Vec<String> = [("kv", kv_result.err()), ("durable_object", do_result.err())]
+                .into_iter()
+                .filter_map(|(name, error)| error.map(|e| format!("{name} check failed: {e}")))
+                .collect();
             Err(Unhealthy(failures.join("; ")))
         }
     }
@@ -136,96 +127,50 @@ mod tests {
     use super::*;
 
     fn kv_ok(previous: Option<ProbeRecord>) -> Measured<KvProbe> {
-        Measured {
-            outcome: Ok(KvProbe {
-                previous,
-                read_back_found: true,
-            }),
-            latency_ms: 3,
-        }
+        Measured { outcome: Ok(KvProbe { previous, read_back_found: true }), latency_ms: 3 }
     }
 
     fn do_ok(n: u64) -> Measured<DurableObjectProbe> {
-        Measured {
-            outcome: Ok(DurableObjectProbe { probes_recorded: n }),
-            latency_ms: 4,
-        }
+        Measured { outcome: Ok(DurableObjectProbe { probes_recorded: n }), latency_ms: 4 }
     }
 
     #[test]
     fn both_probes_passing_gives_an_ok_report() {
-        let previous = ProbeRecord {
-            request_id: RequestId::from_random_bytes([2; 16]),
-            at_ms: 10,
-        };
+        let previous = ProbeRecord { request_id: RequestId::from_random_bytes([2; 16]), at_ms: 10 };
         let report = assess(99, kv_ok(Some(previous.clone())), do_ok(7)).unwrap();
         assert_eq!(report.status, "ok");
         assert_eq!(report.checked_at_ms, 99);
         assert_eq!(report.probes_recorded, 7);
         assert_eq!(report.previous_probe, Some(previous));
-        assert_eq!(
-            report.checks.kv,
-            CheckResult {
-                ok: true,
-                latency_ms: 3,
-                error: None
-            }
-        );
+        assert_eq!(report.checks.kv, CheckResult { ok: true, latency_ms: 3, error: None });
         assert_eq!(report.checks.durable_object.latency_ms, 4);
     }
 
     #[test]
     fn a_failing_probe_is_named_in_the_verdict() {
-        let failing_do = Measured {
-            outcome: Err("binding STATUS_MONITOR missing".into()),
-            latency_ms: 0,
-        };
+        let failing_do = Measured { outcome: Err("binding STATUS_MONITOR missing".into()), latency_ms: 0 };
         let verdict = assess(1, kv_ok(None), failing_do).unwrap_err();
-        assert_eq!(
-            verdict.0,
-            "durable_object check failed: binding STATUS_MONITOR missing"
-        );
+        assert_eq!(verdict.0, "durable_object check failed: binding STATUS_MONITOR missing");
     }
 
     #[test]
     fn both_failures_are_reported_together() {
-        let failing_kv = Measured {
-            outcome: Err("put timed out".into()),
-            latency_ms: 0,
-        };
-        let failing_do = Measured {
-            outcome: Err("no such object".into()),
-            latency_ms: 0,
-        };
+        let failing_kv = Measured { outcome: Err("put timed out".into()), latency_ms: 0 };
+        let failing_do = Measured { outcome: Err("no such object".into()), latency_ms: 0 };
         let verdict = assess(1, failing_kv, failing_do).unwrap_err();
-        assert_eq!(
-            verdict.0,
-            "kv check failed: put timed out; durable_object check failed: no such object"
-        );
+        assert_eq!(verdict.0, "kv check failed: put timed out; durable_object check failed: no such object");
     }
 
     #[test]
     fn a_missing_read_back_fails_the_kv_check() {
-        let missing = Measured {
-            outcome: Ok(KvProbe {
-                previous: None,
-                read_back_found: false,
-            }),
-            latency_ms: 2,
-        };
+        let missing = Measured { outcome: Ok(KvProbe { previous: None, read_back_found: false }), latency_ms: 2 };
         let verdict = assess(1, missing, do_ok(1)).unwrap_err();
-        assert_eq!(
-            verdict.0,
-            "kv check failed: the key was missing right after it was written"
-        );
+        assert_eq!(verdict.0, "kv check failed: the key was missing right after it was written");
     }
 
     #[test]
     fn probe_record_round_trips_through_kv_json() {
-        let record = ProbeRecord {
-            request_id: RequestId::from_random_bytes([9; 16]),
-            at_ms: 1_700_000_000_000,
-        };
+        let record = ProbeRecord { request_id: RequestId::from_random_bytes([9; 16]), at_ms: 1_700_000_000_000 };
         let text = serde_json::to_string(&record).unwrap();
         assert_eq!(serde_json::from_str::<ProbeRecord>(&text).unwrap(), record);
         assert!(serde_json::from_str::<ProbeRecord>(r#"{"request_id":"nope","at_ms":1}"#).is_err());

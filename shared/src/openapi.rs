@@ -26,10 +26,7 @@ pub fn document() -> Value {
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     for route in ROUTES {
         let operation = operation(route, &mut generator, &error_schema);
-        paths
-            .entry(route.path)
-            .or_default()
-            .insert(route.method.as_str().to_ascii_lowercase(), operation);
+        paths.entry(route.path).or_default().insert(route.method.as_str().to_ascii_lowercase(), operation);
     }
 
     let mut tags: Vec<&str> = ROUTES.iter().map(|route| route.tag).collect();
@@ -106,16 +103,10 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
 
 fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> (&'static str, Value) {
     match payload {
-        Payload::Health => (
-            "application/json",
-            generator
-                .subschema_for::<Success<HealthReport>>()
-                .to_value(),
-        ),
-        Payload::OpenApiDocument => (
-            "application/json",
-            json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
-        ),
+        Payload::Health => ("application/json", generator.subschema_for::<Success<HealthReport>>().to_value()),
+        Payload::OpenApiDocument => {
+            ("application/json", json!({ "type": "object", "description": "An OpenAPI 3.1 document." }))
+        }
     }
 }
 
@@ -155,18 +146,9 @@ mod tests {
         for route in ROUTES {
             let method = route.method.as_str().to_ascii_lowercase();
             let op = &doc["paths"][route.path][&method];
-            assert_eq!(
-                op["operationId"],
-                route.operation_id,
-                "{} {}",
-                route.method.as_str(),
-                route.path
-            );
+            assert_eq!(op["operationId"], route.operation_id, "{} {}", route.method.as_str(), route.path);
             assert!(op["responses"][route.success_status.to_string()].is_object());
-            assert!(
-                op["responses"]["500"].is_object(),
-                "every route documents server_error"
-            );
+            assert!(op["responses"]["500"].is_object(), "every route documents server_error");
         }
     }
 
@@ -180,10 +162,7 @@ mod tests {
             let name = target
                 .strip_prefix("#/components/schemas/")
                 .unwrap_or_else(|| panic!("{target} points outside components"));
-            assert!(
-                doc["components"]["schemas"][name].is_object(),
-                "{target} does not resolve"
-            );
+            assert!(doc["components"]["schemas"][name].is_object(), "{target} does not resolve");
         }
     }
 
@@ -191,10 +170,7 @@ mod tests {
     fn declared_errors_appear_under_their_status() {
         let doc = document();
         let health = &doc["paths"]["/api/public/health"]["get"]["responses"];
-        assert_eq!(
-            health["503"]["content"]["application/json"]["x-error-codes"],
-            json!(["dependency_unavailable"])
-        );
+        assert_eq!(health["503"]["content"]["application/json"]["x-error-codes"], json!(["dependency_unavailable"]));
         let catalogue = doc["x-error-catalogue"].as_array().unwrap();
         assert_eq!(catalogue.len(), ErrorCode::ALL.len());
     }
@@ -203,12 +179,8 @@ mod tests {
     fn error_schema_requires_the_taxonomy_fields() {
         let doc = document();
         let schema = &doc["components"]["schemas"]["ErrorBody"];
-        let mut required: Vec<&str> = schema["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
+        let mut required: Vec<&str> =
+            schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         required.sort_unstable();
         assert_eq!(required, ["error", "message", "request_id", "success"]);
     }

@@ -157,10 +157,7 @@ pub struct PathParams<'a>(Vec<(&'static str, &'a str)>);
 impl<'a> PathParams<'a> {
     /// The raw (still percent-encoded) value of a parameter.
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.0
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| *value)
+        self.0.iter().find(|(key, _)| *key == name).map(|(_, value)| *value)
     }
 }
 
@@ -198,19 +195,13 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
             }
             continue;
         }
-        if best
-            .as_ref()
-            .is_none_or(|(current, _, _)| specificity > *current)
-        {
+        if best.as_ref().is_none_or(|(current, _, _)| specificity > *current) {
             best = Some((specificity, route, params));
         }
     }
 
     match best {
-        Some((_, route, params)) => RouteMatch::Found {
-            id: route.id,
-            params,
-        },
+        Some((_, route, params)) => RouteMatch::Found { id: route.id, params },
         None if !allow.is_empty() => {
             if allow.contains(&Method::Get) {
                 allow.push(Method::Head);
@@ -223,10 +214,7 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
 
 /// Matches one template against the request's segments. Returns, per
 /// segment, whether it was literal (for ranking), and the captured params.
-fn match_template<'a>(
-    template: &'static str,
-    segments: &[&'a str],
-) -> Option<(Vec<bool>, PathParams<'a>)> {
+fn match_template<'a>(template: &'static str, segments: &[&'a str]) -> Option<(Vec<bool>, PathParams<'a>)> {
     let pattern: Vec<&'static str> = template.split('/').collect();
     if pattern.len() != segments.len() {
         return None;
@@ -234,10 +222,7 @@ fn match_template<'a>(
     let mut specificity = Vec::with_capacity(pattern.len());
     let mut params = Vec::new();
     for (expected, actual) in pattern.iter().zip(segments) {
-        match expected
-            .strip_prefix('{')
-            .and_then(|rest| rest.strip_suffix('}'))
-        {
+        match expected.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
             Some(name) if !actual.is_empty() => {
                 specificity.push(false);
                 params.push((name, *actual));
@@ -262,11 +247,7 @@ mod tests {
         let operations: HashSet<&str> = ROUTES.iter().map(|r| r.operation_id).collect();
         assert_eq!(operations.len(), ROUTES.len());
         let lines: HashSet<(Method, &str)> = ROUTES.iter().map(|r| (r.method, r.path)).collect();
-        assert_eq!(
-            lines.len(),
-            ROUTES.len(),
-            "two rows share a method and path"
-        );
+        assert_eq!(lines.len(), ROUTES.len(), "two rows share a method and path");
         for route in ROUTES {
             assert_eq!(route.id.route().path, route.path);
         }
@@ -275,25 +256,12 @@ mod tests {
     #[test]
     fn templates_are_absolute_and_well_formed() {
         for route in ROUTES {
-            assert!(
-                route.path.starts_with('/'),
-                "{} is not absolute",
-                route.path
-            );
-            assert!(
-                !route.path.ends_with('/'),
-                "{} ends with a slash",
-                route.path
-            );
+            assert!(route.path.starts_with('/'), "{} is not absolute", route.path);
+            assert!(!route.path.ends_with('/'), "{} ends with a slash", route.path);
             for segment in route.path.split('/').skip(1) {
                 assert!(!segment.is_empty(), "{} has an empty segment", route.path);
                 let opens = segment.starts_with('{');
-                assert_eq!(
-                    opens,
-                    segment.ends_with('}'),
-                    "{} has a broken parameter",
-                    route.path
-                );
+                assert_eq!(opens, segment.ends_with('}'), "{} has a broken parameter", route.path);
             }
         }
     }
@@ -302,42 +270,25 @@ mod tests {
     fn health_matches_get_and_head_only() {
         assert_eq!(
             match_route("GET", "/api/public/health"),
-            RouteMatch::Found {
-                id: RouteId::PublicHealth,
-                params: PathParams::default()
-            }
+            RouteMatch::Found { id: RouteId::PublicHealth, params: PathParams::default() }
         );
         assert!(matches!(
             match_route("HEAD", "/api/public/health"),
-            RouteMatch::Found {
-                id: RouteId::PublicHealth,
-                ..
-            }
+            RouteMatch::Found { id: RouteId::PublicHealth, .. }
         ));
         assert_eq!(
             match_route("POST", "/api/public/health"),
-            RouteMatch::MethodNotAllowed {
-                allow: vec![Method::Get, Method::Head]
-            }
+            RouteMatch::MethodNotAllowed { allow: vec![Method::Get, Method::Head] }
         );
         assert_eq!(
             match_route("BREW", "/api/public/health"),
-            RouteMatch::MethodNotAllowed {
-                allow: vec![Method::Get, Method::Head]
-            }
+            RouteMatch::MethodNotAllowed { allow: vec![Method::Get, Method::Head] }
         );
     }
 
     #[test]
     fn unknown_paths_and_near_misses_are_not_found() {
-        for path in [
-            "/api/nope",
-            "/api/public/health/",
-            "/api/public",
-            "",
-            "/",
-            "/API/public/health",
-        ] {
+        for path in ["/api/nope", "/api/public/health/", "/api/public", "", "/", "/API/public/health"] {
             assert_eq!(match_route("GET", path), RouteMatch::NotFound, "{path:?}");
         }
     }
@@ -358,15 +309,9 @@ mod tests {
 
     #[test]
     fn method_tokens_round_trip() {
-        for method in [
-            Method::Get,
-            Method::Head,
-            Method::Post,
-            Method::Put,
-            Method::Patch,
-            Method::Delete,
-            Method::Options,
-        ] {
+        for method in
+            [Method::Get, Method::Head, Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Options]
+        {
             assert_eq!(Method::parse(method.as_str()), Some(method));
         }
         assert_eq!(Method::parse("get"), None);

@@ -24,18 +24,12 @@ pub const TEST_ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits inside the repo")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits inside the repo").to_path_buf()
 }
 
 /// A port the OS just handed out on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind an ephemeral port").port()
 }
 
 /// A running `wrangler dev`. Stopped (its whole process group) on drop.
@@ -63,11 +57,7 @@ impl Edge {
             );
         }
         let env_file = state_dir.join("test.env");
-        fs::write(
-            &env_file,
-            format!("ADMIN_API_KEY={TEST_ADMIN_KEY}\nEDGE_ENV=local\n"),
-        )
-        .expect("write env file");
+        fs::write(&env_file, format!("ADMIN_API_KEY={TEST_ADMIN_KEY}\nEDGE_ENV=local\n")).expect("write env file");
         let log_path = state_dir.join(format!("wrangler-{}.log", free_port()));
         let log = fs::File::create(&log_path).expect("create wrangler log");
 
@@ -75,20 +65,8 @@ impl Edge {
         let inspector_port = free_port();
         let child = Command::new(root.join("node_modules/.bin/wrangler"))
             .current_dir(&root)
-            .args([
-                "dev",
-                "--local",
-                "--ip",
-                "127.0.0.1",
-                "--show-interactive-dev-session=false",
-                "--test-scheduled",
-            ])
-            .args([
-                "--port",
-                &port.to_string(),
-                "--inspector-port",
-                &inspector_port.to_string(),
-            ])
+            .args(["dev", "--local", "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--test-scheduled"])
+            .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
             .arg("--persist-to")
             .arg(state_dir.join("persist"))
             .arg("--env-file")
@@ -103,11 +81,7 @@ impl Edge {
             .spawn()
             .expect("start wrangler dev (run `npm ci` via scripts/edge.sh setup)");
 
-        let edge = Edge {
-            base_url: format!("http://127.0.0.1:{port}"),
-            child: Mutex::new(Some(child)),
-            log_path,
-        };
+        let edge = Edge { base_url: format!("http://127.0.0.1:{port}"), child: Mutex::new(Some(child)), log_path };
         edge.wait_until_ready();
         edge
     }
@@ -122,13 +96,7 @@ impl Edge {
                     return;
                 }
             }
-            if let Some(status) = self
-                .child
-                .lock()
-                .unwrap()
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.child.lock().unwrap().as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("wrangler dev exited early ({status}):\n{}", self.log());
             }
             assert!(
@@ -153,19 +121,9 @@ impl Edge {
         self.request("GET", path, &[], None)
     }
 
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Reply {
-        try_request(&self.url(path), method, headers, body).unwrap_or_else(|e| {
-            panic!(
-                "{method} {path} failed: {e}\n--- wrangler log ---\n{}",
-                self.log()
-            )
-        })
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+        try_request(&self.url(path), method, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}\n--- wrangler log ---\n{}", self.log()))
     }
 
     /// Stops wrangler and workerd: SIGTERM to the process group, then SIGKILL.
@@ -182,10 +140,7 @@ impl Edge {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = child.wait();
     }
 }
@@ -206,10 +161,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -217,48 +169,23 @@ impl Reply {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}), status {}: {}",
-                self.status,
-                self.text()
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}), status {}: {}", self.status, self.text()))
     }
 
     /// Asserts the taxonomy's error shape, the status and the code, and that
     /// `request_id` matches the header. Returns the body.
     pub fn assert_error(&self, status: u16, code: &str) -> Value {
-        assert_eq!(
-            self.status,
-            status,
-            "unexpected status; body: {}",
-            self.text()
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text());
         let body = self.json();
-        let mut keys: Vec<&str> = body
-            .as_object()
-            .expect("error body is an object")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let mut keys: Vec<&str> =
+            body.as_object().expect("error body is an object").keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(
-            keys,
-            ["error", "message", "request_id", "success"],
-            "error body shape: {body}"
-        );
+        assert_eq!(keys, ["error", "message", "request_id", "success"], "error body shape: {body}");
         assert_eq!(body["success"], false);
         assert_eq!(body["error"], code, "{body}");
-        assert!(
-            !body["message"].as_str().unwrap_or_default().is_empty(),
-            "empty message: {body}"
-        );
-        assert_eq!(
-            body["request_id"].as_str(),
-            self.header("x-request-id"),
-            "request_id differs from header"
-        );
+        assert!(!body["message"].as_str().unwrap_or_default().is_empty(), "empty message: {body}");
+        assert_eq!(body["request_id"].as_str(), self.header("x-request-id"), "request_id differs from header");
         body
     }
 }
@@ -273,40 +200,20 @@ fn agent() -> ureq::Agent {
 }
 
 /// One request, whatever its status. Errors only when no HTTP answer came back.
-pub fn try_request(
-    url: &str,
-    method: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> Result<Reply, String> {
+pub fn try_request(url: &str, method: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<Reply, String> {
     let mut request = ureq::http::Request::builder().method(method).uri(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request
-        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
-        .map_err(|e| e.to_string())?;
+    let request = request.body(body.map(<[u8]>::to_vec).unwrap_or_default()).map_err(|e| e.to_string())?;
     let response = agent().run(request).map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let headers = response
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                v.to_str().unwrap_or_default().to_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
         .collect();
     let mut bytes = Vec::new();
-    response
-        .into_body()
-        .into_reader()
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    Ok(Reply {
-        status,
-        headers,
-        body: bytes,
-    })
+    response.into_body().into_reader().read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(Reply { status, headers, body: bytes })
 }

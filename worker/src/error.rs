@@ -20,19 +20,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            detail: None,
-            allow: Vec::new(),
-        }
+        Self { code, message: message.into(), detail: None, allow: Vec::new() }
     }
 
     pub fn not_found(method: &str, path: &str) -> Self {
-        Self::new(
-            ErrorCode::NotFound,
-            format!("no route for {method} {path}; see /openapi.json"),
-        )
+        Self::new(ErrorCode::NotFound, format!("no route for {method} {path}; see /openapi.json"))
     }
 
     pub fn method_not_allowed(method: &str, path: &str, allow: Vec<Method>) -> Self {
@@ -47,10 +39,7 @@ impl ApiError {
 
     /// An unexpected failure: the client sees a generic message, the log gets the detail.
     pub fn internal(detail: impl Into<String>) -> Self {
-        let mut error = Self::new(
-            ErrorCode::ServerError,
-            "the edge failed unexpectedly; report the request_id",
-        );
+        let mut error = Self::new(ErrorCode::ServerError, "the edge failed unexpectedly; report the request_id");
         error.detail = Some(detail.into());
         error
     }
@@ -71,10 +60,7 @@ impl ApiError {
         let headers = Headers::new();
         let allow: Vec<&str> = self.allow.iter().map(|m| m.as_str()).collect();
         let allow = allow.join(", ");
-        let mut pairs = vec![
-            ("content-type", "application/json; charset=utf-8"),
-            ("cache-control", "no-store"),
-        ];
+        let mut pairs = vec![("content-type", "application/json; charset=utf-8"), ("cache-control", "no-store")];
         if !allow.is_empty() {
             pairs.push(("allow", allow.as_str()));
         }
@@ -83,10 +69,7 @@ impl ApiError {
             // drop the header, never the answer.
             let _ = headers.set(name, value);
         }
-        ResponseBuilder::new()
-            .with_status(status)
-            .with_headers(headers)
-            .fixed(bytes)
+        ResponseBuilder::new().with_status(status).with_headers(headers).fixed(bytes)
     }
 }
 

@@ -25,10 +25,7 @@ pub fn now_ms() -> u64 {
 
 /// Sets `X-Request-Id`, leaving the response unchanged if its headers are immutable.
 pub fn with_request_id(mut response: Response, request_id: &RequestId) -> Response {
-    if let Err(error) = response
-        .headers_mut()
-        .set(REQUEST_ID_HEADER, request_id.as_str())
-    {
+    if let Err(error) = response.headers_mut().set(REQUEST_ID_HEADER, request_id.as_str()) {
         console_error!("{request_id} could not set {REQUEST_ID_HEADER}: {error}");
     }
     response

@@ -20,45 +20,27 @@ pub struct Edge<'a> {
     pub now_ms: u64,
 }
 
-pub async fn dispatch(
-    req: Request,
-    env: &Env,
-    request_id: &RequestId,
-) -> Result<Response, ApiError> {
+pub async fn dispatch(req: Request, env: &Env, request_id: &RequestId) -> Result<Response, ApiError> {
     let url = req.url()?;
     let method = req.method().to_string();
     let path = url.path();
 
     let (id, params) = match match_route(&method, path) {
         RouteMatch::Found { id, params } => (id, params),
-        RouteMatch::MethodNotAllowed { allow } => {
-            return Err(ApiError::method_not_allowed(&method, path, allow))
-        }
+        RouteMatch::MethodNotAllowed { allow } => return Err(ApiError::method_not_allowed(&method, path, allow)),
         RouteMatch::NotFound => return Err(ApiError::not_found(&method, path)),
     };
-    let edge = Edge {
-        env,
-        request_id,
-        params,
-        now_ms: now_ms(),
-    };
+    let edge = Edge { env, request_id, params, now_ms: now_ms() };
 
     let response = match id {
         RouteId::PublicHealth => status::health(req, edge).await?,
         RouteId::OpenApiDocument => docs::openapi(req, edge)?,
     };
 
-    Ok(if method == "HEAD" {
-        without_body(response)
-    } else {
-        response
-    })
+    Ok(if method == "HEAD" { without_body(response) } else { response })
 }
 
 /// HEAD answers carry the GET answer's status and headers, and no body.
 fn without_body(response: Response) -> Response {
-    ResponseBuilder::new()
-        .with_status(response.status_code())
-        .with_headers(response.headers().clone())
-        .empty()
+    ResponseBuilder::new().with_status(response.status_code()).with_headers(response.headers().clone()).empty()
 }

@@ -8,10 +8,7 @@ use std::cell::Cell;
 
 use partner_edge::health::{DurableObjectProbe, ProbeRecord};
 use serde::Deserialize;
-use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage,
-    State,
-};
+use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage, State};
 
 use crate::bindings;
 
@@ -32,10 +29,7 @@ pub struct StatusMonitor {
 
 impl DurableObject for StatusMonitor {
     fn new(state: State, _env: Env) -> Self {
-        Self {
-            sql: state.storage().sql(),
-            schema_ready: Cell::new(false),
-        }
+        Self { sql: state.storage().sql(), schema_ready: Cell::new(false) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -65,8 +59,7 @@ impl StatusMonitor {
         struct Inserted {
             seq: u64,
         }
-        let at_ms = i64::try_from(record.at_ms)
-            .map_err(|_| worker::Error::from("probe time out of range"))?;
+        let at_ms = i64::try_from(record.at_ms).map_err(|_| worker::Error::from("probe time out of range"))?;
         let inserted: Inserted = self
             .sql
             .exec(
@@ -74,25 +67,15 @@ impl StatusMonitor {
                 vec![record.request_id.as_str().into(), at_ms.into()],
             )?
             .one()?;
-        self.sql.exec(
-            "DELETE FROM probes WHERE seq <= ?",
-            vec![(inserted.seq as i64 - PROBES_KEPT).into()],
-        )?;
-        Ok(DurableObjectProbe {
-            probes_recorded: inserted.seq,
-        })
+        self.sql.exec("DELETE FROM probes WHERE seq <= ?", vec![(inserted.seq as i64 - PROBES_KEPT).into()])?;
+        Ok(DurableObjectProbe { probes_recorded: inserted.seq })
     }
 }
 
 /// The worker side of the round trip: records `record` in the global monitor.
-pub async fn record_probe(
-    env: &Env,
-    record: &ProbeRecord,
-) -> std::result::Result<DurableObjectProbe, String> {
+pub async fn record_probe(env: &Env, record: &ProbeRecord) -> std::result::Result<DurableObjectProbe, String> {
     let round_trip = async {
-        let stub = env
-            .durable_object(bindings::STATUS_MONITOR)?
-            .get_by_name("global")?;
+        let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
         let body = serde_json::to_string(record).map_err(|e| worker::Error::from(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
@@ -100,10 +83,7 @@ pub async fn record_probe(
         let mut response = stub.fetch_with_request(request).await?;
         if response.status_code() != 200 {
             let text = response.text().await.unwrap_or_default();
-            return Err(worker::Error::from(format!(
-                "answered {}: {text}",
-                response.status_code()
-            )));
+            return Err(worker::Error::from(format!("answered {}: {text}", response.status_code())));
         }
         response.json::<DurableObjectProbe>().await
     };

@@ -42,13 +42,7 @@ pub fn Hub() -> impl IntoView {
 
 #[component]
 fn HealthSummary(report: HealthReport) -> impl IntoView {
-    let HealthReport {
-        status,
-        checks,
-        probes_recorded,
-        previous_probe,
-        ..
-    } = report;
+    let HealthReport { status, checks, probes_recorded, previous_probe, .. } = report;
     view! {
         <p class="status-line" data-testid="health-status">
             <span class="badge ok">{status}</span>
@@ -71,11 +65,7 @@ fn HealthSummary(report: HealthReport) -> impl IntoView {
 
 #[component]
 fn CheckRow(name: &'static str, result: CheckResult) -> impl IntoView {
-    let (label, class) = if result.ok {
-        ("passing", "badge ok")
-    } else {
-        ("failing", "badge bad")
-    };
+    let (label, class) = if result.ok { ("passing", "badge ok") } else { ("failing", "badge bad") };
     view! {
         <tr>
             <th scope="row">{name}</th>

@@ -31,9 +31,7 @@ fn operations(document: &Value) -> Vec<Operation> {
                 .as_object()
                 .into_iter()
                 .flat_map(|responses| responses.values())
-                .filter_map(|response| {
-                    response["content"]["application/json"]["x-error-codes"].as_array()
-                })
+                .filter_map(|response| response["content"]["application/json"]["x-error-codes"].as_array())
                 .flatten()
                 .map(text)
                 .collect();

@@ -13,20 +13,14 @@ use crate::status_monitor;
 /// Runs the KV and Durable Object probes concurrently; the shared crate
 /// decides whether the edge is healthy.
 pub async fn health(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let record = ProbeRecord {
-        request_id: edge.request_id.clone(),
-        at_ms: edge.now_ms,
-    };
+    let record = ProbeRecord { request_id: edge.request_id.clone(), at_ms: edge.now_ms };
     let (kv, durable_object) = futures_util::join!(
         measure(probe_kv(edge.env, &record)),
         measure(status_monitor::record_probe(edge.env, &record)),
     );
     match health::assess(edge.now_ms, kv, durable_object) {
         Ok(report) => success(200, report),
-        Err(unhealthy) => Err(ApiError::new(
-            ErrorCode::DependencyUnavailable,
-            unhealthy.to_string(),
-        )),
+        Err(unhealthy) => Err(ApiError::new(ErrorCode::DependencyUnavailable, unhealthy.to_string())),
     }
 }
 
@@ -34,40 +28,22 @@ async fn measure<T>(probe: impl std::future::Future<Output = Result<T, String>>)
     let started = now_ms();
     let outcome = probe.await;
     let latency_ms = u32::try_from(now_ms().saturating_sub(started)).unwrap_or(u32::MAX);
-    Measured {
-        outcome,
-        latency_ms,
-    }
+    Measured { outcome, latency_ms }
 }
 
 /// Reads the previous probe, writes this one, and reads the key back.
 async fn probe_kv(env: &Env, record: &ProbeRecord) -> Result<KvProbe, String> {
-    let kv = env
-        .kv(bindings::KV)
-        .map_err(|e| format!("binding {} unavailable: {e}", bindings::KV))?;
-    let read =
-        |text: Option<String>| text.and_then(|t| serde_json::from_str::<ProbeRecord>(&t).ok());
+    let kv = env.kv(bindings::KV).map_err(|e| format!("binding {} unavailable: {e}", bindings::KV))?;
+    let read = |text: Option<String>| text.and_then(|t| serde_json::from_str::<ProbeRecord>(&t).ok());
 
-    let previous = kv
-        .get(KV_PROBE_KEY)
-        .text()
-        .await
-        .map_err(|e| format!("read failed: {e}"))?;
-    let value =
-        serde_json::to_string(record).map_err(|e| format!("could not encode the probe: {e}"))?;
+    let previous = kv.get(KV_PROBE_KEY).text().await.map_err(|e| format!("read failed: {e}"))?;
+    let value = serde_json::to_string(record).map_err(|e| format!("could not encode the probe: {e}"))?;
     kv.put(KV_PROBE_KEY, value)
         .map_err(|e| format!("write failed: {e}"))?
         .execute()
         .await
         .map_err(|e| format!("write failed: {e}"))?;
-    let read_back = kv
-        .get(KV_PROBE_KEY)
-        .text()
-        .await
-        .map_err(|e| format!("read-back failed: {e}"))?;
+    let read_back = kv.get(KV_PROBE_KEY).text().await.map_err(|e| format!("read-back failed: {e}"))?;
 
-    Ok(KvProbe {
-        previous: read(previous),
-        read_back_found: read(read_back).is_some(),
-    })
+    Ok(KvProbe { previous: read(previous), read_back_found: read(read_back).is_some() })
 }
