@@ -10,6 +10,7 @@ pub mod api;
 pub mod error;
 pub mod health;
 pub mod routes;
+pub mod signing;
 
 #[cfg(feature = "openapi")]
 pub mod openapi;
