@@ -82,6 +82,34 @@ error_catalogue! {
     InvalidRequest = "invalid_request", 400, FailFast,
         action: "Do not retry as is. Correct the field named in the message and send again.",
         remediation: "Validate the body and query against the operation's schema before sending.";
+    /// Missing, unknown, disabled or expired key, or a signature that does not match.
+    Unauthorized = "unauthorized", 401, FailFast,
+        action: "Do not retry as is. Check the key id, its secret and every signed input.",
+        remediation: "Re-sign with the current secret over the exact method, path?query, nonce and body bytes sent.";
+    /// `X-Partner-Timestamp` is outside the accepted window.
+    StaleTimestamp = "stale_timestamp", 401, Retryable,
+        action: "Re-sign with the current time and a fresh nonce, then retry.",
+        remediation: "Sync the client clock (NTP); the window is +-300 s unless the operator changed it.";
+    /// The signature uses a version whose cutoff has passed.
+    SignatureVersionRetired = "signature_version_retired", 401, FailFast,
+        action: "Do not retry. Upgrade the signing code to the version named in the message.",
+        remediation: "Retired signature versions are announced with a cutoff date; sign with the current version.";
+    /// The key lacks the scope the route needs.
+    Forbidden = "forbidden", 403, FailFast,
+        action: "Do not retry. Use a key that holds the scope named in the message.",
+        remediation: "Ask the operator to add the scope to the key, or use the key meant for this endpoint.";
+    /// The nonce was already used inside the replay window.
+    ReplayDetected = "replay_detected", 409, Retryable,
+        action: "Regenerate the nonce (and idempotency key) and retry once.",
+        remediation: "Every signed request needs a nonce never used before within the timestamp window.";
+    /// The body is larger than the edge accepts.
+    PayloadTooLarge = "payload_too_large", 413, FailFast,
+        action: "Do not retry as is. Reduce the payload or split it.",
+        remediation: "The limit is in the message; it applies to the raw body bytes.";
+    /// Over the key's (or the client's) rate limit.
+    RateLimited = "rate_limited", 429, Retryable,
+        action: "Back off; honour Retry-After and X-RateLimit-Reset before retrying.",
+        remediation: "Spread requests over the window or ask the operator for a higher per-key limit.";
     /// No route or resource at this path.
     NotFound = "not_found", 404, FailFast,
         action: "Do not retry. Check the path against /openapi.json.",

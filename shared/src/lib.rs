@@ -9,6 +9,7 @@
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod partner;
 pub mod routes;
 pub mod signing;
 
