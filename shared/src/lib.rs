@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod error;
+pub mod gate;
 pub mod health;
 pub mod partner;
 pub mod routes;
