@@ -70,7 +70,7 @@ const mf = new Miniflare({
   name: 'partner-edge',
   modules: true,
   scriptPath: join(ROOT, 'worker/build/index.js'),
-  bindings: { ...workerOptions.bindings, EDGE_ENV: 'local', ADMIN_API_KEY: 'bench-admin-key-0123456789abcdef' },
+  bindings: { ...workerOptions.bindings, EDGE_ENV: 'local', ADMIN_API_KEY: 'bench-admin-key-0123456789abcdef', PARTNER_KEY_MASTER: '5a'.repeat(32) },
   kvPersist: join(state, 'kv'),
   durableObjectsPersist: join(state, 'do'),
   host: '127.0.0.1',

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::partner::Scope;
+use crate::partner::{Environment, KeyId, PartnerKeyRecord, Scope};
 use crate::signing::SignatureError;
 
 pub const HEADER_KEY: &str = "X-Partner-Key";
@@ -45,6 +45,44 @@ impl Default for GateConfig {
             sandbox_per_minute: 30,
             live_default_per_minute: 600,
         }
+    }
+}
+
+impl GateConfig {
+    /// Reads the settings from variables named like the seed's config keys;
+    /// an unset variable keeps its default, a malformed one is an error naming it.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        fn read<T: std::str::FromStr>(
+            lookup: &impl Fn(&str) -> Option<String>,
+            name: &str,
+            default: T,
+        ) -> Result<T, String> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(raw) => {
+                    raw.trim().parse().map_err(|_| format!("{name} must be a positive whole number, not {raw:?}"))
+                }
+            }
+        }
+        let defaults = Self::default();
+        let config = Self {
+            timestamp_tolerance_secs: read(
+                &lookup,
+                "PARTNER_TIMESTAMP_TOLERANCE_SECONDS",
+                defaults.timestamp_tolerance_secs,
+            )?,
+            max_body_bytes: read(&lookup, "PARTNER_MAX_BODY_BYTES", defaults.max_body_bytes)?,
+            sandbox_per_minute: read(&lookup, "PARTNER_SANDBOX_RATE_LIMIT_PER_MINUTE", defaults.sandbox_per_minute)?,
+            live_default_per_minute: read(
+                &lookup,
+                "PARTNER_LIVE_RATE_LIMIT_PER_MINUTE",
+                defaults.live_default_per_minute,
+            )?,
+        };
+        if config.sandbox_per_minute == 0 || config.live_default_per_minute == 0 {
+            return Err("rate limits must be at least 1 per minute".to_owned());
+        }
+        Ok(config)
     }
 }
 
@@ -161,6 +199,7 @@ pub struct RateWindow {
 
 /// The rate-limit state to report in `X-RateLimit-*` headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RateVerdict {
     pub limit: u32,
     pub remaining: u32,
@@ -188,6 +227,38 @@ pub fn take(window: Option<RateWindow>, now: u64, limit: u32) -> (RateWindow, Ra
     let verdict =
         RateVerdict { limit, remaining: limit.saturating_sub(window.admitted), reset_at, retry_after: reset_at - now };
     (window, verdict, allowed)
+}
+
+/// `GET /api/partner/me`: the calling key as the edge sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PartnerIdentity {
+    pub key_id: KeyId,
+    pub name: String,
+    pub environment: Environment,
+    pub scopes: Vec<Scope>,
+    /// Headroom after this request.
+    pub rate_limit: RateVerdict,
+}
+
+impl PartnerIdentity {
+    pub fn of(key: &PartnerKeyRecord, rate_limit: RateVerdict) -> Self {
+        Self {
+            key_id: key.key_id.clone(),
+            name: key.name.clone(),
+            environment: key.key_id.environment(),
+            scopes: key.scopes.clone(),
+            rate_limit,
+        }
+    }
+}
+
+/// The per-minute limit for a key under `config`.
+pub fn rate_limit_for(key: &PartnerKeyRecord, config: &GateConfig) -> u32 {
+    match key.key_id.environment() {
+        Environment::Sandbox => config.sandbox_per_minute,
+        Environment::Live => key.rate_limit_per_minute.unwrap_or(config.live_default_per_minute),
+    }
 }
 
 /// What the worker asks the key's Durable Object, once per signed request.
@@ -251,6 +322,22 @@ mod tests {
             scope_granted,
             rate_limit: limit,
         }
+    }
+
+    #[test]
+    fn config_reads_seed_named_variables_and_rejects_garbage() {
+        let vars = |name: &str| match name {
+            "PARTNER_SANDBOX_RATE_LIMIT_PER_MINUTE" => Some("12".to_owned()),
+            "PARTNER_TIMESTAMP_TOLERANCE_SECONDS" => Some(" 60 ".to_owned()),
+            _ => None,
+        };
+        let config = GateConfig::from_vars(vars).unwrap();
+        assert_eq!(config.sandbox_per_minute, 12);
+        assert_eq!(config.timestamp_tolerance_secs, 60);
+        assert_eq!(config.max_body_bytes, GateConfig::default().max_body_bytes);
+        let bad = GateConfig::from_vars(|name| (name == "PARTNER_MAX_BODY_BYTES").then(|| "lots".to_owned()));
+        assert!(bad.unwrap_err().contains("PARTNER_MAX_BODY_BYTES"));
+        assert!(GateConfig::from_vars(|n| (n == "PARTNER_LIVE_RATE_LIMIT_PER_MINUTE").then(|| "0".into())).is_err());
     }
 
     #[test]

@@ -8,9 +8,11 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{json, Map, Value};
 
 use crate::api::{ErrorBody, Success};
-use crate::error::ErrorCode;
+use crate::error::{ErrorCatalogueEntry, ErrorCode};
+use crate::gate::{PartnerIdentity, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::health::HealthReport;
-use crate::routes::{Access, Payload, Route, ROUTES};
+use crate::partner::{PartnerKeyIn, PartnerKeyOut, PartnerKeyPatch, PartnerKeyWithSecret};
+use crate::routes::{Access, Payload, RequestBody, Route, ROUTES};
 
 /// The version the document advertises: the shared crate's, which moves with
 /// every change of the API surface.
@@ -47,20 +49,34 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "schemas": generator.take_definitions(true),
+            "securitySchemes": {
+                "adminKey": {
+                    "type": "apiKey", "in": "header", "name": "X-Admin-Key",
+                    "description": "The operator key (Worker secret ADMIN_API_KEY), compared in constant time.",
+                },
+                "partnerSignature": {
+                    "type": "apiKey", "in": "header", "name": HEADER_KEY,
+                    "description": "A partner key id plus an HMAC-SHA256 signature, version 1. Canonical \
+                        string: v1, X-Partner-Timestamp, METHOD, path?query as sent, X-Partner-Nonce and \
+                        the lowercase hex SHA-256 of the body, joined by newlines. Send \
+                        `X-Partner-Signature: v1=<hex HMAC(secret, canonical)>`. Vectors: \
+                        tests/vectors/signing-v1.json.",
+                },
+            },
         },
         "x-error-catalogue": ErrorCode::catalogue(),
     })
 }
 
 fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Value) -> Value {
-    let (media_type, schema) = payload_schema(route.response, generator);
+    let schema = payload_schema(route.response, generator);
     let mut responses = Map::new();
     responses.insert(
         route.success_status.to_string(),
         json!({
             "description": route.summary,
             "headers": { "X-Request-Id": request_id_header() },
-            "content": { media_type: { "schema": schema } },
+            "content": { "application/json": { "schema": schema } },
         }),
     );
 
@@ -87,27 +103,77 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
         );
     }
 
+    let mut parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+
     let security = match route.access {
         Access::Public => json!([]),
+        Access::Admin => json!([{ "adminKey": [] }]),
+        Access::Partner(_) => {
+            for (name, description) in [
+                (HEADER_TIMESTAMP, "Unix seconds; must be within the accepted skew of the edge's clock."),
+                (HEADER_NONCE, "16-64 characters of [A-Za-z0-9_-], never reused within the window."),
+                (HEADER_SIGNATURE, "`v1=` followed by 64 lowercase hex digits."),
+            ] {
+                parameters.push(json!({
+                    "name": name, "in": "header", "required": true,
+                    "description": description, "schema": { "type": "string" },
+                }));
+            }
+            for response in responses.values_mut() {
+                response["headers"]["X-RateLimit-Limit"] = json!({ "schema": { "type": "integer" } });
+                response["headers"]["X-RateLimit-Remaining"] = json!({ "schema": { "type": "integer" } });
+                response["headers"]["X-RateLimit-Reset"] =
+                    json!({ "description": "Unix seconds.", "schema": { "type": "integer" } });
+            }
+            json!([{ "partnerSignature": [] }])
+        }
+    };
+    let description = match route.access {
+        Access::Partner(Some(scope)) => format!("{}\n\nRequires scope `{}`.", route.description, scope.as_str()),
+        _ => route.description.to_owned(),
     };
 
-    json!({
+    let mut operation = json!({
         "operationId": route.operation_id,
         "summary": route.summary,
-        "description": route.description,
+        "description": description,
         "tags": [route.tag],
         "security": security,
         "responses": responses,
-    })
+    });
+    if !parameters.is_empty() {
+        operation["parameters"] = Value::Array(parameters);
+    }
+    if let Some(body) = route.request {
+        let schema = match body {
+            RequestBody::PartnerKeyIn => generator.subschema_for::<PartnerKeyIn>(),
+            RequestBody::PartnerKeyPatch => generator.subschema_for::<PartnerKeyPatch>(),
+        };
+        operation["requestBody"] =
+            json!({ "required": true, "content": { "application/json": { "schema": schema.to_value() } } });
+    }
+    operation
 }
 
-fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> (&'static str, Value) {
-    match payload {
-        Payload::Health => ("application/json", generator.subschema_for::<Success<HealthReport>>().to_value()),
+/// The JSON Schema of a route's success body. Every payload is `application/json`.
+fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
+    let schema = match payload {
+        Payload::Health => generator.subschema_for::<Success<HealthReport>>(),
         Payload::OpenApiDocument => {
-            ("application/json", json!({ "type": "object", "description": "An OpenAPI 3.1 document." }))
+            return json!({ "type": "object", "description": "An OpenAPI 3.1 document." });
         }
-    }
+        Payload::ErrorCatalogue => generator.subschema_for::<Success<Vec<ErrorCatalogueEntry>>>(),
+        Payload::PartnerKey => generator.subschema_for::<Success<PartnerKeyOut>>(),
+        Payload::PartnerKeyList => generator.subschema_for::<Success<Vec<PartnerKeyOut>>>(),
+        Payload::PartnerKeyWithSecret => generator.subschema_for::<Success<PartnerKeyWithSecret>>(),
+        Payload::PartnerIdentity => generator.subschema_for::<Success<PartnerIdentity>>(),
+    };
+    schema.to_value()
 }
 
 fn request_id_header() -> Value {

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::partner::Scope;
 
 /// HTTP methods the edge routes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,6 +60,17 @@ impl Method {
 pub enum Access {
     /// Anyone; no credentials.
     Public,
+    /// Operators, with `X-Admin-Key`.
+    Admin,
+    /// A signed partner request; `Some(scope)` if the route needs one beyond a valid key.
+    Partner(Option<Scope>),
+}
+
+/// The JSON body a route reads. The OpenAPI generator maps each to its schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestBody {
+    PartnerKeyIn,
+    PartnerKeyPatch,
 }
 
 /// The body a route answers with on success. The OpenAPI generator maps each
@@ -69,6 +81,16 @@ pub enum Payload {
     Health,
     /// The OpenAPI document itself.
     OpenApiDocument,
+    /// `Success<Vec<ErrorCatalogueEntry>>`.
+    ErrorCatalogue,
+    /// `Success<PartnerKeyOut>`.
+    PartnerKey,
+    /// `Success<Vec<PartnerKeyOut>>`.
+    PartnerKeyList,
+    /// `Success<PartnerKeyWithSecret>`: the only answers that show a secret.
+    PartnerKeyWithSecret,
+    /// `Success<PartnerIdentity>`.
+    PartnerIdentity,
 }
 
 /// One row of the route table.
@@ -83,6 +105,7 @@ pub struct Route {
     pub summary: &'static str,
     pub description: &'static str,
     pub access: Access,
+    pub request: Option<RequestBody>,
     pub success_status: u16,
     pub response: Payload,
     /// Errors this route can answer with besides the ones every route shares
@@ -122,6 +145,7 @@ route_table! {
             Durable Object. Answers 200 when both work, or 503 `dependency_unavailable` \
             naming each failing check. Suitable as an uptime probe.",
         access: Access::Public,
+        request: None,
         success_status: 200,
         response: Payload::Health,
         errors: &[ErrorCode::DependencyUnavailable],
@@ -136,9 +160,133 @@ route_table! {
         description: "Generated at build time from the same route table the edge \
             dispatches from, so it always matches the running worker.",
         access: Access::Public,
+        request: None,
         success_status: 200,
         response: Payload::OpenApiDocument,
         errors: &[],
+    }
+    /// The error catalogue.
+    ErrorCatalogue => {
+        method: Method::Get,
+        path: "/developers/api-errors.json",
+        operation_id: "getErrorCatalogue",
+        tag: "docs",
+        summary: "Every error code with its status, retry class and remedy",
+        description: "Generated from the same enum the edge maps its errors with. Branch on \
+            `error`; `retry_class` says whether retrying can help.",
+        access: Access::Public,
+        request: None,
+        success_status: 200,
+        response: Payload::ErrorCatalogue,
+        errors: &[],
+    }
+    /// Mints a partner key and shows its secret, once.
+    CreatePartnerKey => {
+        method: Method::Post,
+        path: "/api/admin/partner-keys",
+        operation_id: "createPartnerKey",
+        tag: "admin",
+        summary: "Create a partner key",
+        description: "Returns the key with its signing secret. The secret (256 random bits) is \
+            shown only in this answer and in rotate-secret's; it is stored sealed with AES-256-GCM.",
+        access: Access::Admin,
+        request: Some(RequestBody::PartnerKeyIn),
+        success_status: 201,
+        response: Payload::PartnerKeyWithSecret,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge],
+    }
+    /// Lists keys, never with secrets.
+    ListPartnerKeys => {
+        method: Method::Get,
+        path: "/api/admin/partner-keys",
+        operation_id: "listPartnerKeys",
+        tag: "admin",
+        summary: "List partner keys",
+        description: "Every key with its scopes and status. Secrets are never listed.",
+        access: Access::Admin,
+        request: None,
+        success_status: 200,
+        response: Payload::PartnerKeyList,
+        errors: &[ErrorCode::Unauthorized],
+    }
+    /// One key, without its secret.
+    GetPartnerKey => {
+        method: Method::Get,
+        path: "/api/admin/partner-keys/{key_id}",
+        operation_id: "getPartnerKey",
+        tag: "admin",
+        summary: "Get a partner key",
+        description: "The key's scopes, status, expiry and rate limit. Never its secret.",
+        access: Access::Admin,
+        request: None,
+        success_status: 200,
+        response: Payload::PartnerKey,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound],
+    }
+    /// Changes scopes, name, expiry, rate limit, or disables the key.
+    PatchPartnerKey => {
+        method: Method::Patch,
+        path: "/api/admin/partner-keys/{key_id}",
+        operation_id: "patchPartnerKey",
+        tag: "admin",
+        summary: "Update a partner key",
+        description: "Absent fields stay as they are. `disabled: true` refuses the key's \
+            requests with 401 `unauthorized` from then on.",
+        access: Access::Admin,
+        request: Some(RequestBody::PartnerKeyPatch),
+        success_status: 200,
+        response: Payload::PartnerKey,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge],
+    }
+    /// Deletes a key for good.
+    DeletePartnerKey => {
+        method: Method::Delete,
+        path: "/api/admin/partner-keys/{key_id}",
+        operation_id: "deletePartnerKey",
+        tag: "admin",
+        summary: "Delete a partner key",
+        description: "The key stops working at once. Answers with the deleted key.",
+        access: Access::Admin,
+        request: None,
+        success_status: 200,
+        response: Payload::PartnerKey,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound],
+    }
+    /// Replaces the secret; the previous one keeps working during the overlap.
+    RotatePartnerKeySecret => {
+        method: Method::Post,
+        path: "/api/admin/partner-keys/{key_id}/rotate-secret",
+        operation_id: "rotatePartnerKeySecret",
+        tag: "admin",
+        summary: "Rotate a partner key's secret",
+        description: "Returns the new secret, once. The previous secret keeps verifying until \
+            `previous_secret_valid_until` (24 h by default, `PARTNER_KEY_ROTATION_OVERLAP_SECONDS`).",
+        access: Access::Admin,
+        request: None,
+        success_status: 200,
+        response: Payload::PartnerKeyWithSecret,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound],
+    }
+    /// The calling key's identity.
+    PartnerMe => {
+        method: Method::Get,
+        path: "/api/partner/me",
+        operation_id: "getPartnerIdentity",
+        tag: "partner",
+        summary: "Who am I: identity, scopes and rate-limit headroom",
+        description: "Any valid key may call it. Useful as the first signed call of an integration.",
+        access: Access::Partner(None),
+        request: None,
+        success_status: 200,
+        response: Payload::PartnerIdentity,
+        errors: &[
+            ErrorCode::PayloadTooLarge,
+            ErrorCode::Unauthorized,
+            ErrorCode::StaleTimestamp,
+            ErrorCode::SignatureVersionRetired,
+            ErrorCode::ReplayDetected,
+            ErrorCode::RateLimited,
+        ],
     }
 }
 

@@ -95,6 +95,13 @@ pub fn sign_v1(secret: &str, parts: &SignedParts<'_>) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Compares a presented secret with the expected one in constant time. Both
+/// are hashed first, so not even their lengths leak through timing.
+pub fn secrets_equal(presented: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
+}
+
 /// A parsed `X-Partner-Signature`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureHeader {
@@ -154,6 +161,17 @@ impl Default for SignaturePolicy {
 }
 
 impl SignaturePolicy {
+    /// v1 is accepted; `SIGNATURE_V1_CUTOFF` (unix seconds) schedules its retirement.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let cutoff = match lookup("SIGNATURE_V1_CUTOFF") {
+            None => None,
+            Some(raw) => {
+                Some(raw.trim().parse().map_err(|_| format!("SIGNATURE_V1_CUTOFF must be unix seconds, not {raw:?}"))?)
+            }
+        };
+        Ok(Self { accepted: vec![AcceptedVersion { version: SignatureVersion::V1, cutoff }] })
+    }
+
     /// The newest version with no cutoff in the past, to name in upgrade messages.
     fn upgrade_target(&self, now: u64) -> &'static str {
         self.accepted
@@ -241,6 +259,14 @@ mod tests {
     }
 
     #[test]
+    fn secrets_equal_only_when_identical() {
+        assert!(secrets_equal("admin-key", "admin-key"));
+        assert!(!secrets_equal("admin-key", "admin-kez"));
+        assert!(!secrets_equal("admin-key", "admin-key "));
+        assert!(!secrets_equal("", "admin-key"));
+    }
+
+    #[test]
     fn empty_body_hashes_the_empty_string() {
         assert_eq!(body_sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
@@ -287,6 +313,14 @@ mod tests {
         assert_eq!(policy.verify(&header, &["new-secret", &v.secret], &parts(v), 0), Ok(1));
         assert_eq!(policy.verify(&header, &[&v.secret], &parts(v), 0), Ok(0));
         assert_eq!(policy.verify(&header, &["new-secret"], &parts(v), 0), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn policy_reads_the_cutoff_variable() {
+        let policy = SignaturePolicy::from_vars(|n| (n == "SIGNATURE_V1_CUTOFF").then(|| "1800000000".into())).unwrap();
+        assert_eq!(policy.accepted[0].cutoff, Some(1_800_000_000));
+        assert_eq!(SignaturePolicy::from_vars(|_| None).unwrap(), SignaturePolicy::default());
+        assert!(SignaturePolicy::from_vars(|_| Some("soon".into())).is_err());
     }
 
     #[test]

@@ -29,7 +29,7 @@ export async function startEdge() {
   }
   const state = mkdtempSync(join(tmpdir(), 'pe-browser-'));
   const envFile = join(state, 'test.env');
-  writeFileSync(envFile, 'ADMIN_API_KEY=test-admin-key-0123456789abcdef\nEDGE_ENV=local\n');
+  writeFileSync(envFile, 'ADMIN_API_KEY=test-admin-key-0123456789abcdef\nPARTNER_KEY_MASTER=' + '5a'.repeat(32) + '\nEDGE_ENV=local\n');
   const logFile = join(state, 'wrangler.log');
   const port = await freePort();
   const inspectorPort = await freePort();

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 /// Secrets the test edges run with, instead of a developer's `.dev.vars`.
 pub const TEST_ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+pub const TEST_MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -57,7 +58,11 @@ impl Edge {
             );
         }
         let env_file = state_dir.join("test.env");
-        fs::write(&env_file, format!("ADMIN_API_KEY={TEST_ADMIN_KEY}\nEDGE_ENV=local\n")).expect("write env file");
+        fs::write(
+            &env_file,
+            format!("ADMIN_API_KEY={TEST_ADMIN_KEY}\nPARTNER_KEY_MASTER={TEST_MASTER_KEY}\nEDGE_ENV=local\n"),
+        )
+        .expect("write env file");
         let log_path = state_dir.join(format!("wrangler-{}.log", free_port()));
         let log = fs::File::create(&log_path).expect("create wrangler log");
 

@@ -6,3 +6,6 @@ pub const KV: &str = "EDGE_KV";
 
 /// The status Durable Object namespace; see [`crate::status_monitor`].
 pub const STATUS_MONITOR: &str = "STATUS_MONITOR";
+
+/// Per-key partner gate objects; see [`crate::partner_gate`].
+pub const PARTNER_GATE: &str = "PARTNER_GATE";

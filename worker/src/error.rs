@@ -4,6 +4,8 @@
 
 use partner_edge::api::{ErrorBody, RequestId};
 use partner_edge::error::ErrorCode;
+use partner_edge::gate::{GateError, RateVerdict};
+use partner_edge::partner::FieldError;
 use partner_edge::routes::Method;
 use worker::{console_error, Headers, Response, ResponseBuilder};
 
@@ -16,11 +18,13 @@ pub struct ApiError {
     detail: Option<String>,
     /// Methods for the `Allow` header of a 405.
     allow: Vec<Method>,
+    /// Rate-limit state, when the request got as far as its key's limiter.
+    rate: Option<RateVerdict>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), detail: None, allow: Vec::new() }
+        Self { code, message: message.into(), detail: None, allow: Vec::new(), rate: None }
     }
 
     pub fn not_found(method: &str, path: &str) -> Self {
@@ -44,6 +48,17 @@ impl ApiError {
         error
     }
 
+    /// A request body that is not what the route reads; the message names the field.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// Attaches the rate-limit state, for the `X-RateLimit-*` headers.
+    pub fn with_rate(mut self, rate: RateVerdict) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
     /// Logs server-side failures, once, at the boundary. Client mistakes are not logged.
     pub fn log_once(&self, request_id: &RequestId) {
         if self.code.http_status() >= 500 {
@@ -64,12 +79,35 @@ impl ApiError {
         if !allow.is_empty() {
             pairs.push(("allow", allow.as_str()));
         }
+        let rate_headers =
+            self.rate.map(|rate| crate::http::rate_limit_headers(&rate, self.code == ErrorCode::RateLimited));
+        for (name, value) in rate_headers.iter().flatten() {
+            pairs.push((name, value.as_str()));
+        }
         for (name, value) in pairs {
             // These are valid header names and values; a failure here would only
             // drop the header, never the answer.
             let _ = headers.set(name, value);
         }
         ResponseBuilder::new().with_status(status).with_headers(headers).fixed(bytes)
+    }
+}
+
+impl From<GateError> for ApiError {
+    fn from(error: GateError) -> Self {
+        let rate = match &error {
+            GateError::RateLimited(rate) => Some(*rate),
+            _ => None,
+        };
+        let mut api = ApiError::new(error.code(), error.to_string());
+        api.rate = rate;
+        api
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::invalid_request(error.to_string())
     }
 }
 

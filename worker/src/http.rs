@@ -1,10 +1,19 @@
 //! Small HTTP helpers shared by every handler: request ids, JSON envelopes.
 
 use partner_edge::api::{RequestId, Success, REQUEST_ID_HEADER};
+use partner_edge::gate::RateVerdict;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{console_error, Date, Response};
+use worker::{console_error, Date, Headers, Response};
 
 use crate::error::ApiError;
+
+/// Random bytes from the runtime's CSPRNG (crypto.getRandomValues).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("getrandom failed: {e}")))?;
+    Ok(bytes)
+}
 
 /// 128 random bits from the runtime's CSPRNG, formatted by the shared crate.
 pub fn fresh_request_id() -> RequestId {
@@ -36,4 +45,39 @@ pub fn success<T: Serialize>(status: u16, data: T) -> Result<Response, ApiError>
     let mut response = Response::from_json(&Success::new(data))?.with_status(status);
     response.headers_mut().set("cache-control", "no-store")?;
     Ok(response)
+}
+
+/// Unix seconds, for the gate and key records.
+pub fn now_secs(now_ms: u64) -> u64 {
+    now_ms / 1000
+}
+
+/// `X-RateLimit-Limit`, `-Remaining`, `-Reset` (unix seconds), plus `Retry-After` on a 429.
+pub fn rate_limit_headers(rate: &RateVerdict, limited: bool) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("x-ratelimit-limit", rate.limit.to_string()),
+        ("x-ratelimit-remaining", rate.remaining.to_string()),
+        ("x-ratelimit-reset", rate.reset_at.to_string()),
+    ];
+    if limited {
+        headers.push(("retry-after", rate.retry_after.max(1).to_string()));
+    }
+    headers
+}
+
+/// Adds the rate-limit headers to a successful answer.
+pub fn with_rate(mut response: Response, rate: &RateVerdict) -> Result<Response, ApiError> {
+    let headers: &mut Headers = response.headers_mut();
+    for (name, value) in rate_limit_headers(rate, false) {
+        headers.set(name, &value)?;
+    }
+    Ok(response)
+}
+
+/// Parses a JSON request body; serde's message names the offending field.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::invalid_request("this route needs a JSON body"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
 }

@@ -8,12 +8,18 @@
 use worker::{event, Context, Env, Request, Response, Result};
 
 mod bindings;
+mod config;
+mod durable;
 mod error;
+mod gate;
 mod http;
+mod keys;
+mod partner_gate;
 mod router;
 mod routes;
 mod status_monitor;
 
+pub use partner_gate::PartnerGate;
 pub use status_monitor::StatusMonitor;
 
 #[event(fetch)]

@@ -4,36 +4,35 @@
 //!
 //! The object only stores: deciding what a probe means is `partner_edge::health`'s job.
 
-use std::cell::Cell;
-
 use partner_edge::health::{DurableObjectProbe, ProbeRecord};
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
 
 use crate::bindings;
+use crate::durable::{call, SchemaOnce};
 
 /// Probes older than this many are pruned; the count keeps growing regardless.
 const PROBES_KEPT: i64 = 1000;
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS probes (
+const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS probes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL,
     at_ms INTEGER NOT NULL
-)";
+)"];
 
 #[durable_object]
 pub struct StatusMonitor {
     sql: SqlStorage,
-    schema_ready: Cell<bool>,
+    schema: SchemaOnce,
 }
 
 impl DurableObject for StatusMonitor {
     fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql(), schema_ready: Cell::new(false) }
+        Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        self.ensure_schema()?;
+        self.schema.ensure(&self.sql, SCHEMA)?;
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/probes") => {
                 let record: ProbeRecord = req.json().await?;
@@ -45,19 +44,10 @@ impl DurableObject for StatusMonitor {
 }
 
 impl StatusMonitor {
-    /// Creates the table on first use. Fallible work stays out of `new`, which cannot fail.
-    fn ensure_schema(&self) -> Result<()> {
-        if !self.schema_ready.get() {
-            self.sql.exec(SCHEMA, None)?;
-            self.schema_ready.set(true);
-        }
-        Ok(())
-    }
-
     fn record(&self, record: &ProbeRecord) -> Result<DurableObjectProbe> {
         #[derive(Deserialize)]
         struct Inserted {
-            seq: u64,
+            seq: i64,
         }
         let at_ms = i64::try_from(record.at_ms).map_err(|_| worker::Error::from("probe time out of range"))?;
         let inserted: Inserted = self
@@ -67,8 +57,8 @@ impl StatusMonitor {
                 vec![record.request_id.as_str().into(), at_ms.into()],
             )?
             .one()?;
-        self.sql.exec("DELETE FROM probes WHERE seq <= ?", vec![(inserted.seq as i64 - PROBES_KEPT).into()])?;
-        Ok(DurableObjectProbe { probes_recorded: inserted.seq })
+        self.sql.exec("DELETE FROM probes WHERE seq <= ?", vec![(inserted.seq - PROBES_KEPT).into()])?;
+        Ok(DurableObjectProbe { probes_recorded: inserted.seq.unsigned_abs() })
     }
 }
 
@@ -76,16 +66,7 @@ impl StatusMonitor {
 pub async fn record_probe(env: &Env, record: &ProbeRecord) -> std::result::Result<DurableObjectProbe, String> {
     let round_trip = async {
         let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
-        let body = serde_json::to_string(record).map_err(|e| worker::Error::from(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let request = Request::new_with_init("https://status-monitor/probes", &init)?;
-        let mut response = stub.fetch_with_request(request).await?;
-        if response.status_code() != 200 {
-            let text = response.text().await.unwrap_or_default();
-            return Err(worker::Error::from(format!("answered {}: {text}", response.status_code())));
-        }
-        response.json::<DurableObjectProbe>().await
+        call(&stub, "/probes", record).await
     };
     round_trip.await.map_err(|e| e.to_string())
 }

@@ -1,8 +1,10 @@
 //! Machine-readable descriptions of the edge.
 
+use partner_edge::error::ErrorCode;
 use worker::{Request, Response};
 
 use crate::error::ApiError;
+use crate::http::success;
 use crate::router::Edge;
 
 /// Rendered by `build.rs` from the shared route table.
@@ -13,5 +15,12 @@ pub fn openapi(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
     let headers = response.headers_mut();
     headers.set("content-type", "application/json; charset=utf-8")?;
     headers.set("cache-control", "public, max-age=300")?;
+    Ok(response)
+}
+
+/// The error catalogue, straight from the enum the edge maps its errors with.
+pub fn error_catalogue(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+    let mut response = success(200, ErrorCode::catalogue())?;
+    response.headers_mut().set("cache-control", "public, max-age=300")?;
     Ok(response)
 }

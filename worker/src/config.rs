@@ -1,0 +1,46 @@
+//! Settings read from the Worker's variables and secrets. Parsing lives in
+//! the shared crate; this only looks the names up.
+
+use partner_edge::gate::GateConfig;
+use partner_edge::partner::{MasterKey, DEFAULT_ROTATION_OVERLAP_SECS};
+use partner_edge::signing::SignaturePolicy;
+use worker::Env;
+
+use crate::error::ApiError;
+
+/// A variable or secret, if set and non-empty.
+pub fn lookup(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+fn misconfigured(detail: String) -> ApiError {
+    ApiError::internal(format!("misconfigured: {detail}"))
+}
+
+pub fn gate(env: &Env) -> Result<GateConfig, ApiError> {
+    GateConfig::from_vars(|name| lookup(env, name)).map_err(misconfigured)
+}
+
+pub fn signature_policy(env: &Env) -> Result<SignaturePolicy, ApiError> {
+    SignaturePolicy::from_vars(|name| lookup(env, name)).map_err(misconfigured)
+}
+
+pub fn rotation_overlap_secs(env: &Env) -> Result<u64, ApiError> {
+    match lookup(env, "PARTNER_KEY_ROTATION_OVERLAP_SECONDS") {
+        None => Ok(DEFAULT_ROTATION_OVERLAP_SECS),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| misconfigured(format!("PARTNER_KEY_ROTATION_OVERLAP_SECONDS is not a number: {raw:?}"))),
+    }
+}
+
+/// The key that seals partner secrets at rest (secret `PARTNER_KEY_MASTER`, 64 hex digits).
+pub fn master_key(env: &Env) -> Result<MasterKey, ApiError> {
+    let raw = lookup(env, "PARTNER_KEY_MASTER").ok_or_else(|| misconfigured("PARTNER_KEY_MASTER is not set".into()))?;
+    MasterKey::parse_hex(&raw).map_err(|e| misconfigured(format!("PARTNER_KEY_MASTER: {e}")))
+}

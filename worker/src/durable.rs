@@ -1,0 +1,40 @@
+//! Helpers shared by the Durable Objects.
+
+use std::cell::Cell;
+
+use worker::{Request, RequestInit, Response, Result, SqlStorage, Stub};
+
+/// Creates an object's SQLite schema on first use. `DurableObject::new`
+/// cannot fail, so fallible setup waits for the first request.
+#[derive(Default)]
+pub struct SchemaOnce(Cell<bool>);
+
+impl SchemaOnce {
+    pub fn ensure(&self, sql: &SqlStorage, statements: &[&str]) -> Result<()> {
+        if !self.0.get() {
+            for statement in statements {
+                sql.exec(statement, None)?;
+            }
+            self.0.set(true);
+        }
+        Ok(())
+    }
+}
+
+/// POSTs `body` as JSON to `path` on an object and reads its JSON answer.
+pub async fn call<In: serde::Serialize, Out: serde::de::DeserializeOwned>(
+    stub: &Stub,
+    path: &str,
+    body: &In,
+) -> Result<Out> {
+    let text = serde_json::to_string(body).map_err(|e| worker::Error::from(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::Post).with_body(Some(text.into()));
+    let request = Request::new_with_init(&format!("https://durable-object{path}"), &init)?;
+    let mut response: Response = stub.fetch_with_request(request).await?;
+    if response.status_code() != 200 {
+        let text = response.text().await.unwrap_or_default();
+        return Err(worker::Error::from(format!("{path} answered {}: {text}", response.status_code())));
+    }
+    response.json().await
+}

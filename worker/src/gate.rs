@@ -1,0 +1,102 @@
+//! `verify_partner_request`: the partner gate as the worker runs it. Header
+//! parsing and every rule come from `partner_edge::gate` and
+//! `partner_edge::signing`; this module only fetches the key, opens its
+//! secrets and makes the one Durable Object round trip.
+
+use partner_edge::gate::{
+    self, rate_limit_for, Admission, AdmissionRequest, GateError, Nonce, RateVerdict, HEADER_KEY, HEADER_NONCE,
+    HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
+use partner_edge::partner::{KeyId, PartnerKeyRecord, Scope};
+use partner_edge::signing::{SignatureHeader, SignedParts};
+use worker::{Env, Request};
+
+use crate::durable::call;
+use crate::error::ApiError;
+use crate::{bindings, config, keys};
+
+/// A request that passed the gate: its key, and the rate headroom left.
+pub struct VerifiedPartner {
+    pub key: PartnerKeyRecord,
+    pub rate: RateVerdict,
+}
+
+fn header(req: &Request, name: &'static str) -> Result<Option<String>, ApiError> {
+    Ok(req.headers().get(name)?.filter(|v| !v.is_empty()))
+}
+
+pub struct GateInput<'a> {
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+    pub now_secs: u64,
+    pub scope: Option<Scope>,
+}
+
+pub async fn verify_partner_request(
+    req: &Request,
+    env: &Env,
+    input: GateInput<'_>,
+) -> Result<VerifiedPartner, ApiError> {
+    let gate_config = config::gate(env)?;
+    gate::check_body_size(input.body.len(), &gate_config)?;
+
+    // 401 unauthorized: missing, malformed, unknown, disabled or expired key.
+    let raw_key = header(req, HEADER_KEY)?.ok_or(GateError::MissingCredential(HEADER_KEY))?;
+    let key_id = KeyId::parse(&raw_key)
+        .map_err(|_| GateError::MalformedCredential { header: HEADER_KEY, reason: "not a partner key id" })?;
+    let key = keys::load(env, &key_id).await?.ok_or(GateError::UnknownKey)?;
+    if let Some(reason) = key.unusable_reason(input.now_secs) {
+        return Err(GateError::UnusableKey(reason).into());
+    }
+
+    // 401 stale_timestamp.
+    let timestamp = header(req, HEADER_TIMESTAMP)?.unwrap_or_default();
+    let signed_at = gate::check_timestamp(&timestamp, input.now_secs, &gate_config)?;
+
+    // 401 unauthorized / signature_version_retired.
+    let raw_nonce = header(req, HEADER_NONCE)?.ok_or(GateError::MissingCredential(HEADER_NONCE))?;
+    let nonce = Nonce::parse(&raw_nonce)?;
+    let raw_signature = header(req, HEADER_SIGNATURE)?.ok_or(GateError::MissingCredential(HEADER_SIGNATURE))?;
+    let signature = SignatureHeader::parse(&raw_signature).map_err(GateError::Signature)?;
+    let master = config::master_key(env)?;
+    let secrets = key
+        .live_secrets(input.now_secs)
+        .into_iter()
+        .map(|sealed| master.open(&key.key_id, &sealed.sealed))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(format!("key {}: {e}", key.key_id)))?;
+    let secret_refs: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+    let parts = SignedParts {
+        timestamp: &timestamp,
+        method: input.method,
+        path_and_query: input.path_and_query,
+        nonce: nonce.as_str(),
+        body: input.body,
+    };
+    config::signature_policy(env)?
+        .verify(&signature, &secret_refs, &parts, input.now_secs)
+        .map_err(GateError::Signature)?;
+
+    // 409 replay_detected, 403 forbidden, 429 rate_limited: one round trip.
+    let scope_granted = input.scope.is_none_or(|scope| key.has_scope(scope));
+    let request = AdmissionRequest {
+        nonce,
+        nonce_expires_at: signed_at + gate_config.timestamp_tolerance_secs + 1,
+        now: input.now_secs,
+        scope_granted,
+        rate_limit: rate_limit_for(&key, &gate_config),
+    };
+    let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key.key_id.as_str())?;
+    let admission: Admission = call(&stub, "/admit", &request).await?;
+    match admission {
+        Admission::Admitted { rate } => Ok(VerifiedPartner { key, rate }),
+        Admission::Replay => Err(GateError::Replay.into()),
+        Admission::Forbidden => Err(match input.scope {
+            Some(scope) => GateError::MissingScope(scope).into(),
+            // A route without a scope always grants; the object cannot refuse it.
+            None => ApiError::internal("gate refused a scope-free route"),
+        }),
+        Admission::RateLimited { rate } => Err(GateError::RateLimited(rate).into()),
+    }
+}
