@@ -242,6 +242,29 @@ mod tests {
     }
 
     #[test]
+    fn every_route_declares_its_access_as_security() {
+        let doc = document();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+            let expected = match route.access {
+                Access::Public => json!([]),
+                Access::Admin => json!([{ "adminKey": [] }]),
+                Access::Partner(_) => json!([{ "partnerSignature": [] }]),
+            };
+            assert_eq!(op["security"], expected, "{}", route.path);
+            if let Access::Partner(_) = route.access {
+                let names: Vec<&str> =
+                    op["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+                assert!(names.contains(&HEADER_SIGNATURE) && names.contains(&HEADER_NONCE), "{}", route.path);
+            }
+            if route.path.contains('{') {
+                assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["in"] == "path"), "{}", route.path);
+            }
+        }
+        assert!(doc["components"]["securitySchemes"]["partnerSignature"].is_object());
+    }
+
+    #[test]
     fn error_schema_requires_the_taxonomy_fields() {
         let doc = document();
         let schema = &doc["components"]["schemas"]["ErrorBody"];

@@ -12,6 +12,7 @@ use libtest_mimic::{Arguments, Trial};
 use partner_edge_tests::Edge;
 
 mod foundation;
+mod gate;
 
 /// The edge most tests share, started on first use.
 #[derive(Default)]
@@ -33,7 +34,7 @@ fn main() {
     let shared = Arc::new(SharedEdge::default());
 
     let mut trials = Vec::new();
-    for (name, test) in foundation::SHARED_EDGE_TESTS {
+    for (name, test) in foundation::SHARED_EDGE_TESTS.iter().chain(gate::SHARED_EDGE_TESTS) {
         let shared = Arc::clone(&shared);
         trials.push(Trial::test(*name, move || {
             test(shared.get());
