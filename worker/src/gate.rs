@@ -4,8 +4,8 @@
 //! secrets and makes the one Durable Object round trip.
 
 use partner_edge::gate::{
-    self, rate_limit_for, Admission, AdmissionRequest, GateError, Nonce, RateVerdict, HEADER_KEY, HEADER_NONCE,
-    HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    self, rate_limit_for, Admission, AdmissionRequest, GateConfig, GateError, Nonce, RateVerdict, HEADER_KEY,
+    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use partner_edge::partner::{KeyId, PartnerKeyRecord, Scope};
 use partner_edge::signing::{SignatureHeader, SignedParts};
@@ -31,6 +31,8 @@ pub struct GateInput<'a> {
     pub body: &'a [u8],
     pub now_secs: u64,
     pub scope: Option<Scope>,
+    /// Parsed once per request by the router, which has also applied the body limit.
+    pub config: &'a GateConfig,
 }
 
 pub async fn verify_partner_request(
@@ -38,8 +40,7 @@ pub async fn verify_partner_request(
     env: &Env,
     input: GateInput<'_>,
 ) -> Result<VerifiedPartner, ApiError> {
-    let gate_config = config::gate(env)?;
-    gate::check_body_size(input.body.len(), &gate_config)?;
+    let gate_config = input.config;
 
     // 401 unauthorized: missing, malformed, unknown, disabled or expired key.
     let raw_key = header(req, HEADER_KEY)?.ok_or(GateError::MissingCredential(HEADER_KEY))?;
@@ -52,7 +53,7 @@ pub async fn verify_partner_request(
 
     // 401 stale_timestamp.
     let timestamp = header(req, HEADER_TIMESTAMP)?.unwrap_or_default();
-    let signed_at = gate::check_timestamp(&timestamp, input.now_secs, &gate_config)?;
+    let signed_at = gate::check_timestamp(&timestamp, input.now_secs, gate_config)?;
 
     // 401 unauthorized / signature_version_retired.
     let raw_nonce = header(req, HEADER_NONCE)?.ok_or(GateError::MissingCredential(HEADER_NONCE))?;
@@ -85,7 +86,7 @@ pub async fn verify_partner_request(
         nonce_expires_at: signed_at + gate_config.timestamp_tolerance_secs + 1,
         now: input.now_secs,
         scope_granted,
-        rate_limit: rate_limit_for(&key, &gate_config),
+        rate_limit: rate_limit_for(&key, gate_config),
     };
     let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key.key_id.as_str())?;
     let admission: Admission = call(&stub, "/admit", &request).await?;

@@ -17,13 +17,12 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
 
 /// 128 random bits from the runtime's CSPRNG, formatted by the shared crate.
 pub fn fresh_request_id() -> RequestId {
-    let mut bytes = [0u8; 16];
-    if let Err(error) = getrandom::fill(&mut bytes) {
+    let bytes = random_bytes::<16>().unwrap_or_else(|error| {
         // crypto.getRandomValues does not fail on workerd; if it ever did, a
         // time-derived id still lets the request be answered and traced.
-        console_error!("getrandom failed ({error}); deriving the request id from the clock");
-        bytes = (u128::from(now_ms()) << 32).to_be_bytes();
-    }
+        console_error!("{error:?}; deriving the request id from the clock");
+        (u128::from(now_ms()) << 32).to_be_bytes()
+    });
     RequestId::from_random_bytes(bytes)
 }
 

@@ -4,7 +4,7 @@
 //! does not compile, and no handler can forget its access check.
 
 use partner_edge::api::RequestId;
-use partner_edge::gate::{self, GateError};
+use partner_edge::gate::{self, GateConfig};
 use partner_edge::routes::{match_route, Access, PathParams, RouteId, RouteMatch};
 use worker::{Env, Request, Response, ResponseBuilder};
 
@@ -38,7 +38,8 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         RouteMatch::NotFound => return Err(ApiError::not_found(&method, path)),
     };
     let now_ms = now_ms();
-    let body = read_body(&mut req, env).await?;
+    let gate_config = config::gate(env)?;
+    let body = read_body(&mut req, &gate_config).await?;
 
     let partner = match id.route().access {
         Access::Public => None,
@@ -48,7 +49,14 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         }
         Access::Partner(scope) => {
             let path_and_query = &url[url::Position::BeforePath..];
-            let input = GateInput { method: &method, path_and_query, body: &body, now_secs: now_secs(now_ms), scope };
+            let input = GateInput {
+                method: &method,
+                path_and_query,
+                body: &body,
+                now_secs: now_secs(now_ms),
+                scope,
+                config: &gate_config,
+            };
             Some(verify_partner_request(&req, env, input).await?)
         }
     };
@@ -77,15 +85,15 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
 }
 
 /// Reads the body, refusing it (413) once it is over the limit. A declared
-/// Content-Length over the limit is refused before anything is read.
-async fn read_body(req: &mut Request, env: &Env) -> Result<Vec<u8>, ApiError> {
-    let limit = config::gate(env)?;
+/// Content-Length over the limit is refused before anything is read. Every
+/// route goes through here, so the gate need not check the size again.
+async fn read_body(req: &mut Request, limit: &GateConfig) -> Result<Vec<u8>, ApiError> {
     let declared = req.headers().get("content-length")?.and_then(|v| v.trim().parse::<usize>().ok());
     if let Some(size) = declared {
-        gate::check_body_size(size, &limit)?;
+        gate::check_body_size(size, limit)?;
     }
     let body = req.bytes().await.map_err(|e| ApiError::invalid_request(format!("unreadable body: {e}")))?;
-    gate::check_body_size(body.len(), &limit).map_err(|e: GateError| ApiError::from(e))?;
+    gate::check_body_size(body.len(), limit)?;
     Ok(body)
 }
 
