@@ -102,6 +102,22 @@ error_catalogue! {
     ReplayDetected = "replay_detected", 409, Retryable,
         action: "Regenerate the nonce (and idempotency key) and retry once.",
         remediation: "Every signed request needs a nonce never used before within the timestamp window.";
+    /// The Idempotency-Key is still being executed by an earlier request.
+    IdempotencyReplay = "idempotency_replay", 409, SafeNoop,
+        action: "Treat as a duplicate of the call in flight; wait, then read the latest state or resend to get its stored answer.",
+        remediation: "Another request with this Idempotency-Key has not finished yet; never run two retries at once.";
+    /// The Idempotency-Key was first used for a different request.
+    IdempotencyMismatch = "idempotency_mismatch", 422, FailFast,
+        action: "Do not retry. Use a fresh Idempotency-Key for a different method, path or body.",
+        remediation: "An Idempotency-Key is bound to the method, path?query and body hash of its first use for 24 h.";
+    /// The debit is larger than the balance; balances never go negative.
+    InsufficientBalance = "insufficient_balance", 409, FailFast,
+        action: "Do not retry as is. Read the balance, then debit at most that amount.",
+        remediation: "Balances never go below zero; credit the user first or lower the amount.";
+    /// The request conflicts with the resource's current state (for example a duplicate).
+    Conflict = "conflict", 409, FailFast,
+        action: "Do not retry as is. Read the resource's current state and reconcile.",
+        remediation: "The message names the conflicting field, such as an external id or wallet already in use.";
     /// The body is larger than the edge accepts.
     PayloadTooLarge = "payload_too_large", 413, FailFast,
         action: "Do not retry as is. Reduce the payload or split it.",

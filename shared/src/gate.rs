@@ -24,6 +24,9 @@ pub const HEADER_KEY: &str = "X-Partner-Key";
 pub const HEADER_TIMESTAMP: &str = "X-Partner-Timestamp";
 pub const HEADER_NONCE: &str = "X-Partner-Nonce";
 pub const HEADER_SIGNATURE: &str = "X-Partner-Signature";
+pub const HEADER_IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// Set to `true` on an answer replayed from the idempotency store.
+pub const HEADER_IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 
 /// Gate settings; the worker reads them from variables named like the seed's config keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +38,12 @@ pub struct GateConfig {
     pub sandbox_per_minute: u32,
     /// Live keys without their own limit.
     pub live_default_per_minute: u32,
+    /// `RATE_LIMIT_PUBLIC_API_PER_MIN`: public `/api/public/*` routes, per client IP.
+    pub public_per_minute: u32,
+    /// `RATE_LIMIT_WEBHOOK_PER_MIN`: a key's webhook-management routes.
+    pub webhook_per_minute: u32,
+    /// `IDEMPOTENCY_TTL_SECONDS`: how long a stored answer replays.
+    pub idempotency_ttl_secs: u64,
 }
 
 impl Default for GateConfig {
@@ -44,6 +53,9 @@ impl Default for GateConfig {
             max_body_bytes: 64 * 1024,
             sandbox_per_minute: 30,
             live_default_per_minute: 600,
+            public_per_minute: 90,
+            webhook_per_minute: 120,
+            idempotency_ttl_secs: 24 * 60 * 60,
         }
     }
 }
@@ -78,9 +90,21 @@ impl GateConfig {
                 "PARTNER_LIVE_RATE_LIMIT_PER_MINUTE",
                 defaults.live_default_per_minute,
             )?,
+            public_per_minute: read(&lookup, "RATE_LIMIT_PUBLIC_API_PER_MIN", defaults.public_per_minute)?,
+            webhook_per_minute: read(&lookup, "RATE_LIMIT_WEBHOOK_PER_MIN", defaults.webhook_per_minute)?,
+            idempotency_ttl_secs: read(&lookup, "IDEMPOTENCY_TTL_SECONDS", defaults.idempotency_ttl_secs)?,
         };
-        if config.sandbox_per_minute == 0 || config.live_default_per_minute == 0 {
+        let limits = [
+            config.sandbox_per_minute,
+            config.live_default_per_minute,
+            config.public_per_minute,
+            config.webhook_per_minute,
+        ];
+        if limits.contains(&0) {
             return Err("rate limits must be at least 1 per minute".to_owned());
+        }
+        if config.idempotency_ttl_secs < 60 {
+            return Err("IDEMPOTENCY_TTL_SECONDS must be at least 60".to_owned());
         }
         Ok(config)
     }
@@ -111,6 +135,14 @@ pub enum GateError {
     MissingScope(Scope),
     #[error("over the limit of {} requests per minute; retry after {} s", .0.limit, .0.retry_after)]
     RateLimited(RateVerdict),
+    #[error("mutations need an Idempotency-Key header (1 to 255 visible ASCII characters)")]
+    MissingIdempotencyKey,
+    #[error("Idempotency-Key must be 1 to 255 visible ASCII characters")]
+    MalformedIdempotencyKey,
+    #[error("this Idempotency-Key was first used for a different method, path or body")]
+    IdempotencyMismatch,
+    #[error("a request with this Idempotency-Key is still in flight")]
+    IdempotencyInFlight,
 }
 
 impl GateError {
@@ -127,6 +159,9 @@ impl GateError {
             GateError::Replay => ErrorCode::ReplayDetected,
             GateError::MissingScope(_) => ErrorCode::Forbidden,
             GateError::RateLimited(_) => ErrorCode::RateLimited,
+            GateError::MissingIdempotencyKey | GateError::MalformedIdempotencyKey => ErrorCode::InvalidRequest,
+            GateError::IdempotencyMismatch => ErrorCode::IdempotencyMismatch,
+            GateError::IdempotencyInFlight => ErrorCode::IdempotencyReplay,
         }
     }
 }
@@ -253,12 +288,138 @@ impl PartnerIdentity {
     }
 }
 
-/// The per-minute limit for a key under `config`.
-pub fn rate_limit_for(key: &PartnerKeyRecord, config: &GateConfig) -> u32 {
-    match key.key_id.environment() {
-        Environment::Sandbox => config.sandbox_per_minute,
-        Environment::Live => key.rate_limit_per_minute.unwrap_or(config.live_default_per_minute),
+/// Which of a key's windows a route draws from. Webhook management has its
+/// own budget (`RATE_LIMIT_WEBHOOK_PER_MIN`), so a busy integration cannot
+/// starve its own subscription changes, and the reverse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateClass {
+    Partner,
+    Webhooks,
+}
+
+impl RateClass {
+    pub fn of(scope: Option<Scope>) -> Self {
+        if scope == Some(Scope::Webhooks) {
+            RateClass::Webhooks
+        } else {
+            RateClass::Partner
+        }
     }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RateClass::Partner => "partner",
+            RateClass::Webhooks => "webhooks",
+        }
+    }
+}
+
+/// The per-minute limit for a key under `config`, for a route of `class`.
+pub fn rate_limit_for(key: &PartnerKeyRecord, config: &GateConfig, class: RateClass) -> u32 {
+    match (class, key.key_id.environment()) {
+        (RateClass::Webhooks, _) => config.webhook_per_minute,
+        (RateClass::Partner, Environment::Sandbox) => config.sandbox_per_minute,
+        (RateClass::Partner, Environment::Live) => key.rate_limit_per_minute.unwrap_or(config.live_default_per_minute),
+    }
+}
+
+/// `Idempotency-Key`: 1 to 255 visible ASCII characters, chosen by the client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, GateError> {
+        if (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(GateError::MalformedIdempotencyKey)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = GateError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(key: IdempotencyKey) -> Self {
+        key.0
+    }
+}
+
+/// Whether a request with this method must carry an `Idempotency-Key`.
+pub fn needs_idempotency_key(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+/// What an idempotency key is bound to: lowercase hex SHA-256 of
+/// `METHOD\npath?query\nsha256(body)`.
+pub fn request_fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let body_hash = hex::encode(Sha256::digest(body));
+    let mut hasher = Sha256::new();
+    for part in [method.as_bytes(), b"\n", path_and_query.as_bytes(), b"\n", body_hash.as_bytes()] {
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// How long a reservation holds before a retry may take it over, in seconds.
+/// Longer than any request the edge serves; a reservation this old belongs to
+/// a request that died before it could record its answer.
+pub const IDEMPOTENCY_LEASE_SECS: u64 = 120;
+
+/// A mutation's claim on its idempotency key, sent with the admission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyClaim {
+    pub key: IdempotencyKey,
+    pub fingerprint: String,
+}
+
+/// An answer kept for replay: status, content type and body, as first sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl StoredResponse {
+    /// Answers of 500 and above are not kept: the work may not have happened,
+    /// so the client must be able to retry it with the same key.
+    pub fn is_final(&self) -> bool {
+        self.status < 500
+    }
+}
+
+/// One stored idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub fingerprint: String,
+    /// Unix seconds after which the key may be reused for anything.
+    pub expires_at: u64,
+    pub state: IdempotencyState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum IdempotencyState {
+    /// Reserved by a request that has not finished; taken over after `lease_expires_at`.
+    InFlight {
+        lease_expires_at: u64,
+    },
+    Completed {
+        response: StoredResponse,
+    },
 }
 
 /// What the worker asks the key's Durable Object, once per signed request.
@@ -272,42 +433,135 @@ pub struct AdmissionRequest {
     /// Whether the key holds the route's scope (decided by the worker, applied
     /// here so the replay check comes first).
     pub scope_granted: bool,
+    pub rate_class: RateClass,
     pub rate_limit: u32,
+    /// Present on mutations.
+    #[serde(default)]
+    pub idempotency: Option<IdempotencyClaim>,
+    /// How long a completed answer replays.
+    pub idempotency_ttl_secs: u64,
 }
 
 /// The Durable Object's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Admission {
-    Admitted { rate: RateVerdict },
+    /// Go ahead. On a mutation, the idempotency key is now reserved for this request.
+    Admitted {
+        rate: RateVerdict,
+    },
+    /// Same key, same request, already answered: send this instead of executing.
+    Replayed {
+        rate: RateVerdict,
+        response: StoredResponse,
+    },
     Replay,
     Forbidden,
-    RateLimited { rate: RateVerdict },
+    RateLimited {
+        rate: RateVerdict,
+    },
+    IdempotencyMismatch {
+        rate: RateVerdict,
+    },
+    IdempotencyInFlight {
+        rate: RateVerdict,
+    },
 }
 
 /// What the Durable Object must store after deciding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdmissionEffects {
     pub record_nonce: bool,
     pub window: Option<RateWindow>,
+    /// Write this record under the claim's key.
+    pub reserve: Option<IdempotencyRecord>,
 }
 
-/// Decides a request from the stored state: whether the nonce was seen, and the current window.
+/// Decides a request from the stored state: whether the nonce was seen, the
+/// current window of its rate class, and the record under its idempotency key.
 /// The nonce is consumed by any validly signed request that is not itself a replay.
 pub fn admit(
     request: &AdmissionRequest,
     nonce_seen: bool,
     window: Option<RateWindow>,
+    stored: Option<&IdempotencyRecord>,
 ) -> (Admission, AdmissionEffects) {
+    let mut effects = AdmissionEffects { record_nonce: false, window: None, reserve: None };
     if nonce_seen {
-        return (Admission::Replay, AdmissionEffects { record_nonce: false, window: None });
+        return (Admission::Replay, effects);
     }
+    effects.record_nonce = true;
     if !request.scope_granted {
-        return (Admission::Forbidden, AdmissionEffects { record_nonce: true, window: None });
+        return (Admission::Forbidden, effects);
     }
     let (window, rate, allowed) = take(window, request.now, request.rate_limit);
-    let admission = if allowed { Admission::Admitted { rate } } else { Admission::RateLimited { rate } };
-    (admission, AdmissionEffects { record_nonce: true, window: Some(window) })
+    effects.window = Some(window);
+    if !allowed {
+        return (Admission::RateLimited { rate }, effects);
+    }
+    let Some(claim) = &request.idempotency else {
+        return (Admission::Admitted { rate }, effects);
+    };
+    let live = stored.filter(|record| record.expires_at > request.now);
+    let admission = match live {
+        Some(record) if record.fingerprint != claim.fingerprint => Admission::IdempotencyMismatch { rate },
+        Some(IdempotencyRecord { state: IdempotencyState::Completed { response }, .. }) => {
+            Admission::Replayed { rate, response: response.clone() }
+        }
+        Some(IdempotencyRecord { state: IdempotencyState::InFlight { lease_expires_at }, .. })
+            if *lease_expires_at > request.now =>
+        {
+            Admission::IdempotencyInFlight { rate }
+        }
+        // Free, expired, or a reservation whose request died: reserve it.
+        _ => {
+            effects.reserve = Some(IdempotencyRecord {
+                fingerprint: claim.fingerprint.clone(),
+                expires_at: request.now + request.idempotency_ttl_secs,
+                state: IdempotencyState::InFlight { lease_expires_at: request.now + IDEMPOTENCY_LEASE_SECS },
+            });
+            Admission::Admitted { rate }
+        }
+    };
+    (admission, effects)
+}
+
+/// After a reserved mutation ran: keep its answer, or release the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    pub claim: IdempotencyClaim,
+    pub response: StoredResponse,
+}
+
+/// What to do with the stored record once the request holding the reservation has its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompletionEffect {
+    /// Keep the answer for replay.
+    Store(IdempotencyRecord),
+    /// Delete the reservation: a 5xx may be retried with the same key.
+    Release,
+    /// The reservation is no longer this request's (expired and taken over,
+    /// or never made): change nothing.
+    Ignore,
+}
+
+pub fn complete(stored: Option<&IdempotencyRecord>, completion: &Completion) -> CompletionEffect {
+    match stored {
+        Some(record @ IdempotencyRecord { state: IdempotencyState::InFlight { .. }, .. })
+            if record.fingerprint == completion.claim.fingerprint =>
+        {
+            if completion.response.is_final() {
+                CompletionEffect::Store(IdempotencyRecord {
+                    fingerprint: record.fingerprint.clone(),
+                    expires_at: record.expires_at,
+                    state: IdempotencyState::Completed { response: completion.response.clone() },
+                })
+            } else {
+                CompletionEffect::Release
+            }
+        }
+        _ => CompletionEffect::Ignore,
+    }
 }
 
 #[cfg(test)]
@@ -320,8 +574,25 @@ mod tests {
             nonce_expires_at: now + 301,
             now,
             scope_granted,
+            rate_class: RateClass::Partner,
             rate_limit: limit,
+            idempotency: None,
+            idempotency_ttl_secs: 86_400,
         }
+    }
+
+    fn mutation(now: u64, key: &str, body: &[u8]) -> AdmissionRequest {
+        AdmissionRequest {
+            idempotency: Some(IdempotencyClaim {
+                key: IdempotencyKey::parse(key).unwrap(),
+                fingerprint: request_fingerprint("POST", "/api/salutes/credit", body),
+            }),
+            ..request(now, true, 100)
+        }
+    }
+
+    fn stored_ok() -> StoredResponse {
+        StoredResponse { status: 201, content_type: "application/json".into(), body: "{\"success\":true}".into() }
     }
 
     #[test]
@@ -394,21 +665,120 @@ mod tests {
 
     #[test]
     fn admission_checks_replay_then_scope_then_rate() {
-        let (outcome, effects) = admit(&request(60, false, 1), true, None);
+        let (outcome, effects) = admit(&request(60, false, 1), true, None, None);
         assert_eq!(outcome, Admission::Replay, "replay comes before a missing scope");
         assert!(!effects.record_nonce);
 
-        let (outcome, effects) = admit(&request(60, false, 1), false, None);
+        let (outcome, effects) = admit(&request(60, false, 1), false, None, None);
         assert_eq!(outcome, Admission::Forbidden);
-        assert_eq!(effects, AdmissionEffects { record_nonce: true, window: None }, "a 403 takes no rate token");
+        assert_eq!(
+            effects,
+            AdmissionEffects { record_nonce: true, window: None, reserve: None },
+            "a 403 takes no rate token"
+        );
 
         let full = RateWindow { started_at: 60, admitted: 1 };
-        let (outcome, effects) = admit(&request(61, true, 1), false, Some(full));
+        let (outcome, effects) = admit(&request(61, true, 1), false, Some(full), None);
         assert!(matches!(outcome, Admission::RateLimited { rate } if rate.remaining == 0 && rate.retry_after == 59));
         assert!(effects.record_nonce, "a rate-limited request still consumed its nonce");
 
-        let (outcome, _) = admit(&request(61, true, 2), false, Some(full));
+        let (outcome, _) = admit(&request(61, true, 2), false, Some(full), None);
         assert!(matches!(outcome, Admission::Admitted { rate } if rate.remaining == 0));
+    }
+
+    #[test]
+    fn a_first_mutation_reserves_its_key_and_a_second_sees_it_in_flight() {
+        let (outcome, effects) = admit(&mutation(1000, "idem-1", b"{}"), false, None, None);
+        assert!(matches!(outcome, Admission::Admitted { .. }));
+        let reserved = effects.reserve.expect("the key is reserved");
+        assert_eq!(reserved.expires_at, 1000 + 86_400);
+        assert_eq!(reserved.state, IdempotencyState::InFlight { lease_expires_at: 1000 + IDEMPOTENCY_LEASE_SECS });
+
+        let (outcome, effects) = admit(&mutation(1001, "idem-1", b"{}"), false, None, Some(&reserved));
+        assert!(matches!(outcome, Admission::IdempotencyInFlight { .. }));
+        assert_eq!(effects.reserve, None);
+        assert!(effects.record_nonce, "the duplicate's nonce is spent too");
+    }
+
+    #[test]
+    fn a_completed_key_replays_for_the_same_request_and_refuses_a_different_one() {
+        let claim = mutation(1000, "idem-1", b"{\"amount\":1}").idempotency.unwrap();
+        let (_, effects) = admit(&mutation(1000, "idem-1", b"{\"amount\":1}"), false, None, None);
+        let reserved = effects.reserve.unwrap();
+        let CompletionEffect::Store(done) = complete(Some(&reserved), &Completion { claim, response: stored_ok() })
+        else {
+            panic!("a 201 is stored");
+        };
+
+        let (outcome, effects) = admit(&mutation(1005, "idem-1", b"{\"amount\":1}"), false, None, Some(&done));
+        assert!(matches!(outcome, Admission::Replayed { response, .. } if response == stored_ok()));
+        assert_eq!(effects.reserve, None);
+
+        let (outcome, _) = admit(&mutation(1005, "idem-1", b"{\"amount\":2}"), false, None, Some(&done));
+        assert!(matches!(outcome, Admission::IdempotencyMismatch { .. }), "a different body is refused");
+
+        let (outcome, effects) = admit(&mutation(1000 + 86_400, "idem-1", b"{\"amount\":2}"), false, None, Some(&done));
+        assert!(matches!(outcome, Admission::Admitted { .. }), "after the TTL the key is free again");
+        assert!(effects.reserve.is_some());
+    }
+
+    #[test]
+    fn a_dead_reservation_is_taken_over_after_its_lease() {
+        let (_, effects) = admit(&mutation(1000, "idem-1", b""), false, None, None);
+        let reserved = effects.reserve.unwrap();
+        let later = 1000 + IDEMPOTENCY_LEASE_SECS;
+        let (outcome, effects) = admit(&mutation(later, "idem-1", b""), false, None, Some(&reserved));
+        assert!(matches!(outcome, Admission::Admitted { .. }));
+        assert!(effects.reserve.is_some());
+    }
+
+    #[test]
+    fn server_errors_release_the_key_and_stale_completions_change_nothing() {
+        let claim = mutation(1000, "idem-1", b"").idempotency.unwrap();
+        let (_, effects) = admit(&mutation(1000, "idem-1", b""), false, None, None);
+        let reserved = effects.reserve.unwrap();
+        let failed = StoredResponse { status: 503, ..stored_ok() };
+        let release = complete(Some(&reserved), &Completion { claim: claim.clone(), response: failed });
+        assert_eq!(release, CompletionEffect::Release);
+        let gone = complete(None, &Completion { claim: claim.clone(), response: stored_ok() });
+        assert_eq!(gone, CompletionEffect::Ignore);
+        let other = IdempotencyClaim { fingerprint: "other".into(), ..claim };
+        assert_eq!(
+            complete(Some(&reserved), &Completion { claim: other, response: stored_ok() }),
+            CompletionEffect::Ignore
+        );
+    }
+
+    #[test]
+    fn fingerprints_bind_method_path_and_body() {
+        let base = request_fingerprint("POST", "/a?x=1", b"{}");
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, request_fingerprint("POST", "/a?x=1", b"{}"));
+        for other in [
+            request_fingerprint("PATCH", "/a?x=1", b"{}"),
+            request_fingerprint("POST", "/a?x=2", b"{}"),
+            request_fingerprint("POST", "/a?x=1", b"{ }"),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_255() {
+        assert!(IdempotencyKey::parse("idem-1700000000").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        for bad in ["".to_owned(), "k".repeat(256), "has space".into(), "tab\t".into(), "é".into()] {
+            assert_eq!(IdempotencyKey::parse(&bad), Err(GateError::MalformedIdempotencyKey), "{bad:?}");
+        }
+        assert!(needs_idempotency_key("POST") && needs_idempotency_key("DELETE"));
+        assert!(!needs_idempotency_key("GET") && !needs_idempotency_key("HEAD"));
+    }
+
+    #[test]
+    fn webhook_routes_draw_from_their_own_window() {
+        assert_eq!(RateClass::of(Some(Scope::Webhooks)), RateClass::Webhooks);
+        assert_eq!(RateClass::of(Some(Scope::Credit)), RateClass::Partner);
+        assert_eq!(RateClass::of(None), RateClass::Partner);
     }
 
     #[test]
@@ -429,6 +799,9 @@ mod tests {
             (GateError::Replay, ErrorCode::ReplayDetected),
             (GateError::MissingScope(Scope::Credit), ErrorCode::Forbidden),
             (GateError::RateLimited(rate), ErrorCode::RateLimited),
+            (GateError::MissingIdempotencyKey, ErrorCode::InvalidRequest),
+            (GateError::IdempotencyMismatch, ErrorCode::IdempotencyMismatch),
+            (GateError::IdempotencyInFlight, ErrorCode::IdempotencyReplay),
         ];
         for (error, code) in cases {
             assert_eq!(error.code(), code, "{error}");

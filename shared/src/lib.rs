@@ -12,6 +12,7 @@ pub mod gate;
 pub mod health;
 pub mod partner;
 pub mod routes;
+pub mod sandbox;
 pub mod signing;
 
 #[cfg(feature = "openapi")]

@@ -9,10 +9,54 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{ErrorBody, Success};
 use crate::error::{ErrorCatalogueEntry, ErrorCode};
-use crate::gate::{PartnerIdentity, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use crate::gate::{
+    needs_idempotency_key, PartnerIdentity, HEADER_IDEMPOTENCY_KEY, HEADER_IDEMPOTENT_REPLAYED, HEADER_KEY,
+    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
 use crate::health::HealthReport;
 use crate::partner::{PartnerKeyIn, PartnerKeyOut, PartnerKeyPatch, PartnerKeyWithSecret};
 use crate::routes::{Access, Payload, RequestBody, Route, ROUTES};
+use crate::sandbox::{
+    Balance, Capabilities, DonationClaim, DonationClaimIn, LedgerEntry, SalutesIn, SandboxUser, UserIn, UserPatch,
+    WalletIn,
+};
+
+/// The errors every signed partner route can answer with, in gate order.
+const GATE_ERRORS: &[ErrorCode] = &[
+    ErrorCode::PayloadTooLarge,
+    ErrorCode::Unauthorized,
+    ErrorCode::StaleTimestamp,
+    ErrorCode::SignatureVersionRetired,
+    ErrorCode::ReplayDetected,
+    ErrorCode::RateLimited,
+];
+
+/// What a signed mutation adds: a missing Idempotency-Key, and its conflicts.
+const IDEMPOTENCY_ERRORS: &[ErrorCode] =
+    &[ErrorCode::InvalidRequest, ErrorCode::IdempotencyReplay, ErrorCode::IdempotencyMismatch];
+
+/// Every error a route can answer with: its own, the gate's, and `server_error`.
+pub fn route_errors(route: &Route) -> Vec<ErrorCode> {
+    let mut codes: Vec<ErrorCode> = Vec::new();
+    if let Access::Partner(scope) = route.access {
+        codes.extend_from_slice(GATE_ERRORS);
+        if scope.is_some() {
+            codes.push(ErrorCode::Forbidden);
+        }
+        if needs_idempotency_key(route.method.as_str()) {
+            codes.extend_from_slice(IDEMPOTENCY_ERRORS);
+        }
+    }
+    codes.extend_from_slice(route.errors);
+    codes.push(ErrorCode::ServerError);
+    let mut unique = Vec::with_capacity(codes.len());
+    for code in codes {
+        if !unique.contains(&code) {
+            unique.push(code);
+        }
+    }
+    unique
+}
 
 /// The version the document advertises: the shared crate's, which moves with
 /// every change of the API surface.
@@ -82,11 +126,8 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
 
     // Group error codes by status: one response per status, listing its codes.
     let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
-    for &code in route.errors.iter().chain([ErrorCode::ServerError].iter()) {
-        let codes = by_status.entry(code.http_status()).or_default();
-        if !codes.contains(&code) {
-            codes.push(code);
-        }
+    for code in route_errors(route) {
+        by_status.entry(code.http_status()).or_default().push(code);
     }
     for (status, codes) in by_status {
         let names: Vec<&str> = codes.iter().map(|code| code.as_str()).collect();
@@ -109,6 +150,12 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
         .filter_map(|segment| segment.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')))
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
         .collect();
+    for param in route.query {
+        parameters.push(json!({
+            "name": param.name, "in": "query", "required": param.required,
+            "description": param.description, "schema": { "type": "string" },
+        }));
+    }
 
     let security = match route.access {
         Access::Public => json!([]),
@@ -123,6 +170,20 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
                     "name": name, "in": "header", "required": true,
                     "description": description, "schema": { "type": "string" },
                 }));
+            }
+            if needs_idempotency_key(route.method.as_str()) {
+                parameters.push(json!({
+                    "name": HEADER_IDEMPOTENCY_KEY, "in": "header", "required": true,
+                    "description": "1-255 visible ASCII characters, unique per logical operation. The first \
+                        answer is kept for 24 h and replayed for the same method, path and body.",
+                    "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+                }));
+                if let Some(success) = responses.get_mut(&route.success_status.to_string()) {
+                    success["headers"][HEADER_IDEMPOTENT_REPLAYED] = json!({
+                        "description": "`true` when this is the stored answer of an earlier identical request.",
+                        "schema": { "type": "string", "enum": ["true"] },
+                    });
+                }
             }
             for response in responses.values_mut() {
                 response["headers"]["X-RateLimit-Limit"] = json!({ "schema": { "type": "integer" } });
@@ -153,6 +214,11 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
         let schema = match body {
             RequestBody::PartnerKeyIn => generator.subschema_for::<PartnerKeyIn>(),
             RequestBody::PartnerKeyPatch => generator.subschema_for::<PartnerKeyPatch>(),
+            RequestBody::UserIn => generator.subschema_for::<UserIn>(),
+            RequestBody::UserPatch => generator.subschema_for::<UserPatch>(),
+            RequestBody::WalletIn => generator.subschema_for::<WalletIn>(),
+            RequestBody::SalutesIn => generator.subschema_for::<SalutesIn>(),
+            RequestBody::DonationClaimIn => generator.subschema_for::<DonationClaimIn>(),
         };
         operation["requestBody"] =
             json!({ "required": true, "content": { "application/json": { "schema": schema.to_value() } } });
@@ -172,6 +238,12 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::PartnerKeyList => generator.subschema_for::<Success<Vec<PartnerKeyOut>>>(),
         Payload::PartnerKeyWithSecret => generator.subschema_for::<Success<PartnerKeyWithSecret>>(),
         Payload::PartnerIdentity => generator.subschema_for::<Success<PartnerIdentity>>(),
+        Payload::Capabilities => generator.subschema_for::<Success<Capabilities>>(),
+        Payload::User => generator.subschema_for::<Success<SandboxUser>>(),
+        Payload::LedgerEntry => generator.subschema_for::<Success<LedgerEntry>>(),
+        Payload::LedgerPage => generator.subschema_for::<Success<Vec<LedgerEntry>>>(),
+        Payload::Balance => generator.subschema_for::<Success<Balance>>(),
+        Payload::DonationClaim => generator.subschema_for::<Success<DonationClaim>>(),
     };
     schema.to_value()
 }
@@ -239,6 +311,29 @@ mod tests {
         assert_eq!(health["503"]["content"]["application/json"]["x-error-codes"], json!(["dependency_unavailable"]));
         let catalogue = doc["x-error-catalogue"].as_array().unwrap();
         assert_eq!(catalogue.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn signed_mutations_document_the_gate_and_idempotency() {
+        let doc = document();
+        let credit = &doc["paths"]["/api/salutes/credit"]["post"];
+        let codes = |status: &str| credit["responses"][status]["content"]["application/json"]["x-error-codes"].clone();
+        let conflict: Vec<String> = serde_json::from_value(codes("409")).unwrap();
+        assert!(
+            conflict.contains(&"replay_detected".to_owned()) && conflict.contains(&"idempotency_replay".to_owned())
+        );
+        assert_eq!(codes("422"), json!(["idempotency_mismatch"]));
+        assert_eq!(codes("403"), json!(["forbidden"]));
+        let params = credit["parameters"].as_array().unwrap();
+        let idem = params.iter().find(|p| p["name"] == HEADER_IDEMPOTENCY_KEY).expect("Idempotency-Key documented");
+        assert_eq!(idem["required"], true);
+        assert!(credit["responses"]["201"]["headers"][HEADER_IDEMPOTENT_REPLAYED].is_object());
+
+        let me = &doc["paths"]["/api/partner/me"]["get"];
+        assert!(me["responses"]["403"].is_null(), "a scope-free route cannot answer forbidden");
+        assert!(me["parameters"].as_array().unwrap().iter().all(|p| p["name"] != HEADER_IDEMPOTENCY_KEY));
+        let ledger = &doc["paths"]["/api/salutes/ledger"]["get"]["parameters"];
+        assert!(ledger.as_array().unwrap().iter().any(|p| p["name"] == "cursor" && p["in"] == "query"));
     }
 
     #[test]

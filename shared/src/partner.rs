@@ -323,8 +323,14 @@ pub struct FieldError {
     pub reason: String,
 }
 
+impl FieldError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}
+
 fn field(field: &'static str, reason: impl Into<String>) -> FieldError {
-    FieldError { field, reason: reason.into() }
+    FieldError::new(field, reason)
 }
 
 fn check_name(name: &str) -> Result<(), FieldError> {

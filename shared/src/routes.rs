@@ -66,11 +66,24 @@ pub enum Access {
     Partner(Option<Scope>),
 }
 
+/// One query-string parameter, for the OpenAPI document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub required: bool,
+    pub description: &'static str,
+}
+
 /// The JSON body a route reads. The OpenAPI generator maps each to its schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestBody {
     PartnerKeyIn,
     PartnerKeyPatch,
+    UserIn,
+    UserPatch,
+    WalletIn,
+    SalutesIn,
+    DonationClaimIn,
 }
 
 /// The body a route answers with on success. The OpenAPI generator maps each
@@ -91,6 +104,18 @@ pub enum Payload {
     PartnerKeyWithSecret,
     /// `Success<PartnerIdentity>`.
     PartnerIdentity,
+    /// `Success<Capabilities>`.
+    Capabilities,
+    /// `Success<SandboxUser>`.
+    User,
+    /// `Success<LedgerEntry>`.
+    LedgerEntry,
+    /// `Success<Vec<LedgerEntry>>` with `meta.next_cursor`.
+    LedgerPage,
+    /// `Success<Balance>`.
+    Balance,
+    /// `Success<DonationClaim>`.
+    DonationClaim,
 }
 
 /// One row of the route table.
@@ -106,10 +131,13 @@ pub struct Route {
     pub description: &'static str,
     pub access: Access,
     pub request: Option<RequestBody>,
+    /// Query-string parameters the route reads.
+    pub query: &'static [QueryParam],
     pub success_status: u16,
     pub response: Payload,
     /// Errors this route can answer with besides the ones every route shares
-    /// (`server_error`).
+    /// (`server_error`) and, on partner routes, the gate's (which the OpenAPI
+    /// generator adds from `access` and the method).
     pub errors: &'static [ErrorCode],
 }
 
@@ -146,6 +174,7 @@ route_table! {
             naming each failing check. Suitable as an uptime probe.",
         access: Access::Public,
         request: None,
+        query: &[],
         success_status: 200,
         response: Payload::Health,
         errors: &[ErrorCode::DependencyUnavailable],
@@ -161,6 +190,7 @@ route_table! {
             dispatches from, so it always matches the running worker.",
         access: Access::Public,
         request: None,
+        query: &[],
         success_status: 200,
         response: Payload::OpenApiDocument,
         errors: &[],
@@ -176,6 +206,7 @@ route_table! {
             `error`; `retry_class` says whether retrying can help.",
         access: Access::Public,
         request: None,
+        query: &[],
         success_status: 200,
         response: Payload::ErrorCatalogue,
         errors: &[],
@@ -191,6 +222,7 @@ route_table! {
             shown only in this answer and in rotate-secret's; it is stored sealed with AES-256-GCM.",
         access: Access::Admin,
         request: Some(RequestBody::PartnerKeyIn),
+        query: &[],
         success_status: 201,
         response: Payload::PartnerKeyWithSecret,
         errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge],
@@ -205,6 +237,7 @@ route_table! {
         description: "Every key with its scopes and status. Secrets are never listed.",
         access: Access::Admin,
         request: None,
+        query: &[],
         success_status: 200,
         response: Payload::PartnerKeyList,
         errors: &[ErrorCode::Unauthorized],
@@ -219,6 +252,7 @@ route_table! {
         description: "The key's scopes, status, expiry and rate limit. Never its secret.",
         access: Access::Admin,
         request: None,
+        query: &[],
         success_status: 200,
         response: Payload::PartnerKey,
         errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound],
@@ -234,6 +268,7 @@ route_table! {
             requests with 401 `unauthorized` from then on.",
         access: Access::Admin,
         request: Some(RequestBody::PartnerKeyPatch),
+        query: &[],
         success_status: 200,
         response: Payload::PartnerKey,
         errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge],
@@ -248,6 +283,7 @@ route_table! {
         description: "The key stops working at once. Answers with the deleted key.",
         access: Access::Admin,
         request: None,
+        query: &[],
         success_status: 200,
         response: Payload::PartnerKey,
         errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound],
@@ -263,6 +299,7 @@ route_table! {
             `previous_secret_valid_until` (24 h by default, `PARTNER_KEY_ROTATION_OVERLAP_SECONDS`).",
         access: Access::Admin,
         request: None,
+        query: &[],
         success_status: 200,
         response: Payload::PartnerKeyWithSecret,
         errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound],
@@ -277,16 +314,170 @@ route_table! {
         description: "Any valid key may call it. Useful as the first signed call of an integration.",
         access: Access::Partner(None),
         request: None,
+        query: &[],
         success_status: 200,
         response: Payload::PartnerIdentity,
-        errors: &[
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::Unauthorized,
-            ErrorCode::StaleTimestamp,
-            ErrorCode::SignatureVersionRetired,
-            ErrorCode::ReplayDetected,
-            ErrorCode::RateLimited,
+        errors: &[],
+    }
+    /// What the calling key may do, scope by scope.
+    PartnerCapabilities => {
+        method: Method::Get,
+        path: "/api/partner/capabilities",
+        operation_id: "getPartnerCapabilities",
+        tag: "partner",
+        summary: "Scopes, granted or not, and the endpoints each opens",
+        description: "Read from the same route table the edge dispatches with. `backend` says whether \
+            the edge's sandbox or your origin answers the partner resources.",
+        access: Access::Partner(None),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Capabilities,
+        errors: &[],
+    }
+    /// Creates a partner user.
+    CreatePartnerUser => {
+        method: Method::Post,
+        path: "/api/partner/users",
+        operation_id: "createPartnerUser",
+        tag: "users",
+        summary: "Create a user",
+        description: "The sandbox assigns the next numeric `user_id`; a fresh sandbox already holds \
+            demo users 1 to 5. `external_id` is your own id and must be unique.",
+        access: Access::Partner(Some(Scope::Users)),
+        request: Some(RequestBody::UserIn),
+        query: &[],
+        success_status: 201,
+        response: Payload::User,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::Conflict],
+    }
+    /// Reads a partner user.
+    GetPartnerUser => {
+        method: Method::Get,
+        path: "/api/partner/users/{user_id}",
+        operation_id: "getPartnerUser",
+        tag: "users",
+        summary: "Get a user with wallets and balance",
+        description: "The user's profile, linked wallets and current salute balance.",
+        access: Access::Partner(Some(Scope::Read)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::User,
+        errors: &[ErrorCode::NotFound],
+    }
+    /// Updates a partner user.
+    PatchPartnerUser => {
+        method: Method::Patch,
+        path: "/api/partner/users/{user_id}",
+        operation_id: "patchPartnerUser",
+        tag: "users",
+        summary: "Update a user",
+        description: "Absent fields stay as they are; `metadata` replaces the whole object.",
+        access: Access::Partner(Some(Scope::Users)),
+        request: Some(RequestBody::UserPatch),
+        query: &[],
+        success_status: 200,
+        response: Payload::User,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// Links a wallet to a partner user.
+    LinkUserWallet => {
+        method: Method::Post,
+        path: "/api/partner/users/{user_id}/wallets",
+        operation_id: "linkUserWallet",
+        tag: "users",
+        summary: "Link a wallet to a user",
+        description: "A wallet address can be linked to one user of a partner only; linking it \
+            again answers 409 `conflict`.",
+        access: Access::Partner(Some(Scope::Users)),
+        request: Some(RequestBody::WalletIn),
+        query: &[],
+        success_status: 201,
+        response: Payload::User,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::Conflict],
+    }
+    /// Credits salutes to a user.
+    CreditSalutes => {
+        method: Method::Post,
+        path: "/api/salutes/credit",
+        operation_id: "creditSalutes",
+        tag: "salutes",
+        summary: "Credit salutes",
+        description: "Adds `amount` to the user's balance and records a ledger entry. Applied \
+            exactly once per Idempotency-Key.",
+        access: Access::Partner(Some(Scope::Credit)),
+        request: Some(RequestBody::SalutesIn),
+        query: &[],
+        success_status: 201,
+        response: Payload::LedgerEntry,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// Debits salutes from a user.
+    DebitSalutes => {
+        method: Method::Post,
+        path: "/api/salutes/debit",
+        operation_id: "debitSalutes",
+        tag: "salutes",
+        summary: "Debit salutes",
+        description: "Takes `amount` from the user's balance. A balance never goes below zero: a \
+            larger debit answers 409 `insufficient_balance` and changes nothing.",
+        access: Access::Partner(Some(Scope::Debit)),
+        request: Some(RequestBody::SalutesIn),
+        query: &[],
+        success_status: 201,
+        response: Payload::LedgerEntry,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::InsufficientBalance],
+    }
+    /// A user's balance.
+    GetBalance => {
+        method: Method::Get,
+        path: "/api/salutes/balance",
+        operation_id: "getSaluteBalance",
+        tag: "salutes",
+        summary: "A user's salute balance",
+        description: "The current balance and how many ledger entries make it up.",
+        access: Access::Partner(Some(Scope::Read)),
+        request: None,
+        query: &[QueryParam { name: "user_id", required: true, description: "The user to read." }],
+        success_status: 200,
+        response: Payload::Balance,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// The ledger, newest first.
+    ListLedger => {
+        method: Method::Get,
+        path: "/api/salutes/ledger",
+        operation_id: "listLedger",
+        tag: "salutes",
+        summary: "Ledger entries, newest first, with cursor pagination",
+        description: "Pass `meta.next_cursor` as `cursor` for the next page; the last page has none.",
+        access: Access::Partner(Some(Scope::Ledger)),
+        request: None,
+        query: &[
+            QueryParam { name: "user_id", required: false, description: "Only this user's entries." },
+            QueryParam { name: "kind", required: false, description: "`credit` or `debit`." },
+            QueryParam { name: "cursor", required: false, description: "`meta.next_cursor` of the previous page." },
+            QueryParam { name: "limit", required: false, description: "1 to 200; 50 when absent." },
         ],
+        success_status: 200,
+        response: Payload::LedgerPage,
+        errors: &[ErrorCode::InvalidRequest],
+    }
+    /// Records a donation claim.
+    CreateDonationClaim => {
+        method: Method::Post,
+        path: "/api/partner/donation-claim",
+        operation_id: "createDonationClaim",
+        tag: "donations",
+        summary: "Claim a donation for a user and campaign",
+        description: "Records the claim with status `claimed`. Applied exactly once per Idempotency-Key.",
+        access: Access::Partner(Some(Scope::Donation)),
+        request: Some(RequestBody::DonationClaimIn),
+        query: &[],
+        success_status: 201,
+        response: Payload::DonationClaim,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
     }
 }
 

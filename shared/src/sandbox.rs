@@ -1,0 +1,648 @@
+//! The sandbox backend's resources: partner users with linked wallets, salute
+//! balances with a ledger, and donation claims. The edge serves them itself
+//! when no `ORIGIN_URL` is configured, so an integration can be built and
+//! tested end to end against the edge alone.
+//!
+//! Everything that can be decided without storage is decided here: input
+//! validation (naming the field), balance arithmetic (never below zero),
+//! cursors, and what a key's capabilities are. The `PartnerSandbox` Durable
+//! Object stores the rows.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ErrorCode;
+use crate::partner::{Environment, FieldError, Scope};
+use crate::routes::{Access, ROUTES};
+
+/// Every partner's sandbox starts with these users, so the documented flows
+/// (such as crediting user `"4"`) work on a fresh edge without setup.
+pub const DEMO_USER_COUNT: u64 = 5;
+
+/// Largest single credit or debit.
+pub const MAX_AMOUNT: u64 = 1_000_000_000;
+
+/// A partner's user as the sandbox keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SandboxUser {
+    /// Assigned by the sandbox: `"1"`, `"2"`, …
+    pub user_id: String,
+    /// Your own id for this user, unique per partner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Free-form string values you attach to the user.
+    pub metadata: Map<String, Value>,
+    pub wallets: Vec<Wallet>,
+    /// Salute balance; never negative.
+    pub balance: u64,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// A wallet linked to a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Wallet {
+    pub address: String,
+    pub chain: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub linked_at: u64,
+}
+
+/// `POST /api/partner/users`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UserIn {
+    /// 1 to 100 characters.
+    pub display_name: String,
+    /// Your id for the user: 1 to 64 of `[A-Za-z0-9_.:-]`, unique per partner.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Up to 20 string values.
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `PATCH /api/partner/users/{user_id}`: absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Replaces the whole metadata object.
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `POST /api/partner/users/{user_id}/wallets`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WalletIn {
+    /// 8 to 128 letters and digits (an `0x…` address, for example).
+    pub address: String,
+    /// Lowercase letters and digits; `evm` when absent.
+    #[serde(default)]
+    pub chain: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// `POST /api/salutes/credit` and `/debit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SalutesIn {
+    pub user_id: String,
+    /// Whole salutes, 1 to 1 000 000 000.
+    pub amount: u64,
+    /// Why: 1 to 64 of `[a-z0-9_]`, such as `event_participation`.
+    pub reason: String,
+    /// Where the action came from, such as `partner_portal`.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Credit,
+    Debit,
+}
+
+impl EntryKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Credit => "credit",
+            EntryKind::Debit => "debit",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "credit" => Some(EntryKind::Credit),
+            "debit" => Some(EntryKind::Debit),
+            _ => None,
+        }
+    }
+}
+
+/// One ledger row: a credit or a debit and the balance it left.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct LedgerEntry {
+    /// `le_` and a sequence number; also the ledger's cursor.
+    pub entry_id: String,
+    pub user_id: String,
+    pub kind: EntryKind,
+    pub amount: u64,
+    pub balance_after: u64,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The request's Idempotency-Key; the sandbox applies each key once.
+    pub idempotency_key: String,
+    pub created_at: u64,
+}
+
+/// `GET /api/salutes/balance`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Balance {
+    pub user_id: String,
+    pub balance: u64,
+    /// Ledger entries behind the balance.
+    pub entries: u64,
+}
+
+/// `POST /api/partner/donation-claim`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DonationClaimIn {
+    pub user_id: String,
+    /// 1 to 64 of `[A-Za-z0-9_.:-]`.
+    pub campaign_id: String,
+    /// Whole salutes pledged, 1 to 1 000 000 000.
+    pub amount: u64,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct DonationClaim {
+    /// `dc_` and a sequence number.
+    pub claim_id: String,
+    pub user_id: String,
+    pub campaign_id: String,
+    pub amount: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// `claimed` when recorded.
+    pub status: String,
+    pub idempotency_key: String,
+    pub created_at: u64,
+}
+
+/// What the sandbox cannot do, mapped onto the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SandboxError {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("no {what} {id}")]
+    NotFound { what: String, id: String },
+    #[error("user {user_id} has {balance} salutes; a debit of {amount} would take the balance below zero")]
+    InsufficientBalance { user_id: String, balance: u64, amount: u64 },
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl SandboxError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SandboxError::Invalid { .. } => ErrorCode::InvalidRequest,
+            SandboxError::NotFound { .. } => ErrorCode::NotFound,
+            SandboxError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+            SandboxError::Conflict(_) => ErrorCode::Conflict,
+        }
+    }
+
+    pub fn user_not_found(user_id: &str) -> Self {
+        SandboxError::NotFound { what: "user".into(), id: user_id.into() }
+    }
+}
+
+impl From<FieldError> for SandboxError {
+    fn from(error: FieldError) -> Self {
+        SandboxError::Invalid { field: error.field.into(), reason: error.reason }
+    }
+}
+
+/// The balance after applying an entry, or why it cannot be applied.
+pub fn apply_entry(user_id: &str, kind: EntryKind, balance: u64, amount: u64) -> Result<u64, SandboxError> {
+    match kind {
+        EntryKind::Credit => balance
+            .checked_add(amount)
+            .ok_or_else(|| SandboxError::Conflict(format!("user {user_id}'s balance would overflow"))),
+        EntryKind::Debit => balance.checked_sub(amount).ok_or_else(|| SandboxError::InsufficientBalance {
+            user_id: user_id.into(),
+            balance,
+            amount,
+        }),
+    }
+}
+
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
+}
+
+fn check_id(field: &'static str, raw: &str) -> Result<(), FieldError> {
+    if raw.is_empty() || raw.len() > 64 || !raw.chars().all(is_id_char) {
+        return Err(FieldError::new(field, "must be 1 to 64 of A-Z a-z 0-9 _ . : -"));
+    }
+    Ok(())
+}
+
+/// A user id in a path or body: what the sandbox assigns, or anything id-shaped.
+pub fn check_user_id(raw: &str) -> Result<(), FieldError> {
+    check_id("user_id", raw)
+}
+
+fn check_text(field: &'static str, raw: &str, max: usize) -> Result<(), FieldError> {
+    let len = raw.trim().chars().count();
+    if len == 0 || raw.chars().count() > max || raw.chars().any(char::is_control) {
+        return Err(FieldError::new(field, format!("must be 1 to {max} printable characters")));
+    }
+    Ok(())
+}
+
+fn check_email(raw: &str) -> Result<(), FieldError> {
+    let ok = raw.len() <= 254
+        && raw.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        return Err(FieldError::new("email", "must be an address like name@example.com"));
+    }
+    Ok(())
+}
+
+fn check_metadata(metadata: &Map<String, Value>) -> Result<(), FieldError> {
+    if metadata.len() > 20 {
+        return Err(FieldError::new("metadata", "holds at most 20 keys"));
+    }
+    for (key, value) in metadata {
+        if key.is_empty() || key.len() > 40 {
+            return Err(FieldError::new("metadata", "keys must be 1 to 40 characters"));
+        }
+        match value {
+            Value::String(text) if text.chars().count() <= 500 => {}
+            _ => {
+                return Err(FieldError::new("metadata", format!("`{key}` must be a string of at most 500 characters")))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_amount(amount: u64) -> Result<(), FieldError> {
+    if amount == 0 || amount > MAX_AMOUNT {
+        return Err(FieldError::new("amount", format!("must be a whole number from 1 to {MAX_AMOUNT}")));
+    }
+    Ok(())
+}
+
+impl UserIn {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_text("display_name", &self.display_name, 100)?;
+        if let Some(external_id) = &self.external_id {
+            check_id("external_id", external_id)?;
+        }
+        if let Some(email) = &self.email {
+            check_email(email)?;
+        }
+        if let Some(metadata) = &self.metadata {
+            check_metadata(metadata)?;
+        }
+        Ok(())
+    }
+}
+
+impl UserPatch {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.display_name.is_none() && self.email.is_none() && self.metadata.is_none() {
+            return Err(FieldError::new("body", "name at least one of display_name, email, metadata"));
+        }
+        if let Some(name) = &self.display_name {
+            check_text("display_name", name, 100)?;
+        }
+        if let Some(email) = &self.email {
+            check_email(email)?;
+        }
+        if let Some(metadata) = &self.metadata {
+            check_metadata(metadata)?;
+        }
+        Ok(())
+    }
+
+    pub fn apply(self, user: &mut SandboxUser, now: u64) {
+        if let Some(name) = self.display_name {
+            user.display_name = name;
+        }
+        if let Some(email) = self.email {
+            user.email = Some(email);
+        }
+        if let Some(metadata) = self.metadata {
+            user.metadata = metadata;
+        }
+        user.updated_at = now;
+    }
+}
+
+impl WalletIn {
+    /// Validates and fills defaults.
+    pub fn into_wallet(self, now: u64) -> Result<Wallet, FieldError> {
+        if !(8..=128).contains(&self.address.len()) || !self.address.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(FieldError::new("address", "must be 8 to 128 letters and digits"));
+        }
+        let chain = self.chain.unwrap_or_else(|| "evm".to_owned());
+        if chain.is_empty() || chain.len() > 16 || !chain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(FieldError::new("chain", "must be 1 to 16 lowercase letters and digits"));
+        }
+        if let Some(label) = &self.label {
+            check_text("label", label, 64)?;
+        }
+        Ok(Wallet { address: self.address, chain, label: self.label, linked_at: now })
+    }
+}
+
+impl SalutesIn {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_user_id(&self.user_id)?;
+        check_amount(self.amount)?;
+        if self.reason.is_empty()
+            || self.reason.len() > 64
+            || !self.reason.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(FieldError::new("reason", "must be 1 to 64 of a-z 0-9 _"));
+        }
+        if let Some(source) = &self.source {
+            check_id("source", source)?;
+        }
+        Ok(())
+    }
+}
+
+impl DonationClaimIn {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_user_id(&self.user_id)?;
+        check_id("campaign_id", &self.campaign_id)?;
+        check_amount(self.amount)?;
+        if let Some(note) = &self.note {
+            check_text("note", note, 280)?;
+        }
+        Ok(())
+    }
+}
+
+/// The demo users a fresh sandbox holds.
+pub fn demo_users(now: u64) -> Vec<SandboxUser> {
+    (1..=DEMO_USER_COUNT)
+        .map(|n| SandboxUser {
+            user_id: n.to_string(),
+            external_id: None,
+            display_name: format!("Demo user {n}"),
+            email: None,
+            metadata: Map::new(),
+            wallets: Vec::new(),
+            balance: 0,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect()
+}
+
+impl SandboxUser {
+    /// A new user with the next id after the highest one assigned so far.
+    pub fn create(input: UserIn, highest_id: u64, now: u64) -> Self {
+        Self {
+            user_id: (highest_id + 1).to_string(),
+            external_id: input.external_id,
+            display_name: input.display_name,
+            email: input.email,
+            metadata: input.metadata.unwrap_or_default(),
+            wallets: Vec::new(),
+            balance: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Page size bounds for cursor-paginated lists.
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+/// `GET /api/salutes/ledger?user_id=&kind=&cursor=&limit=`, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerQuery {
+    pub user_id: Option<String>,
+    pub kind: Option<EntryKind>,
+    /// Entries strictly older than this sequence number.
+    pub before_seq: Option<u64>,
+    pub limit: u32,
+}
+
+/// Entry ids double as cursors: `le_{seq}`.
+pub fn entry_id(seq: u64) -> String {
+    format!("le_{seq}")
+}
+
+impl LedgerQuery {
+    /// Parses the query string's pairs (already percent-decoded).
+    pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, FieldError> {
+        let mut query = LedgerQuery { user_id: None, kind: None, before_seq: None, limit: DEFAULT_PAGE };
+        for (name, value) in pairs {
+            match name {
+                "user_id" => {
+                    check_user_id(value)?;
+                    query.user_id = Some(value.to_owned());
+                }
+                "kind" => {
+                    query.kind = Some(
+                        EntryKind::parse(value).ok_or_else(|| FieldError::new("kind", "must be credit or debit"))?,
+                    );
+                }
+                "cursor" => {
+                    let seq = value.strip_prefix("le_").and_then(|n| n.parse::<u64>().ok());
+                    query.before_seq =
+                        Some(seq.ok_or_else(|| FieldError::new("cursor", "pass next_cursor from the previous page"))?);
+                }
+                "limit" => {
+                    query.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|limit| (1..=MAX_PAGE).contains(limit))
+                        .ok_or_else(|| FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")))?;
+                }
+                other => {
+                    return Err(FieldError::new("query", format!("unknown parameter `{other}`")));
+                }
+            }
+        }
+        Ok(query)
+    }
+
+    /// Given up to `limit + 1` rows fetched newest first, the page and its next cursor.
+    pub fn page(&self, mut rows: Vec<LedgerEntry>) -> (Vec<LedgerEntry>, Option<String>) {
+        let limit = self.limit as usize;
+        if rows.len() > limit {
+            rows.truncate(limit);
+            let next = rows.last().map(|entry| entry.entry_id.clone());
+            (rows, next)
+        } else {
+            (rows, None)
+        }
+    }
+}
+
+/// Which backend answers the partner resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The edge's own Durable Objects.
+    Sandbox,
+    /// Forwarded to `ORIGIN_URL` with the verified identity.
+    Origin,
+}
+
+/// `GET /api/partner/capabilities`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Capabilities {
+    pub environment: Environment,
+    pub backend: Backend,
+    pub capabilities: Vec<Capability>,
+}
+
+/// One scope, whether the calling key holds it, and what it opens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Capability {
+    pub scope: Scope,
+    pub granted: bool,
+    /// `METHOD /path` of every route that needs the scope.
+    pub endpoints: Vec<String>,
+}
+
+/// The capability matrix for a key, read from the route table.
+pub fn capabilities(environment: Environment, backend: Backend, granted: &[Scope]) -> Capabilities {
+    let capabilities = Scope::ALL
+        .iter()
+        .map(|&scope| Capability {
+            scope,
+            granted: granted.contains(&scope),
+            endpoints: ROUTES
+                .iter()
+                .filter(|route| route.access == Access::Partner(Some(scope)))
+                .map(|route| format!("{} {}", route.method.as_str(), route.path))
+                .collect(),
+        })
+        .collect();
+    Capabilities { environment, backend, capabilities }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credit(user_id: &str, amount: u64, reason: &str) -> SalutesIn {
+        SalutesIn { user_id: user_id.into(), amount, reason: reason.into(), source: Some("partner_portal".into()) }
+    }
+
+    #[test]
+    fn the_seed_credit_body_is_valid() {
+        let body = r#"{"user_id":"4","amount":100,"reason":"event_participation","source":"partner_portal"}"#;
+        let input: SalutesIn = serde_json::from_str(body).unwrap();
+        assert_eq!(input.validate(), Ok(()));
+        assert!(demo_users(0).iter().any(|user| user.user_id == "4"), "user 4 exists in a fresh sandbox");
+    }
+
+    #[test]
+    fn invalid_bodies_name_their_field() {
+        assert_eq!(credit("4", 0, "x").validate().unwrap_err().field, "amount");
+        assert_eq!(credit("4", MAX_AMOUNT + 1, "x").validate().unwrap_err().field, "amount");
+        assert_eq!(credit("4", 1, "Not Snake").validate().unwrap_err().field, "reason");
+        assert_eq!(credit("", 1, "x").validate().unwrap_err().field, "user_id");
+        assert_eq!(credit("a/b", 1, "x").validate().unwrap_err().field, "user_id");
+        let unknown = serde_json::from_str::<SalutesIn>(r#"{"user_id":"4","amount":1,"reason":"x","extra":1}"#);
+        assert!(unknown.unwrap_err().to_string().contains("extra"));
+        let negative = serde_json::from_str::<SalutesIn>(r#"{"user_id":"4","amount":-5,"reason":"x"}"#);
+        assert!(negative.is_err());
+
+        let user = UserIn { display_name: " ".into(), external_id: None, email: None, metadata: None };
+        assert_eq!(user.validate().unwrap_err().field, "display_name");
+        let user = UserIn { display_name: "Ada".into(), external_id: None, email: Some("nope".into()), metadata: None };
+        assert_eq!(user.validate().unwrap_err().field, "email");
+        let mut metadata = Map::new();
+        metadata.insert("tier".into(), Value::from(3));
+        let user = UserIn { display_name: "Ada".into(), external_id: None, email: None, metadata: Some(metadata) };
+        assert_eq!(user.validate().unwrap_err().field, "metadata");
+        assert_eq!(UserPatch::default().validate().unwrap_err().field, "body");
+    }
+
+    #[test]
+    fn balances_never_go_negative() {
+        assert_eq!(apply_entry("4", EntryKind::Credit, 0, 100), Ok(100));
+        assert_eq!(apply_entry("4", EntryKind::Debit, 100, 100), Ok(0));
+        let error = apply_entry("4", EntryKind::Debit, 99, 100).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InsufficientBalance);
+        assert_eq!(error.code().http_status(), 409);
+        assert!(apply_entry("4", EntryKind::Credit, u64::MAX, 1).is_err());
+    }
+
+    #[test]
+    fn wallets_get_a_default_chain_and_refuse_junk() {
+        let wallet = WalletIn { address: "0xAbC0123456789".into(), chain: None, label: None }.into_wallet(7).unwrap();
+        assert_eq!((wallet.chain.as_str(), wallet.linked_at), ("evm", 7));
+        let bad = WalletIn { address: "0x 12".into(), chain: None, label: None }.into_wallet(7);
+        assert_eq!(bad.unwrap_err().field, "address");
+        let bad = WalletIn { address: "0x1234567890".into(), chain: Some("EVM".into()), label: None }.into_wallet(7);
+        assert_eq!(bad.unwrap_err().field, "chain");
+    }
+
+    #[test]
+    fn ledger_queries_parse_and_page_with_a_cursor() {
+        let query = LedgerQuery::parse([("user_id", "4"), ("cursor", "le_10"), ("limit", "2")]).unwrap();
+        assert_eq!(query.before_seq, Some(10));
+        assert_eq!(query.limit, 2);
+        for (name, value) in [("limit", "0"), ("limit", "201"), ("cursor", "10"), ("kind", "refund"), ("x", "1")] {
+            assert!(LedgerQuery::parse([(name, value)]).is_err(), "{name}={value}");
+        }
+        let entry = |seq| LedgerEntry {
+            entry_id: entry_id(seq),
+            user_id: "4".into(),
+            kind: EntryKind::Credit,
+            amount: 1,
+            balance_after: seq,
+            reason: "x".into(),
+            source: None,
+            idempotency_key: format!("k{seq}"),
+            created_at: 0,
+        };
+        let (page, next) = query.page(vec![entry(9), entry(8), entry(7)]);
+        assert_eq!(page.len(), 2);
+        assert_eq!(next.as_deref(), Some("le_8"));
+        let (page, next) = query.page(vec![entry(2)]);
+        assert_eq!((page.len(), next), (1, None));
+    }
+
+    #[test]
+    fn capabilities_follow_the_route_table_and_the_keys_scopes() {
+        let caps = capabilities(Environment::Sandbox, Backend::Sandbox, &[Scope::Credit]);
+        assert_eq!(caps.capabilities.len(), Scope::ALL.len());
+        let credit = caps.capabilities.iter().find(|c| c.scope == Scope::Credit).unwrap();
+        assert!(credit.granted);
+        assert_eq!(credit.endpoints, vec!["POST /api/salutes/credit".to_owned()]);
+        let debit = caps.capabilities.iter().find(|c| c.scope == Scope::Debit).unwrap();
+        assert!(!debit.granted);
+    }
+}
