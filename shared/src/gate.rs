@@ -394,6 +394,19 @@ pub struct StoredResponse {
 }
 
 impl StoredResponse {
+    /// The body to send when replaying. A stored error body gets the
+    /// replaying request's id, so the body's `request_id` always matches the
+    /// answer's `X-Request-Id`; every other body is sent as stored.
+    pub fn replay_body(&self, request_id: &str) -> String {
+        if let Ok(serde_json::Value::Object(mut body)) = serde_json::from_str(&self.body) {
+            if body.get("success") == Some(&serde_json::Value::Bool(false)) && body.contains_key("request_id") {
+                body.insert("request_id".to_owned(), request_id.into());
+                return serde_json::Value::Object(body).to_string();
+            }
+        }
+        self.body.clone()
+    }
+
     /// Answers of 500 and above are not kept: the work may not have happened,
     /// so the client must be able to retry it with the same key.
     pub fn is_final(&self) -> bool {
@@ -747,6 +760,19 @@ mod tests {
             complete(Some(&reserved), &Completion { claim: other, response: stored_ok() }),
             CompletionEffect::Ignore
         );
+    }
+
+    #[test]
+    fn replayed_error_bodies_carry_the_replaying_request_id() {
+        let error = StoredResponse {
+            status: 409,
+            content_type: "application/json".into(),
+            body: r#"{"success":false,"error":"insufficient_balance","message":"m","request_id":"req_old"}"#.into(),
+        };
+        let replayed: serde_json::Value = serde_json::from_str(&error.replay_body("req_new")).unwrap();
+        assert_eq!(replayed["request_id"], "req_new");
+        assert_eq!(replayed["error"], "insufficient_balance");
+        assert_eq!(stored_ok().replay_body("req_new"), stored_ok().body, "success bodies are sent as stored");
     }
 
     #[test]

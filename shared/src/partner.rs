@@ -459,6 +459,38 @@ impl PartnerKeyRecord {
     }
 }
 
+/// The local demo key: a sandbox key with every scope whose id and secret
+/// are published in the README, so the quickstart's first signed call works
+/// with no setup. The worker creates it on first use, and only when
+/// `EDGE_ENV` is `local`; anywhere else the id is an unknown key.
+pub const DEMO_KEY_ID: &str = "pk_sandbox_de30de30de30de30de30de30";
+/// Public by design: see [`DEMO_KEY_ID`].
+pub const DEMO_KEY_SECRET: &str = "sk_sandbox_de30de30de30de30de30de30de30de30de30de30de30de30de30de30de30de30";
+
+/// `de30de30…`: the demo key's id and secret bytes.
+const fn demo_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i % 2 == 0 { 0xde } else { 0x30 };
+        i += 1;
+    }
+    out
+}
+
+/// The demo key's record, its secret sealed under `master`.
+pub fn demo_key(now: u64, master: &MasterKey, seal_nonce: [u8; 12]) -> Result<PartnerKeyRecord, FieldError> {
+    let request = PartnerKeyIn {
+        name: "Local demo key".to_owned(),
+        environment: Environment::Sandbox,
+        scopes: Scope::ALL.to_vec(),
+        expires_at: None,
+        rate_limit_per_minute: None,
+    };
+    let material = KeyMaterial { id_bytes: demo_bytes(), secret_bytes: demo_bytes(), seal_nonce };
+    request.mint(now, master, material).map(|(record, _)| record)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,5 +604,15 @@ mod tests {
         let value = serde_json::to_value(shown).unwrap();
         assert_eq!(value["secret"], secret.expose());
         assert_eq!(value["key_id"], record.key_id.as_str());
+    }
+
+    #[test]
+    fn the_demo_key_is_the_published_one() {
+        let master = MasterKey::parse_hex(&"11".repeat(32)).unwrap();
+        let record = demo_key(5, &master, [7; 12]).unwrap();
+        assert_eq!(record.key_id.as_str(), DEMO_KEY_ID);
+        assert_eq!(KeyId::parse(DEMO_KEY_ID).unwrap().environment(), Environment::Sandbox);
+        assert_eq!(master.open(&record.key_id, &record.current_secret.sealed).unwrap().expose(), DEMO_KEY_SECRET);
+        assert_eq!(record.scopes, Scope::ALL.to_vec());
     }
 }

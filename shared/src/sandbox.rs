@@ -208,8 +208,8 @@ pub enum SandboxError {
     NotFound { what: String, id: String },
     #[error("user {user_id} has {balance} salutes; a debit of {amount} would take the balance below zero")]
     InsufficientBalance { user_id: String, balance: u64, amount: u64 },
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{message}")]
+    Conflict { message: String },
 }
 
 impl SandboxError {
@@ -218,8 +218,12 @@ impl SandboxError {
             SandboxError::Invalid { .. } => ErrorCode::InvalidRequest,
             SandboxError::NotFound { .. } => ErrorCode::NotFound,
             SandboxError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
-            SandboxError::Conflict(_) => ErrorCode::Conflict,
+            SandboxError::Conflict { .. } => ErrorCode::Conflict,
         }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        SandboxError::Conflict { message: message.into() }
     }
 
     pub fn user_not_found(user_id: &str) -> Self {
@@ -238,7 +242,7 @@ pub fn apply_entry(user_id: &str, kind: EntryKind, balance: u64, amount: u64) ->
     match kind {
         EntryKind::Credit => balance
             .checked_add(amount)
-            .ok_or_else(|| SandboxError::Conflict(format!("user {user_id}'s balance would overflow"))),
+            .ok_or_else(|| SandboxError::conflict(format!("user {user_id}'s balance would overflow"))),
         EntryKind::Debit => balance.checked_sub(amount).ok_or_else(|| SandboxError::InsufficientBalance {
             user_id: user_id.into(),
             balance,
@@ -550,6 +554,56 @@ pub fn capabilities(environment: Environment, backend: Backend, granted: &[Scope
     Capabilities { environment, backend, capabilities }
 }
 
+/// One operation on a partner's sandbox, as the worker sends it to the
+/// `PartnerSandbox` object. Inputs arrive validated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum SandboxCommand {
+    CreateUser { input: UserIn },
+    GetUser { user_id: String },
+    PatchUser { user_id: String, patch: UserPatch },
+    LinkWallet { user_id: String, wallet: Wallet },
+    Apply { kind: EntryKind, input: SalutesIn, once: OnceKey },
+    Balance { user_id: String },
+    Ledger { query: LedgerQuery },
+    ClaimDonation { input: DonationClaimIn, once: OnceKey },
+}
+
+/// Makes a mutation apply once even if the edge's idempotency record was
+/// lost or taken over: the sandbox keeps the first result under this key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnceKey {
+    pub idempotency_key: String,
+    /// `request_fingerprint` of the request, so a key reused for a different
+    /// request after its 24 h never returns the old result.
+    pub fingerprint: String,
+}
+
+impl OnceKey {
+    pub fn storage_key(&self) -> String {
+        format!("{}\n{}", self.fingerprint, self.idempotency_key)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxRequest {
+    pub now: u64,
+    pub command: SandboxCommand,
+}
+
+/// A successful sandbox answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "value", rename_all = "snake_case")]
+pub enum SandboxOk {
+    User(SandboxUser),
+    Entry(LedgerEntry),
+    Balance(Balance),
+    Ledger { entries: Vec<LedgerEntry>, next_cursor: Option<String>, limit: u32 },
+    Claim(DonationClaim),
+}
+
+pub type SandboxReply = Result<SandboxOk, SandboxError>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,6 +687,33 @@ mod tests {
         assert_eq!(next.as_deref(), Some("le_8"));
         let (page, next) = query.page(vec![entry(2)]);
         assert_eq!((page.len(), next), (1, None));
+    }
+
+    #[test]
+    fn once_keys_differ_by_request_and_by_key() {
+        let a = OnceKey { idempotency_key: "k".into(), fingerprint: "f1".into() };
+        let b = OnceKey { idempotency_key: "k".into(), fingerprint: "f2".into() };
+        let c = OnceKey { idempotency_key: "k2".into(), fingerprint: "f1".into() };
+        assert_ne!(a.storage_key(), b.storage_key());
+        assert_ne!(a.storage_key(), c.storage_key());
+    }
+
+    #[test]
+    fn replies_round_trip_through_json() {
+        let refusals = [
+            SandboxError::user_not_found("9"),
+            SandboxError::conflict("wallet taken"),
+            SandboxError::InsufficientBalance { user_id: "4".into(), balance: 1, amount: 2 },
+            SandboxError::from(FieldError::new("amount", "too big")),
+        ];
+        for refusal in refusals {
+            let reply: SandboxReply = Err(refusal);
+            let json = serde_json::to_string(&reply).expect("every refusal crosses the Durable Object boundary");
+            assert_eq!(serde_json::from_str::<SandboxReply>(&json).unwrap(), reply);
+        }
+        let ok: SandboxReply = Ok(SandboxOk::Balance(Balance { user_id: "4".into(), balance: 100, entries: 1 }));
+        let json = serde_json::to_string(&ok).unwrap();
+        assert_eq!(serde_json::from_str::<SandboxReply>(&json).unwrap(), ok);
     }
 
     #[test]

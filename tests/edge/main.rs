@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use libtest_mimic::{Arguments, Trial};
 use partner_edge_tests::Edge;
 
+mod backend;
 mod foundation;
 mod gate;
 
@@ -34,14 +35,16 @@ fn main() {
     let shared = Arc::new(SharedEdge::default());
 
     let mut trials = Vec::new();
-    for (name, test) in foundation::SHARED_EDGE_TESTS.iter().chain(gate::SHARED_EDGE_TESTS) {
+    for (name, test) in
+        foundation::SHARED_EDGE_TESTS.iter().chain(gate::SHARED_EDGE_TESTS).chain(backend::SHARED_EDGE_TESTS)
+    {
         let shared = Arc::clone(&shared);
         trials.push(Trial::test(*name, move || {
             test(shared.get());
             Ok(())
         }));
     }
-    for (name, test) in foundation::OWN_EDGE_TESTS {
+    for (name, test) in foundation::OWN_EDGE_TESTS.iter().chain(backend::OWN_EDGE_TESTS) {
         trials.push(Trial::test(*name, move || {
             test();
             Ok(())

@@ -43,13 +43,26 @@ pub struct Edge {
 impl Edge {
     /// Starts an edge on fresh, empty state that is deleted afterwards.
     pub fn spawn_fresh() -> (Edge, tempfile::TempDir) {
-        let state = tempfile::tempdir().expect("create a temp state dir");
-        let edge = Edge::spawn_with_state(state.path());
+        Edge::spawn_fresh_with(&[])
+    }
+
+    /// As [`Edge::spawn_fresh`], with extra variables (`NAME`, `value`) in its env file.
+    pub fn spawn_fresh_with(vars: &[(&str, &str)]) -> (Edge, tempfile::TempDir) {
+        let mut state = tempfile::tempdir().expect("create a temp state dir");
+        if std::env::var_os("PE_KEEP_STATE").is_some() {
+            state.disable_cleanup(true);
+            eprintln!("keeping edge state and wrangler log in {}", state.path().display());
+        }
+        let edge = Edge::spawn_with_state_and(state.path(), vars);
         (edge, state)
     }
 
     /// Starts an edge whose KV and Durable Object state persist in `state_dir`.
     pub fn spawn_with_state(state_dir: &Path) -> Edge {
+        Edge::spawn_with_state_and(state_dir, &[])
+    }
+
+    fn spawn_with_state_and(state_dir: &Path, vars: &[(&str, &str)]) -> Edge {
         let root = repo_root();
         for artefact in ["worker/build/index.js", "portal/dist/index.html"] {
             assert!(
@@ -58,11 +71,12 @@ impl Edge {
             );
         }
         let env_file = state_dir.join("test.env");
-        fs::write(
-            &env_file,
-            format!("ADMIN_API_KEY={TEST_ADMIN_KEY}\nPARTNER_KEY_MASTER={TEST_MASTER_KEY}\nEDGE_ENV=local\n"),
-        )
-        .expect("write env file");
+        let mut env_text =
+            format!("ADMIN_API_KEY={TEST_ADMIN_KEY}\nPARTNER_KEY_MASTER={TEST_MASTER_KEY}\nEDGE_ENV=local\n");
+        for (name, value) in vars {
+            env_text.push_str(&format!("{name}={value}\n"));
+        }
+        fs::write(&env_file, env_text).expect("write env file");
         let log_path = state_dir.join(format!("wrangler-{}.log", free_port()));
         let log = fs::File::create(&log_path).expect("create wrangler log");
 
@@ -304,7 +318,118 @@ impl PartnerClient<'_> {
 
     /// Signs with the current time and a fresh nonce, and sends.
     pub fn send(&self, method: &str, path: &str, body: &[u8]) -> Reply {
+        self.send_with(method, path, body, &[])
+    }
+
+    /// As [`PartnerClient::send`], with extra headers.
+    pub fn send_with(&self, method: &str, path: &str, body: &[u8], extra: &[(&str, &str)]) -> Reply {
         let signed = self.sign(method, path, body, unix_now(), &fresh_nonce());
-        self.send_signed(method, path, body, &signed)
+        let mut headers = vec![
+            ("X-Partner-Key", self.key_id.as_str()),
+            ("X-Partner-Timestamp", signed.timestamp.as_str()),
+            ("X-Partner-Nonce", signed.nonce.as_str()),
+            ("X-Partner-Signature", signed.signature.as_str()),
+            ("content-type", "application/json"),
+        ];
+        headers.extend_from_slice(extra);
+        self.edge.request(method, path, &headers, Some(body))
+    }
+
+    /// A signed mutation with a JSON body and an Idempotency-Key.
+    pub fn mutate(&self, method: &str, path: &str, body: &Value, idempotency_key: &str) -> Reply {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.send_with(method, path, &bytes, &[("Idempotency-Key", idempotency_key)])
+    }
+}
+
+/// A fresh Idempotency-Key.
+pub fn fresh_idempotency_key() -> String {
+    format!("idem-{}", fresh_nonce())
+}
+
+/// A request the test origin received.
+#[derive(Clone, Debug)]
+pub struct OriginRequest {
+    pub method: String,
+    pub path_and_query: String,
+    /// Lowercased names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl OriginRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A real HTTP origin on a loopback port: records every request and answers
+/// 200 with a JSON echo of what it received.
+pub struct TestOrigin {
+    pub port: u16,
+    pub received: std::sync::Arc<Mutex<Vec<OriginRequest>>>,
+}
+
+impl TestOrigin {
+    pub fn start() -> TestOrigin {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the test origin");
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&received);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let sink = std::sync::Arc::clone(&sink);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let method = parts.next().unwrap_or_default().to_owned();
+                    let path_and_query = parts.next().unwrap_or_default().to_owned();
+                    let mut headers = Vec::new();
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.trim_end().split_once(':') {
+                            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+                        }
+                    }
+                    let length: usize = headers
+                        .iter()
+                        .find(|(n, _)| n == "content-length")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; length];
+                    let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                    let request = OriginRequest { method, path_and_query, headers, body };
+                    let echo = serde_json::json!({
+                        "origin": true,
+                        "method": request.method,
+                        "path": request.path_and_query,
+                        "partner": request.header("x-partner-id"),
+                        "body": String::from_utf8_lossy(&request.body),
+                    })
+                    .to_string();
+                    sink.lock().unwrap().push(request);
+                    let mut stream = stream;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nx-origin: yes\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{echo}",
+                        echo.len()
+                    );
+                });
+            }
+        });
+        TestOrigin { port, received }
+    }
+
+    pub fn requests(&self) -> Vec<OriginRequest> {
+        self.received.lock().unwrap().clone()
     }
 }

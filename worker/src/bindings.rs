@@ -9,3 +9,9 @@ pub const STATUS_MONITOR: &str = "STATUS_MONITOR";
 
 /// Per-key partner gate objects; see [`crate::partner_gate`].
 pub const PARTNER_GATE: &str = "PARTNER_GATE";
+
+/// Per-partner sandbox resources; see [`crate::partner_sandbox`].
+pub const PARTNER_SANDBOX: &str = "PARTNER_SANDBOX";
+
+/// Per-client-IP windows for the public API; see [`crate::client_rate_limit`].
+pub const CLIENT_RATE_LIMIT: &str = "CLIENT_RATE_LIMIT";

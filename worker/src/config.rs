@@ -17,6 +17,28 @@ pub fn lookup(env: &Env, name: &str) -> Option<String> {
         .filter(|value| !value.trim().is_empty())
 }
 
+/// Whether this is a developer's local edge (`EDGE_ENV=local`, set by
+/// `.dev.vars`). Deployments get `production` from `wrangler.toml`.
+pub fn is_local(env: &Env) -> bool {
+    lookup(env, "EDGE_ENV").as_deref() == Some("local")
+}
+
+/// `ORIGIN_URL`: when set, partner resource routes are forwarded there
+/// instead of being served by the sandbox.
+pub fn origin(env: &Env) -> Result<Option<url::Url>, ApiError> {
+    let Some(raw) = lookup(env, "ORIGIN_URL") else {
+        return Ok(None);
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| misconfigured(format!("ORIGIN_URL {raw:?}: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(misconfigured(format!("ORIGIN_URL must be an http(s) URL, not {raw:?}")));
+    }
+    if url.scheme() == "http" && !is_local(env) {
+        return Err(misconfigured("ORIGIN_URL must use https outside EDGE_ENV=local".to_owned()));
+    }
+    Ok(Some(url))
+}
+
 fn misconfigured(detail: String) -> ApiError {
     ApiError::internal(format!("misconfigured: {detail}"))
 }

@@ -38,3 +38,27 @@ pub async fn call<In: serde::Serialize, Out: serde::de::DeserializeOwned>(
     }
     response.json().await
 }
+
+/// A unix time or count as a SQLite integer.
+pub fn sql_int(value: u64) -> Result<worker::SqlStorageValue> {
+    i64::try_from(value).map(Into::into).map_err(|_| worker::Error::from("value out of SQLite's range"))
+}
+
+/// Reads a rate window: `query` selects `started_at` and `admitted`.
+pub fn read_window(
+    sql: &SqlStorage,
+    query: &str,
+    bindings: Vec<worker::SqlStorageValue>,
+) -> Result<Option<partner_edge::gate::RateWindow>> {
+    #[derive(serde::Deserialize)]
+    struct WindowRow {
+        started_at: i64,
+        admitted: i64,
+    }
+    Ok(sql.exec(query, bindings)?.to_array::<WindowRow>()?.into_iter().next().map(|row| {
+        partner_edge::gate::RateWindow {
+            started_at: row.started_at.unsigned_abs(),
+            admitted: u32::try_from(row.admitted).unwrap_or(u32::MAX),
+        }
+    }))
+}

@@ -48,6 +48,12 @@ impl ApiError {
         error
     }
 
+    /// Adds operator-only detail (logged for 5xx answers, never shown).
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
     /// A request body that is not what the route reads; the message names the field.
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)

@@ -4,8 +4,9 @@
 //! secrets and makes the one Durable Object round trip.
 
 use partner_edge::gate::{
-    self, rate_limit_for, Admission, AdmissionRequest, GateConfig, GateError, Nonce, RateVerdict, HEADER_KEY,
-    HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    self, needs_idempotency_key, rate_limit_for, request_fingerprint, Admission, AdmissionRequest, Completion,
+    GateConfig, GateError, IdempotencyClaim, IdempotencyKey, Nonce, RateClass, RateVerdict, StoredResponse,
+    HEADER_IDEMPOTENCY_KEY, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use partner_edge::partner::{KeyId, PartnerKeyRecord, Scope};
 use partner_edge::signing::{SignatureHeader, SignedParts};
@@ -15,10 +16,20 @@ use crate::durable::call;
 use crate::error::ApiError;
 use crate::{bindings, config, keys};
 
-/// A request that passed the gate: its key, and the rate headroom left.
+/// A request that passed the gate: its key, the rate headroom left, and on
+/// a mutation the idempotency key it now holds.
 pub struct VerifiedPartner {
     pub key: PartnerKeyRecord,
     pub rate: RateVerdict,
+    pub claim: Option<IdempotencyClaim>,
+}
+
+/// What the gate decided for a request it let through.
+pub enum Passed {
+    /// Run the handler.
+    Proceed(VerifiedPartner),
+    /// An identical request already ran under this Idempotency-Key: send its answer again.
+    Replayed { rate: RateVerdict, response: StoredResponse },
 }
 
 fn header(req: &Request, name: &'static str) -> Result<Option<String>, ApiError> {
@@ -35,18 +46,14 @@ pub struct GateInput<'a> {
     pub config: &'a GateConfig,
 }
 
-pub async fn verify_partner_request(
-    req: &Request,
-    env: &Env,
-    input: GateInput<'_>,
-) -> Result<VerifiedPartner, ApiError> {
+pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'_>) -> Result<Passed, ApiError> {
     let gate_config = input.config;
 
     // 401 unauthorized: missing, malformed, unknown, disabled or expired key.
     let raw_key = header(req, HEADER_KEY)?.ok_or(GateError::MissingCredential(HEADER_KEY))?;
     let key_id = KeyId::parse(&raw_key)
         .map_err(|_| GateError::MalformedCredential { header: HEADER_KEY, reason: "not a partner key id" })?;
-    let key = keys::load(env, &key_id).await?.ok_or(GateError::UnknownKey)?;
+    let key = keys::load_for_gate(env, &key_id, input.now_secs).await?.ok_or(GateError::UnknownKey)?;
     if let Some(reason) = key.unusable_reason(input.now_secs) {
         return Err(GateError::UnusableKey(reason).into());
     }
@@ -79,19 +86,42 @@ pub async fn verify_partner_request(
         .verify(&signature, &secret_refs, &parts, input.now_secs)
         .map_err(GateError::Signature)?;
 
-    // 409 replay_detected, 403 forbidden, 429 rate_limited: one round trip.
+    // Mutations name their Idempotency-Key. A missing or malformed one is a
+    // 400, but only after the replay, scope and rate checks, which come first.
+    let idempotency = needs_idempotency_key(input.method).then(|| {
+        let raw = header(req, HEADER_IDEMPOTENCY_KEY)?.ok_or(GateError::MissingIdempotencyKey)?;
+        let key = IdempotencyKey::parse(&raw)?;
+        let fingerprint = request_fingerprint(input.method, input.path_and_query, input.body);
+        Ok::<_, ApiError>(IdempotencyClaim { key, fingerprint })
+    });
+    let (claim, claim_error) = match idempotency {
+        None => (None, None),
+        Some(Ok(claim)) => (Some(claim), None),
+        Some(Err(error)) => (None, Some(error)),
+    };
+
+    // 409 replay_detected, 403 forbidden, 429 rate_limited, then the
+    // idempotency reservation: one round trip.
     let scope_granted = input.scope.is_none_or(|scope| key.has_scope(scope));
+    let rate_class = RateClass::of(input.scope);
     let request = AdmissionRequest {
         nonce,
         nonce_expires_at: signed_at + gate_config.timestamp_tolerance_secs + 1,
         now: input.now_secs,
         scope_granted,
-        rate_limit: rate_limit_for(&key, gate_config),
+        rate_class,
+        rate_limit: rate_limit_for(&key, gate_config, rate_class),
+        idempotency: claim.clone(),
+        idempotency_ttl_secs: gate_config.idempotency_ttl_secs,
     };
     let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key.key_id.as_str())?;
     let admission: Admission = call(&stub, "/admit", &request).await?;
     match admission {
-        Admission::Admitted { rate } => Ok(VerifiedPartner { key, rate }),
+        Admission::Admitted { rate } => match claim_error {
+            Some(error) => Err(error.with_rate(rate)),
+            None => Ok(Passed::Proceed(VerifiedPartner { key, rate, claim })),
+        },
+        Admission::Replayed { rate, response } => Ok(Passed::Replayed { rate, response }),
         Admission::Replay => Err(GateError::Replay.into()),
         Admission::Forbidden => Err(match input.scope {
             Some(scope) => GateError::MissingScope(scope).into(),
@@ -99,5 +129,14 @@ pub async fn verify_partner_request(
             None => ApiError::internal("gate refused a scope-free route"),
         }),
         Admission::RateLimited { rate } => Err(GateError::RateLimited(rate).into()),
+        Admission::IdempotencyMismatch { rate } => Err(ApiError::from(GateError::IdempotencyMismatch).with_rate(rate)),
+        Admission::IdempotencyInFlight { rate } => Err(ApiError::from(GateError::IdempotencyInFlight).with_rate(rate)),
     }
+}
+
+/// Records a reserved mutation's answer (or releases the key after a 5xx).
+pub async fn complete(env: &Env, key_id: &KeyId, completion: &Completion) -> Result<(), ApiError> {
+    let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key_id.as_str())?;
+    let _: bool = call(&stub, "/complete", completion).await?;
+    Ok(())
 }

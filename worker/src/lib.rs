@@ -8,6 +8,7 @@
 use worker::{event, Context, Env, Request, Response, Result};
 
 mod bindings;
+mod client_rate_limit;
 mod config;
 mod durable;
 mod error;
@@ -15,11 +16,15 @@ mod gate;
 mod http;
 mod keys;
 mod partner_gate;
+mod partner_sandbox;
+mod public_limit;
 mod router;
 mod routes;
 mod status_monitor;
 
+pub use client_rate_limit::ClientRateLimit;
 pub use partner_gate::PartnerGate;
+pub use partner_sandbox::PartnerSandbox;
 pub use status_monitor::StatusMonitor;
 
 #[event(fetch)]

@@ -1,26 +1,36 @@
 //! `PartnerGate`: one Durable Object per partner key (named by key id). It
-//! owns that key's replay cache and rate-limit window, and answers each
-//! signed request's admission in a single round trip.
+//! owns that key's replay cache, rate-limit windows and idempotency records,
+//! and answers each signed request's admission in a single round trip:
+//! nonce check, rate-limit take and idempotency reservation together.
 //!
-//! The decision is `partner_edge::gate::admit`; this object reads and writes
-//! SQLite around it. Durable Objects run one request at a time and nothing
-//! here awaits between the read and the write, so counts are exact under
-//! any concurrency.
+//! The decisions are `partner_edge::gate::admit` and `complete`; this object
+//! reads and writes SQLite around them. Durable Objects run one request at a
+//! time and nothing here awaits between the read and the write, so counts
+//! and reservations are exact under any concurrency.
 
-use partner_edge::gate::{admit, Admission, AdmissionRequest, RateWindow};
+use partner_edge::gate::{
+    admit, complete, Admission, AdmissionRequest, Completion, CompletionEffect, IdempotencyRecord, IdempotencyState,
+};
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
 
-use crate::durable::SchemaOnce;
+use crate::durable::{read_window, sql_int, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at)",
-    "CREATE TABLE IF NOT EXISTS rate_window (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
+    "CREATE TABLE IF NOT EXISTS rate_windows (
+        class TEXT PRIMARY KEY,
         started_at INTEGER NOT NULL,
         admitted INTEGER NOT NULL
     )",
+    "CREATE TABLE IF NOT EXISTS idempotency (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
 ];
 
 #[durable_object]
@@ -41,13 +51,21 @@ impl DurableObject for PartnerGate {
                 let request: AdmissionRequest = req.json().await?;
                 Response::from_json(&self.admit(&request)?)
             }
+            (Method::Post, "/complete") => {
+                let completion: Completion = req.json().await?;
+                self.complete(&completion)?;
+                Response::from_json(&true)
+            }
             (method, path) => Response::error(format!("PartnerGate has no {method} {path}"), 404),
         }
     }
 }
 
-fn sql_int(value: u64) -> Result<worker::SqlStorageValue> {
-    i64::try_from(value).map(Into::into).map_err(|_| worker::Error::from("value out of SQLite's range"))
+#[derive(Deserialize)]
+struct IdempotencyRow {
+    fingerprint: String,
+    expires_at: i64,
+    state: String,
 }
 
 impl PartnerGate {
@@ -57,30 +75,29 @@ impl PartnerGate {
             #[allow(dead_code)]
             seen: i64,
         }
-        #[derive(Deserialize)]
-        struct WindowRow {
-            started_at: i64,
-            admitted: i64,
-        }
 
-        self.sql.exec("DELETE FROM nonces WHERE expires_at <= ?", vec![sql_int(request.now)?])?;
+        let now = sql_int(request.now)?;
+        self.sql.exec("DELETE FROM nonces WHERE expires_at <= ?", vec![now.clone()])?;
         let seen = !self
             .sql
             .exec("SELECT 1 AS seen FROM nonces WHERE nonce = ?", vec![request.nonce.as_str().into()])?
             .to_array::<Seen>()?
             .is_empty();
-        let window = self
-            .sql
-            .exec("SELECT started_at, admitted FROM rate_window WHERE id = 1", None)?
-            .to_array::<WindowRow>()?
-            .into_iter()
-            .next()
-            .map(|row| RateWindow {
-                started_at: row.started_at.unsigned_abs(),
-                admitted: u32::try_from(row.admitted).unwrap_or(u32::MAX),
-            });
+        let class = request.rate_class.as_str();
+        let window = read_window(
+            &self.sql,
+            "SELECT started_at, admitted FROM rate_windows WHERE class = ?",
+            vec![class.into()],
+        )?;
+        let stored = match &request.idempotency {
+            Some(claim) => {
+                self.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", vec![now])?;
+                self.idempotency_record(claim.key.as_str())?
+            }
+            None => None,
+        };
 
-        let (admission, effects) = admit(request, seen, window);
+        let (admission, effects) = admit(request, seen, window, stored.as_ref());
 
         if effects.record_nonce {
             self.sql.exec(
@@ -90,10 +107,50 @@ impl PartnerGate {
         }
         if let Some(window) = effects.window {
             self.sql.exec(
-                "INSERT OR REPLACE INTO rate_window (id, started_at, admitted) VALUES (1, ?, ?)",
-                vec![sql_int(window.started_at)?, i64::from(window.admitted).into()],
+                "INSERT OR REPLACE INTO rate_windows (class, started_at, admitted) VALUES (?, ?, ?)",
+                vec![class.into(), sql_int(window.started_at)?, i64::from(window.admitted).into()],
             )?;
         }
+        if let (Some(record), Some(claim)) = (effects.reserve, &request.idempotency) {
+            self.store_idempotency(claim.key.as_str(), &record)?;
+        }
         Ok(admission)
+    }
+
+    fn complete(&self, completion: &Completion) -> Result<()> {
+        let key = completion.claim.key.as_str();
+        let stored = self.idempotency_record(key)?;
+        match complete(stored.as_ref(), completion) {
+            CompletionEffect::Store(record) => self.store_idempotency(key, &record),
+            CompletionEffect::Release => {
+                self.sql.exec("DELETE FROM idempotency WHERE key = ?", vec![key.into()])?;
+                Ok(())
+            }
+            CompletionEffect::Ignore => Ok(()),
+        }
+    }
+
+    fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>> {
+        let row = self
+            .sql
+            .exec("SELECT fingerprint, expires_at, state FROM idempotency WHERE key = ?", vec![key.into()])?
+            .to_array::<IdempotencyRow>()?
+            .into_iter()
+            .next();
+        row.map(|row| {
+            let state: IdempotencyState =
+                serde_json::from_str(&row.state).map_err(|e| worker::Error::from(format!("idempotency row: {e}")))?;
+            Ok(IdempotencyRecord { fingerprint: row.fingerprint, expires_at: row.expires_at.unsigned_abs(), state })
+        })
+        .transpose()
+    }
+
+    fn store_idempotency(&self, key: &str, record: &IdempotencyRecord) -> Result<()> {
+        let state = serde_json::to_string(&record.state).map_err(|e| worker::Error::from(e.to_string()))?;
+        self.sql.exec(
+            "INSERT OR REPLACE INTO idempotency (key, fingerprint, expires_at, state) VALUES (?, ?, ?, ?)",
+            vec![key.into(), record.fingerprint.as_str().into(), sql_int(record.expires_at)?, state.into()],
+        )?;
+        Ok(())
     }
 }

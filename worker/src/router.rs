@@ -4,15 +4,15 @@
 //! does not compile, and no handler can forget its access check.
 
 use partner_edge::api::RequestId;
-use partner_edge::gate::{self, GateConfig};
+use partner_edge::gate::{self, Completion, GateConfig, StoredResponse, HEADER_IDEMPOTENT_REPLAYED};
 use partner_edge::routes::{match_route, Access, PathParams, RouteId, RouteMatch};
-use worker::{Env, Request, Response, ResponseBuilder};
+use worker::{Env, Headers, Request, Response, ResponseBuilder};
 
-use crate::config;
 use crate::error::ApiError;
-use crate::gate::{verify_partner_request, GateInput, VerifiedPartner};
+use crate::gate::{verify_partner_request, GateInput, Passed, VerifiedPartner};
 use crate::http::{now_ms, now_secs, with_rate};
 use crate::routes::{admin, docs, partner, status};
+use crate::{config, public_limit};
 
 /// What every handler gets besides the request.
 pub struct Edge<'a> {
@@ -41,8 +41,14 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
     let gate_config = config::gate(env)?;
     let body = read_body(&mut req, &gate_config).await?;
 
+    let mut rate = None;
     let partner = match id.route().access {
-        Access::Public => None,
+        Access::Public => {
+            if path.starts_with(public_limit::LIMITED_PREFIX) {
+                rate = Some(public_limit::take(&req, env, &gate_config, now_secs(now_ms)).await?);
+            }
+            None
+        }
         Access::Admin => {
             admin::authorize(&req, env)?;
             None
@@ -57,10 +63,16 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
                 scope,
                 config: &gate_config,
             };
-            Some(verify_partner_request(&req, env, input).await?)
+            match verify_partner_request(&req, env, input).await? {
+                Passed::Proceed(verified) => {
+                    rate = Some(verified.rate);
+                    Some(verified)
+                }
+                Passed::Replayed { rate, response } => return replayed(&response, &rate, request_id),
+            }
         }
     };
-    let rate = partner.as_ref().map(|p| p.rate);
+    let completion_target = partner.as_ref().and_then(|p| p.claim.clone().map(|claim| (p.key.key_id.clone(), claim)));
     let edge = Edge { env, request_id, params, now_ms, body, partner };
 
     let result = match id {
@@ -74,14 +86,81 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         RouteId::DeletePartnerKey => admin::delete(req, edge).await,
         RouteId::RotatePartnerKeySecret => admin::rotate_secret(req, edge).await,
         RouteId::PartnerMe => partner::me(req, edge).await,
-    };
-    let response = match (result, rate) {
-        (Ok(response), Some(rate)) => with_rate(response, &rate)?,
-        (Err(error), Some(rate)) => return Err(error.with_rate(rate)),
-        (result, None) => result?,
+        RouteId::PartnerCapabilities => partner::capabilities_of(req, edge).await,
+        RouteId::CreatePartnerUser
+        | RouteId::GetPartnerUser
+        | RouteId::PatchPartnerUser
+        | RouteId::LinkUserWallet
+        | RouteId::CreditSalutes
+        | RouteId::DebitSalutes
+        | RouteId::GetBalance
+        | RouteId::ListLedger
+        | RouteId::CreateDonationClaim => partner::resource(req, edge, id).await,
     };
 
+    let response = match completion_target {
+        // A reserved mutation: its answer, success or refusal, is recorded
+        // before it is sent, so a retry after this response replays it.
+        Some((key_id, claim)) => {
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    error.log_once(request_id);
+                    error.into_response(request_id)
+                }
+            };
+            remember(env, &key_id, claim, response).await?
+        }
+        None => match (result, rate) {
+            (Err(error), Some(rate)) => return Err(error.with_rate(rate)),
+            (result, _) => result?,
+        },
+    };
+    let response = match rate {
+        Some(rate) => with_rate(response, &rate)?,
+        None => response,
+    };
     Ok(if method == "HEAD" { without_body(response) } else { response })
+}
+
+/// Stores a mutation's answer under its idempotency key and hands it on.
+/// If the store fails, the answer still goes out: the reservation lapses
+/// after its lease, and the sandbox applies each key once regardless.
+async fn remember(
+    env: &Env,
+    key_id: &partner_edge::partner::KeyId,
+    claim: partner_edge::gate::IdempotencyClaim,
+    mut response: Response,
+) -> Result<Response, ApiError> {
+    let status = response.status_code();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    let stored = StoredResponse {
+        status,
+        content_type: headers.get("content-type")?.unwrap_or_else(|| "application/json".to_owned()),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    if let Err(error) = crate::gate::complete(env, key_id, &Completion { claim, response: stored }).await {
+        worker::console_error!("could not record the idempotent answer for {key_id}: {error:?}");
+    }
+    Ok(ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body))
+}
+
+/// The stored answer of an earlier identical request, marked as a replay.
+fn replayed(
+    stored: &StoredResponse,
+    rate: &partner_edge::gate::RateVerdict,
+    request_id: &RequestId,
+) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers.set("content-type", &stored.content_type)?;
+    headers.set("cache-control", "no-store")?;
+    headers.set(HEADER_IDEMPOTENT_REPLAYED, "true")?;
+    let response = ResponseBuilder::new()
+        .with_status(stored.status)
+        .with_headers(headers)
+        .fixed(stored.replay_body(request_id.as_str()).into_bytes());
+    with_rate(response, rate)
 }
 
 /// Reads the body, refusing it (413) once it is over the limit. A declared

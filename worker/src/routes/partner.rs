@@ -1,14 +1,194 @@
 //! Routes for signed partner requests. The router has run the gate; each
 //! handler gets the verified key in `edge.partner`.
+//!
+//! The partner resources (users, salutes, donation claims) are answered by
+//! the origin when `ORIGIN_URL` is set, and by the edge's own sandbox
+//! (the `PartnerSandbox` Durable Object) otherwise.
 
-use partner_edge::gate::PartnerIdentity;
-use worker::{Request, Response};
+use partner_edge::api::{PageMeta, Success};
+use partner_edge::gate::{PartnerIdentity, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use partner_edge::routes::RouteId;
+use partner_edge::sandbox::{
+    capabilities, check_user_id, Backend, DonationClaimIn, EntryKind, LedgerQuery, OnceKey, SalutesIn, SandboxCommand,
+    SandboxOk, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
+};
+use worker::{Fetch, Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 
+use crate::durable::call;
 use crate::error::ApiError;
-use crate::http::success;
+use crate::gate::VerifiedPartner;
+use crate::http::{json_body, now_secs, success};
 use crate::router::Edge;
+use crate::{bindings, config};
+
+fn verified<'a>(edge: &'a Edge<'_>) -> Result<&'a VerifiedPartner, ApiError> {
+    edge.partner.as_ref().ok_or_else(|| ApiError::internal("partner route reached without the gate"))
+}
 
 pub async fn me(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let partner = edge.partner.as_ref().ok_or_else(|| ApiError::internal("partner route reached without the gate"))?;
+    let partner = verified(&edge)?;
     success(200, PartnerIdentity::of(&partner.key, partner.rate))
+}
+
+pub async fn capabilities_of(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let partner = verified(&edge)?;
+    let backend = if config::origin(edge.env)?.is_some() { Backend::Origin } else { Backend::Sandbox };
+    success(200, capabilities(partner.key.key_id.environment(), backend, &partner.key.scopes))
+}
+
+/// A partner resource route: forwarded to the origin, or run on the sandbox.
+pub async fn resource(req: Request, edge: Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
+    match config::origin(edge.env)? {
+        Some(origin) => forward(&req, &edge, origin).await,
+        None => sandbox(&req, &edge, id).await,
+    }
+}
+
+fn user_id_param(edge: &Edge<'_>) -> Result<String, ApiError> {
+    let raw = edge.params.get("user_id").unwrap_or_default();
+    check_user_id(raw)
+        .map_err(|_| ApiError::new(partner_edge::error::ErrorCode::NotFound, format!("no user {raw}")))?;
+    Ok(raw.to_owned())
+}
+
+fn once_key(partner: &VerifiedPartner) -> Result<OnceKey, ApiError> {
+    let claim = partner.claim.as_ref().ok_or_else(|| ApiError::internal("mutation reached without a claim"))?;
+    Ok(OnceKey { idempotency_key: claim.key.as_str().to_owned(), fingerprint: claim.fingerprint.clone() })
+}
+
+async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
+    let partner = verified(edge)?;
+    let command = match id {
+        RouteId::CreatePartnerUser => {
+            let input: UserIn = json_body(&edge.body)?;
+            input.validate()?;
+            SandboxCommand::CreateUser { input }
+        }
+        RouteId::GetPartnerUser => SandboxCommand::GetUser { user_id: user_id_param(edge)? },
+        RouteId::PatchPartnerUser => {
+            let user_id = user_id_param(edge)?;
+            let patch: UserPatch = json_body(&edge.body)?;
+            patch.validate()?;
+            SandboxCommand::PatchUser { user_id, patch }
+        }
+        RouteId::LinkUserWallet => {
+            let user_id = user_id_param(edge)?;
+            let input: WalletIn = json_body(&edge.body)?;
+            SandboxCommand::LinkWallet { user_id, wallet: input.into_wallet(now_secs(edge.now_ms))? }
+        }
+        RouteId::CreditSalutes | RouteId::DebitSalutes => {
+            let input: SalutesIn = json_body(&edge.body)?;
+            input.validate()?;
+            let kind = if id == RouteId::CreditSalutes { EntryKind::Credit } else { EntryKind::Debit };
+            SandboxCommand::Apply { kind, input, once: once_key(partner)? }
+        }
+        RouteId::GetBalance => {
+            let url = req.url()?;
+            let user_id = url
+                .query_pairs()
+                .find(|(name, _)| name == "user_id")
+                .map(|(_, value)| value.into_owned())
+                .ok_or_else(|| ApiError::invalid_request("user_id: the query parameter is required"))?;
+            check_user_id(&user_id)?;
+            SandboxCommand::Balance { user_id }
+        }
+        RouteId::ListLedger => {
+            let url = req.url()?;
+            let pairs: Vec<(String, String)> =
+                url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            let query = LedgerQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+            SandboxCommand::Ledger { query }
+        }
+        RouteId::CreateDonationClaim => {
+            let input: DonationClaimIn = json_body(&edge.body)?;
+            input.validate()?;
+            SandboxCommand::ClaimDonation { input, once: once_key(partner)? }
+        }
+        other => return Err(ApiError::internal(format!("{other:?} is not a sandbox route"))),
+    };
+
+    let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
+    let request = SandboxRequest { now: now_secs(edge.now_ms), command };
+    let reply: SandboxReply = call(&stub, "/command", &request).await?;
+    let status = id.route().success_status;
+    match reply.map_err(|error| ApiError::new(error.code(), error.to_string()))? {
+        SandboxOk::User(user) => success(status, user),
+        SandboxOk::Entry(entry) => success(status, entry),
+        SandboxOk::Balance(balance) => success(status, balance),
+        SandboxOk::Claim(claim) => success(status, claim),
+        SandboxOk::Ledger { entries, next_cursor, limit } => {
+            let body = Success::paginated(entries, PageMeta { next_cursor, limit });
+            let mut response = Response::from_json(&body)?.with_status(status);
+            response.headers_mut().set("cache-control", "no-store")?;
+            Ok(response)
+        }
+    }
+}
+
+/// Headers that describe one hop, or that only the edge may see.
+const NOT_FORWARDED: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "x-partner-id",
+    "x-partner-scopes",
+    "x-partner-environment",
+    "x-request-id",
+];
+
+fn forwarded(name: &str) -> bool {
+    let signature_headers = [HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE];
+    !NOT_FORWARDED.contains(&name)
+        && !name.starts_with("cf-")
+        && !signature_headers.iter().any(|header| header.eq_ignore_ascii_case(name))
+}
+
+/// Sends the verified request to the origin with the identity the gate
+/// established, and passes the origin's answer back.
+async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url) -> Result<Response, ApiError> {
+    let partner = verified(edge)?;
+    let incoming = req.url()?;
+    let mut target = origin.clone();
+    let base = origin.path().trim_end_matches('/');
+    target.set_path(&format!("{base}{}", incoming.path()));
+    target.set_query(incoming.query());
+
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if forwarded(&name) {
+            headers.append(&name, &value)?;
+        }
+    }
+    let scopes: Vec<&str> = partner.key.scopes.iter().map(|scope| scope.as_str()).collect();
+    headers.set("X-Partner-Id", partner.key.key_id.as_str())?;
+    headers.set("X-Partner-Scopes", &scopes.join(","))?;
+    headers.set("X-Partner-Environment", partner.key.key_id.environment().as_str())?;
+    headers.set("X-Request-Id", edge.request_id.as_str())?;
+
+    let method = Method::from(req.method().to_string());
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(headers);
+    if !matches!(method, Method::Get | Method::Head) {
+        init.with_body(Some(worker::js_sys::Uint8Array::from(edge.body.as_slice()).into()));
+    }
+    let outbound = Request::new_with_init(target.as_str(), &init)?;
+    let mut answer = Fetch::Request(outbound).send().await.map_err(|e| {
+        ApiError::new(partner_edge::error::ErrorCode::DependencyUnavailable, "the origin did not answer")
+            .with_detail(format!("{target}: {e}"))
+    })?;
+    let status = answer.status_code();
+    let answer_headers = Headers::new();
+    for (name, value) in answer.headers().entries() {
+        if !matches!(name.as_str(), "connection" | "keep-alive" | "transfer-encoding" | "content-length") {
+            answer_headers.append(&name, &value)?;
+        }
+    }
+    let body = answer.bytes().await.map_err(|e| {
+        ApiError::new(partner_edge::error::ErrorCode::DependencyUnavailable, "the origin's answer broke off")
+            .with_detail(e.to_string())
+    })?;
+    Ok(ResponseBuilder::new().with_status(status).with_headers(answer_headers).fixed(body))
 }

@@ -1,0 +1,335 @@
+//! `PartnerSandbox`: one Durable Object per partner key (named by key id),
+//! holding that partner's sandbox resources: users and their wallets,
+//! balances, the ledger and donation claims. It serves the partner routes
+//! when no `ORIGIN_URL` is configured.
+//!
+//! Validation, arithmetic and paging are `partner_edge::sandbox`; this object
+//! stores rows. Each command runs without awaiting, so a debit's balance check
+//! and its write cannot interleave with another request. Mutations are kept
+//! under their `OnceKey`, so one Idempotency-Key applies once even if the
+//! gate's record of it was lost.
+
+use partner_edge::sandbox::{
+    apply_entry, demo_users, entry_id, Balance, DonationClaim, DonationClaimIn, EntryKind, LedgerEntry, LedgerQuery,
+    OnceKey, SalutesIn, SandboxCommand, SandboxError, SandboxOk, SandboxReply, SandboxRequest, SandboxUser, UserIn,
+    UserPatch, Wallet,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue, State,
+};
+
+use crate::durable::{sql_int, SchemaOnce};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (
+        user_id TEXT PRIMARY KEY,
+        number INTEGER NOT NULL,
+        external_id TEXT UNIQUE,
+        doc TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS wallets (address TEXT PRIMARY KEY, user_id TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ledger (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        once_key TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS ledger_by_user ON ledger (user_id, seq)",
+    "CREATE TABLE IF NOT EXISTS claims (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        once_key TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+];
+
+#[durable_object]
+pub struct PartnerSandbox {
+    sql: SqlStorage,
+    schema: SchemaOnce,
+}
+
+impl DurableObject for PartnerSandbox {
+    fn new(state: State, _env: Env) -> Self {
+        Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/command") => {
+                let request: SandboxRequest = req.json().await?;
+                self.seed_once(request.now)?;
+                let reply: SandboxReply = self.run(request)?;
+                Response::from_json(&reply)
+            }
+            (method, path) => Response::error(format!("PartnerSandbox has no {method} {path}"), 404),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    doc: String,
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| worker::Error::from(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| worker::Error::from(format!("stored row unreadable: {e}")))
+}
+
+fn optional(value: Option<&str>) -> SqlStorageValue {
+    value.map_or(SqlStorageValue::Null, Into::into)
+}
+
+impl PartnerSandbox {
+    /// A fresh sandbox holds the demo users, once.
+    fn seed_once(&self, now: u64) -> Result<()> {
+        if self.first_doc("SELECT value AS doc FROM meta WHERE name = 'seeded'", vec![])?.is_some() {
+            return Ok(());
+        }
+        for user in demo_users(now) {
+            self.insert_user(&user)?;
+        }
+        self.sql.exec("INSERT INTO meta (name, value) VALUES ('seeded', '1')", None)?;
+        Ok(())
+    }
+
+    /// Runs one command. `Err` is a storage failure (a 500); business
+    /// refusals are `Ok(Err(SandboxError))`.
+    fn run(&self, request: SandboxRequest) -> Result<SandboxReply> {
+        let now = request.now;
+        Ok(match request.command {
+            SandboxCommand::CreateUser { input } => self.create_user(input, now)?,
+            SandboxCommand::GetUser { user_id } => self.user(&user_id)?,
+            SandboxCommand::PatchUser { user_id, patch } => self.patch_user(&user_id, patch, now)?,
+            SandboxCommand::LinkWallet { user_id, wallet } => self.link_wallet(&user_id, wallet, now)?,
+            SandboxCommand::Apply { kind, input, once } => self.apply(kind, input, &once, now)?,
+            SandboxCommand::Balance { user_id } => self.balance(&user_id)?,
+            SandboxCommand::Ledger { query } => self.ledger(&query)?,
+            SandboxCommand::ClaimDonation { input, once } => self.claim(input, &once, now)?,
+        })
+    }
+
+    fn first_doc(&self, query: &str, bindings: Vec<SqlStorageValue>) -> Result<Option<String>> {
+        Ok(self.sql.exec(query, bindings)?.to_array::<Doc>()?.into_iter().next().map(|row| row.doc))
+    }
+
+    fn user(&self, user_id: &str) -> Result<SandboxReply> {
+        match self.first_doc("SELECT doc FROM users WHERE user_id = ?", vec![user_id.into()])? {
+            Some(doc) => Ok(Ok(SandboxOk::User(from_json(&doc)?))),
+            None => Ok(Err(SandboxError::user_not_found(user_id))),
+        }
+    }
+
+    fn load_user(&self, user_id: &str) -> Result<std::result::Result<SandboxUser, SandboxError>> {
+        Ok(match self.user(user_id)? {
+            Ok(SandboxOk::User(user)) => Ok(user),
+            Ok(_) => Err(SandboxError::user_not_found(user_id)),
+            Err(error) => Err(error),
+        })
+    }
+
+    fn insert_user(&self, user: &SandboxUser) -> Result<()> {
+        let number: u64 = user.user_id.parse().unwrap_or(0);
+        self.sql.exec(
+            "INSERT INTO users (user_id, number, external_id, doc) VALUES (?, ?, ?, ?)",
+            vec![
+                user.user_id.as_str().into(),
+                sql_int(number)?,
+                optional(user.external_id.as_deref()),
+                to_json(user)?.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn save_user(&self, user: &SandboxUser) -> Result<()> {
+        self.sql.exec(
+            "UPDATE users SET doc = ? WHERE user_id = ?",
+            vec![to_json(user)?.into(), user.user_id.as_str().into()],
+        )?;
+        Ok(())
+    }
+
+    fn create_user(&self, input: UserIn, now: u64) -> Result<SandboxReply> {
+        if let Some(external_id) = &input.external_id {
+            let taken =
+                self.first_doc("SELECT doc FROM users WHERE external_id = ?", vec![external_id.as_str().into()])?;
+            if taken.is_some() {
+                return Ok(Err(SandboxError::conflict(format!("external_id {external_id} belongs to another user"))));
+            }
+        }
+        #[derive(Deserialize)]
+        struct Highest {
+            highest: Option<i64>,
+        }
+        let highest = self.sql.exec("SELECT MAX(number) AS highest FROM users", None)?.one::<Highest>()?.highest;
+        let user = SandboxUser::create(input, highest.unwrap_or(0).unsigned_abs(), now);
+        self.insert_user(&user)?;
+        Ok(Ok(SandboxOk::User(user)))
+    }
+
+    fn patch_user(&self, user_id: &str, patch: UserPatch, now: u64) -> Result<SandboxReply> {
+        let mut user = match self.load_user(user_id)? {
+            Ok(user) => user,
+            Err(error) => return Ok(Err(error)),
+        };
+        patch.apply(&mut user, now);
+        self.save_user(&user)?;
+        Ok(Ok(SandboxOk::User(user)))
+    }
+
+    fn link_wallet(&self, user_id: &str, wallet: Wallet, now: u64) -> Result<SandboxReply> {
+        let mut user = match self.load_user(user_id)? {
+            Ok(user) => user,
+            Err(error) => return Ok(Err(error)),
+        };
+        let owner = self.first_doc(
+            "SELECT user_id AS doc FROM wallets WHERE address = ?",
+            vec![wallet.address.to_ascii_lowercase().into()],
+        )?;
+        if let Some(owner) = owner {
+            return Ok(Err(SandboxError::conflict(format!(
+                "wallet {} is already linked to user {owner}",
+                wallet.address
+            ))));
+        }
+        self.sql.exec(
+            "INSERT INTO wallets (address, user_id) VALUES (?, ?)",
+            vec![wallet.address.to_ascii_lowercase().into(), user_id.into()],
+        )?;
+        user.wallets.push(wallet);
+        user.updated_at = now;
+        self.save_user(&user)?;
+        Ok(Ok(SandboxOk::User(user)))
+    }
+
+    fn apply(&self, kind: EntryKind, input: SalutesIn, once: &OnceKey, now: u64) -> Result<SandboxReply> {
+        let key = once.storage_key();
+        if let Some(doc) = self.first_doc("SELECT doc FROM ledger WHERE once_key = ?", vec![key.as_str().into()])? {
+            return Ok(Ok(SandboxOk::Entry(from_json(&doc)?)));
+        }
+        let mut user = match self.load_user(&input.user_id)? {
+            Ok(user) => user,
+            Err(error) => return Ok(Err(error)),
+        };
+        let balance = match apply_entry(&user.user_id, kind, user.balance, input.amount) {
+            Ok(balance) => balance,
+            Err(error) => return Ok(Err(error)),
+        };
+        #[derive(Deserialize)]
+        struct Seq {
+            seq: i64,
+        }
+        let seq = self
+            .sql
+            .exec(
+                "INSERT INTO ledger (user_id, kind, once_key, doc) VALUES (?, ?, ?, '') RETURNING seq",
+                vec![user.user_id.as_str().into(), kind.as_str().into(), key.into()],
+            )?
+            .one::<Seq>()?
+            .seq
+            .unsigned_abs();
+        let entry = LedgerEntry {
+            entry_id: entry_id(seq),
+            user_id: user.user_id.clone(),
+            kind,
+            amount: input.amount,
+            balance_after: balance,
+            reason: input.reason,
+            source: input.source,
+            idempotency_key: once.idempotency_key.clone(),
+            created_at: now,
+        };
+        self.sql.exec("UPDATE ledger SET doc = ? WHERE seq = ?", vec![to_json(&entry)?.into(), sql_int(seq)?])?;
+        user.balance = balance;
+        user.updated_at = now;
+        self.save_user(&user)?;
+        Ok(Ok(SandboxOk::Entry(entry)))
+    }
+
+    fn balance(&self, user_id: &str) -> Result<SandboxReply> {
+        let user = match self.load_user(user_id)? {
+            Ok(user) => user,
+            Err(error) => return Ok(Err(error)),
+        };
+        #[derive(Deserialize)]
+        struct Count {
+            entries: i64,
+        }
+        let entries = self
+            .sql
+            .exec("SELECT COUNT(*) AS entries FROM ledger WHERE user_id = ?", vec![user_id.into()])?
+            .one::<Count>()?
+            .entries
+            .unsigned_abs();
+        Ok(Ok(SandboxOk::Balance(Balance { user_id: user.user_id, balance: user.balance, entries })))
+    }
+
+    fn ledger(&self, query: &LedgerQuery) -> Result<SandboxReply> {
+        let mut sql = String::from("SELECT doc FROM ledger WHERE 1 = 1");
+        let mut bindings: Vec<SqlStorageValue> = Vec::new();
+        if let Some(user_id) = &query.user_id {
+            sql.push_str(" AND user_id = ?");
+            bindings.push(user_id.as_str().into());
+        }
+        if let Some(kind) = query.kind {
+            sql.push_str(" AND kind = ?");
+            bindings.push(kind.as_str().into());
+        }
+        if let Some(before) = query.before_seq {
+            sql.push_str(" AND seq < ?");
+            bindings.push(sql_int(before)?);
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        bindings.push(i64::from(query.limit + 1).into());
+        let rows = self
+            .sql
+            .exec(&sql, bindings)?
+            .to_array::<Doc>()?
+            .iter()
+            .map(|row| from_json::<LedgerEntry>(&row.doc))
+            .collect::<Result<Vec<_>>>()?;
+        let (entries, next_cursor) = query.page(rows);
+        Ok(Ok(SandboxOk::Ledger { entries, next_cursor, limit: query.limit }))
+    }
+
+    fn claim(&self, input: DonationClaimIn, once: &OnceKey, now: u64) -> Result<SandboxReply> {
+        let key = once.storage_key();
+        if let Some(doc) = self.first_doc("SELECT doc FROM claims WHERE once_key = ?", vec![key.as_str().into()])? {
+            return Ok(Ok(SandboxOk::Claim(from_json(&doc)?)));
+        }
+        if let Err(error) = self.load_user(&input.user_id)? {
+            return Ok(Err(error));
+        }
+        #[derive(Deserialize)]
+        struct Seq {
+            seq: i64,
+        }
+        let seq = self
+            .sql
+            .exec("INSERT INTO claims (once_key, doc) VALUES (?, '') RETURNING seq", vec![key.into()])?
+            .one::<Seq>()?
+            .seq
+            .unsigned_abs();
+        let claim = DonationClaim {
+            claim_id: format!("dc_{seq}"),
+            user_id: input.user_id,
+            campaign_id: input.campaign_id,
+            amount: input.amount,
+            note: input.note,
+            status: "claimed".to_owned(),
+            idempotency_key: once.idempotency_key.clone(),
+            created_at: now,
+        };
+        self.sql.exec("UPDATE claims SET doc = ? WHERE seq = ?", vec![to_json(&claim)?.into(), sql_int(seq)?])?;
+        Ok(Ok(SandboxOk::Claim(claim)))
+    }
+}
