@@ -15,6 +15,7 @@ use crate::EdgeTest;
 pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
     ("the_seed_credit_flow_works_as_written", the_seed_credit_flow_works_as_written),
     ("the_local_demo_key_works_with_no_setup", the_local_demo_key_works_with_no_setup),
+    ("the_signing_cli_sends_the_seed_flow", the_signing_cli_sends_the_seed_flow),
     ("debits_never_take_a_balance_below_zero", debits_never_take_a_balance_below_zero),
     ("the_ledger_pages_with_a_cursor_newest_first", the_ledger_pages_with_a_cursor_newest_first),
     ("users_and_wallets_have_a_full_lifecycle", users_and_wallets_have_a_full_lifecycle),
@@ -85,6 +86,30 @@ fn the_local_demo_key_works_with_no_setup(edge: &Edge) {
     assert_eq!(data["scopes"].as_array().unwrap().len(), 7, "the demo key holds every scope");
     let wrong = PartnerClient { secret: DEMO_KEY_SECRET.replace("de30", "0000"), ..demo };
     wrong.send("GET", "/api/partner/me", b"").assert_error(401, "unauthorized");
+}
+
+fn the_signing_cli_sends_the_seed_flow(edge: &Edge) {
+    use partner_edge_cli::{random_token, send, RequestSpec};
+    let client = edge.partner("sandbox", &["credit"]);
+    let spec = |nonce: String| RequestSpec {
+        method: "POST".into(),
+        path_and_query: CREDIT.into(),
+        key_id: client.key_id.clone(),
+        secret: client.secret.clone(),
+        body: br#"{"user_id":"4","amount":100,"reason":"event_participation","source":"partner_portal"}"#.to_vec(),
+        timestamp: unix_now(),
+        nonce,
+        idempotency_key: Some("idem-cli-1".into()),
+    };
+    let first = send(&edge.base_url, &spec(random_token().unwrap())).unwrap();
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert!(first.headers.iter().any(|(name, _)| name == "x-request-id"));
+    // A retry with a fresh nonce and the same Idempotency-Key: the same entry, replayed.
+    let retry = send(&edge.base_url, &spec(random_token().unwrap())).unwrap();
+    assert_eq!(retry.status, 201);
+    assert!(retry.headers.iter().any(|(name, value)| name == "idempotent-replayed" && value == "true"));
+    let entry = |body: &str| serde_json::from_str::<Value>(body).unwrap()["data"]["entry_id"].clone();
+    assert_eq!(entry(&first.body), entry(&retry.body));
 }
 
 fn debits_never_take_a_balance_below_zero(edge: &Edge) {
@@ -390,7 +415,7 @@ fn public_routes_are_limited_per_client_exactly() {
 fn an_origin_gets_the_verified_identity_and_no_signature() {
     let origin = TestOrigin::start();
     let origin_url = format!("http://127.0.0.1:{}/base", origin.port);
-    let (edge, _state) = Edge::spawn_fresh_with(&[("ORIGIN_URL", &origin_url)]);
+    let (edge, _state) = Edge::spawn_fresh_with(&[("ORIGIN_URL", &origin_url), ("ORIGIN_TIMEOUT_SECONDS", "2")]);
     let client = edge.partner("sandbox", &["credit", "read"]);
 
     let body = json!({"user_id": "4", "amount": 100, "reason": "event_participation"});
@@ -427,4 +452,9 @@ fn an_origin_gets_the_verified_identity_and_no_signature() {
     // The gate still runs first.
     client.send("POST", "/api/salutes/debit", b"{}").assert_error(403, "forbidden");
     assert_eq!(origin.requests().len(), 1);
+
+    // An origin that does not answer within ORIGIN_TIMEOUT_SECONDS (2 s here;
+    // this one would answer 201 after 10 s) is a 503, not a hung request.
+    let reply = client.send("GET", "/api/salutes/balance?user_id=hang", b"");
+    reply.assert_error(503, "dependency_unavailable");
 }

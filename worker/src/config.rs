@@ -39,6 +39,20 @@ pub fn origin(env: &Env) -> Result<Option<url::Url>, ApiError> {
     Ok(Some(url))
 }
 
+/// `ORIGIN_TIMEOUT_SECONDS`: how long the origin has to answer (30 s by default).
+pub fn origin_timeout(env: &Env) -> Result<std::time::Duration, ApiError> {
+    let secs = match lookup(env, "ORIGIN_TIMEOUT_SECONDS") {
+        None => 30,
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=300).contains(s))
+            .ok_or_else(|| misconfigured(format!("ORIGIN_TIMEOUT_SECONDS must be 1 to 300, not {raw:?}")))?,
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 fn misconfigured(detail: String) -> ApiError {
     ApiError::internal(format!("misconfigured: {detail}"))
 }

@@ -5,6 +5,7 @@
 //! the origin when `ORIGIN_URL` is set, and by the edge's own sandbox
 //! (the `PartnerSandbox` Durable Object) otherwise.
 
+use futures_util::future::Either;
 use partner_edge::api::{PageMeta, Success};
 use partner_edge::gate::{PartnerIdentity, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use partner_edge::routes::RouteId;
@@ -12,7 +13,7 @@ use partner_edge::sandbox::{
     capabilities, check_user_id, Backend, DonationClaimIn, EntryKind, LedgerQuery, OnceKey, SalutesIn, SandboxCommand,
     SandboxOk, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
 };
-use worker::{Fetch, Headers, Method, Request, RequestInit, Response, ResponseBuilder};
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 
 use crate::durable::call;
 use crate::error::ApiError;
@@ -175,10 +176,24 @@ async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url) -> Result<Res
         init.with_body(Some(worker::js_sys::Uint8Array::from(edge.body.as_slice()).into()));
     }
     let outbound = Request::new_with_init(target.as_str(), &init)?;
-    let mut answer = Fetch::Request(outbound).send().await.map_err(|e| {
+    let controller = AbortController::default();
+    let fetch = Fetch::Request(outbound);
+    let signal = controller.signal();
+    let sending = fetch.send_with_signal(&signal);
+    let timeout = config::origin_timeout(edge.env)?;
+    let deadline = Delay::from(timeout);
+    futures_util::pin_mut!(sending);
+    let unavailable = |reason: String| {
         ApiError::new(partner_edge::error::ErrorCode::DependencyUnavailable, "the origin did not answer")
-            .with_detail(format!("{target}: {e}"))
-    })?;
+            .with_detail(format!("{target}: {reason}"))
+    };
+    let mut answer = match futures_util::future::select(sending, deadline).await {
+        Either::Left((result, _)) => result.map_err(|e| unavailable(e.to_string()))?,
+        Either::Right(_) => {
+            controller.abort();
+            return Err(unavailable(format!("no answer within {} s", timeout.as_secs())));
+        }
+    };
     let status = answer.status_code();
     let answer_headers = Headers::new();
     for (name, value) in answer.headers().entries() {

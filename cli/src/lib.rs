@@ -1,0 +1,162 @@
+//! The signing CLI's logic, kept in a library so the end-to-end suite can
+//! drive it against a real edge. `main.rs` only parses arguments.
+//!
+//! Signing itself is `partner_edge::signing` (signature v1), the same code
+//! the edge verifies with.
+
+use partner_edge::gate::{
+    needs_idempotency_key, HEADER_IDEMPOTENCY_KEY, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+};
+use partner_edge::signing::{sign_v1, SignedParts};
+
+/// One request to sign. The CLI draws `timestamp`, `nonce` and, for a
+/// mutation without one, the idempotency key; tests may fix them.
+#[derive(Clone, Debug)]
+pub struct RequestSpec {
+    pub method: String,
+    /// Path and query exactly as they will be sent, e.g. `/api/salutes/balance?user_id=4`.
+    pub path_and_query: String,
+    pub key_id: String,
+    pub secret: String,
+    pub body: Vec<u8>,
+    pub timestamp: u64,
+    pub nonce: String,
+    pub idempotency_key: Option<String>,
+}
+
+/// The headers to send, in a stable order.
+pub fn headers(spec: &RequestSpec) -> Vec<(&'static str, String)> {
+    let timestamp = spec.timestamp.to_string();
+    let parts = SignedParts {
+        timestamp: &timestamp,
+        method: &spec.method,
+        path_and_query: &spec.path_and_query,
+        nonce: &spec.nonce,
+        body: &spec.body,
+    };
+    let mut headers = vec![
+        (HEADER_KEY, spec.key_id.clone()),
+        (HEADER_TIMESTAMP, timestamp.clone()),
+        (HEADER_NONCE, spec.nonce.clone()),
+        (HEADER_SIGNATURE, sign_v1(&spec.secret, &parts)),
+    ];
+    if let Some(key) = &spec.idempotency_key {
+        headers.push((HEADER_IDEMPOTENCY_KEY, key.clone()));
+    }
+    if !spec.body.is_empty() {
+        headers.push(("Content-Type", "application/json".to_owned()));
+    }
+    headers
+}
+
+/// Quotes a word for a POSIX shell.
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// A ready-to-paste curl command for the signed request.
+pub fn curl_command(base_url: &str, spec: &RequestSpec) -> String {
+    let url = format!("{}{}", base_url.trim_end_matches('/'), spec.path_and_query);
+    let mut words = vec!["curl".to_owned(), "-sS".to_owned(), "-X".to_owned(), spec.method.clone(), shell_quote(&url)];
+    for (name, value) in headers(spec) {
+        words.push("-H".to_owned());
+        words.push(shell_quote(&format!("{name}: {value}")));
+    }
+    if !spec.body.is_empty() {
+        words.push("--data-binary".to_owned());
+        words.push(shell_quote(&String::from_utf8_lossy(&spec.body)));
+    }
+    words.join(" ")
+}
+
+/// What the edge answered.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The headers worth showing: request id, rate limit, replay marker.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Sends the signed request and reads the whole answer. Non-2xx answers are
+/// answers too; only transport failures are errors.
+pub fn send(base_url: &str, spec: &RequestSpec) -> Result<Answer, String> {
+    let url = format!("{}{}", base_url.trim_end_matches('/'), spec.path_and_query);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut request = ureq::http::Request::builder().method(spec.method.as_str()).uri(&url);
+    for (name, value) in headers(spec) {
+        request = request.header(name, value);
+    }
+    let request = request.body(spec.body.clone()).map_err(|e| format!("cannot build the request: {e}"))?;
+    let mut response = agent.run(request).map_err(|e| format!("{} {url}: {e}", spec.method))?;
+    let status = response.status().as_u16();
+    let shown = |name: &str| {
+        name == "x-request-id"
+            || name.starts_with("x-ratelimit-")
+            || name == "retry-after"
+            || name == "idempotent-replayed"
+    };
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| shown(name.as_str()))
+        .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let body = response.body_mut().read_to_string().map_err(|e| format!("reading the answer: {e}"))?;
+    Ok(Answer { status, headers, body })
+}
+
+/// A nonce from the OS's randomness: 32 hex characters.
+pub fn random_token() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Whether this method needs an Idempotency-Key (mutations do).
+pub fn is_mutation(method: &str) -> bool {
+    needs_idempotency_key(method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RequestSpec {
+        RequestSpec {
+            method: "POST".into(),
+            path_and_query: "/api/salutes/credit".into(),
+            key_id: "pk_sandbox_000000000000000000000001".into(),
+            secret: "sk_sandbox_x".into(),
+            body: br#"{"note":"it's"}"#.to_vec(),
+            timestamp: 1_700_000_000,
+            nonce: "n0nce-0002-abcdef".into(),
+            idempotency_key: Some("idem-1".into()),
+        }
+    }
+
+    #[test]
+    fn headers_carry_the_signature_and_the_idempotency_key() {
+        let headers = headers(&spec());
+        let names: Vec<&str> = headers.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            names,
+            [
+                "X-Partner-Key",
+                "X-Partner-Timestamp",
+                "X-Partner-Nonce",
+                "X-Partner-Signature",
+                "Idempotency-Key",
+                "Content-Type"
+            ]
+        );
+        assert!(headers[3].1.starts_with("v1=") && headers[3].1.len() == 67);
+    }
+
+    #[test]
+    fn curl_quotes_single_quotes_in_the_body() {
+        let command = curl_command("https://edge.example/", &spec());
+        assert!(command.starts_with("curl -sS -X POST 'https://edge.example/api/salutes/credit'"), "{command}");
+        assert!(command.contains(r#"--data-binary '{"note":"it'\''s"}'"#), "{command}");
+    }
+}
