@@ -4,6 +4,14 @@
 //
 //   bash scripts/edge.sh bench [--duration S] [--rounds N] [--connections C] [route ...]
 //
+// A route is a path (an unsigned GET) or a named scenario:
+//   health  GET /api/public/health (KV + Durable Object probe, per-IP limit)
+//   me      signed GET /api/partner/me (the gate: KV key read, HMAC, one
+//           PartnerGate round trip)
+//   credit  signed POST /api/salutes/credit with a fresh Idempotency-Key
+//           (the gate, the sandbox's ledger write, the idempotent answer stored)
+// The default compares health, me and credit, the issue's figures.
+//
 // Each route is measured in N rounds after a warm-up; the table reports the
 // median of each figure across rounds, and each route's p50 ratio to the
 // first route. The machine is noisy: compare medians and ratios, not single runs.
@@ -27,7 +35,8 @@ const { values, positionals } = parseArgs({
     connections: { type: 'string', default: '8' },
   },
 });
-const routes = positionals.length > 0 ? positionals : ['/api/public/health', '/robots.txt'];
+const routes = positionals.length > 0 ? positionals : ['health', 'me', 'credit'];
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
 function median(numbers) {
   const sorted = [...numbers].sort((a, b) => a - b);
@@ -35,9 +44,10 @@ function median(numbers) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function load(url, seconds, connections) {
+function load(scenario, seconds, connections) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bench/load.mjs'), url, String(seconds), String(connections)], {
+    const args = [join(ROOT, 'bench/load.mjs'), JSON.stringify(scenario), String(seconds), String(connections)];
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -70,7 +80,15 @@ const mf = new Miniflare({
   name: 'partner-edge',
   modules: true,
   scriptPath: join(ROOT, 'worker/build/index.js'),
-  bindings: { ...workerOptions.bindings, EDGE_ENV: 'local', ADMIN_API_KEY: 'bench-admin-key-0123456789abcdef', PARTNER_KEY_MASTER: '5a'.repeat(32) },
+  bindings: {
+    ...workerOptions.bindings,
+    EDGE_ENV: 'local',
+    ADMIN_API_KEY: ADMIN_KEY,
+    PARTNER_KEY_MASTER: '5a'.repeat(32),
+    // The limits stay on (each request still takes its token); they are
+    // raised so that the load measures the work, not the 429s.
+    RATE_LIMIT_PUBLIC_API_PER_MIN: '100000000',
+  },
   kvPersist: join(state, 'kv'),
   durableObjectsPersist: join(state, 'do'),
   host: '127.0.0.1',
@@ -84,14 +102,34 @@ try {
   const connections = Number(values.connections);
   console.log(`workerd via Miniflare at ${base}; ${connections} connections, ${rounds} rounds of ${seconds} s per route\n`);
 
+  // A live key with every scope and the highest per-key limit the admin API allows.
+  const minted = await fetch(`${base}/api/admin/partner-keys`, {
+    method: 'POST',
+    headers: { 'x-admin-key': ADMIN_KEY, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'bench', environment: 'live', rate_limit_per_minute: 100000,
+      scopes: ['read', 'credit', 'debit', 'ledger', 'donation', 'users'],
+    }),
+  });
+  if (minted.status !== 201) throw new Error(`minting the bench key answered ${minted.status}: ${await minted.text()}`);
+  const { key_id, secret } = (await minted.json()).data;
+  const named = {
+    health: { url: `${base}/api/public/health`, method: 'GET' },
+    me: { url: `${base}/api/partner/me`, method: 'GET', key_id, secret },
+    credit: {
+      url: `${base}/api/salutes/credit`, method: 'POST', key_id, secret,
+      body: JSON.stringify({ user_id: '4', amount: 1, reason: 'bench', source: 'bench' }),
+    },
+  };
+
   const rows = [];
   for (const route of routes) {
-    const url = `${base}${route}`;
-    const probe = await fetch(url);
-    if (!probe.ok) throw new Error(`${route} answered ${probe.status}: ${await probe.text()}`);
-    await load(url, 2, connections); // warm-up: JIT, caches, Durable Object instantiation
+    const scenario = named[route] ?? { url: `${base}${route}`, method: 'GET' };
+    await load(scenario, 2, connections); // warm-up: JIT, caches, Durable Object instantiation
+    const warm = await load(scenario, 1, 1);
+    if (warm.non2xx + warm.errors > 0) throw new Error(`${route} does not answer 2xx: fix it before measuring`);
     const results = [];
-    for (let i = 0; i < rounds; i++) results.push(await load(url, seconds, connections));
+    for (let i = 0; i < rounds; i++) results.push(await load(scenario, seconds, connections));
     const failures = results.reduce((n, r) => n + r.non2xx + r.errors, 0);
     rows.push({
       route,

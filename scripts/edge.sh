@@ -187,8 +187,8 @@ test_all() {
   cargo clippy --workspace --all-targets --locked -- -D warnings
   log "clippy, wasm32"
   cargo clippy -p partner-edge-worker -p partner-edge-portal --target wasm32-unknown-unknown --locked -- -D warnings
-  log "unit tests (shared)"
-  cargo test -p partner-edge-shared --locked
+  log "unit tests (shared) and the signing CLI"
+  cargo test -p partner-edge-shared -p partner-edge-cli --locked
   log "integration tests against wrangler dev"
   cargo test -p partner-edge-tests --locked
   log "browser tests in headless Chromium"
