@@ -27,6 +27,11 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
     ),
 ];
 
+pub const OWN_EDGE_TESTS: &[(&str, fn())] = &[
+    ("expired_keys_and_retired_secrets_stop_working", expired_keys_and_retired_secrets_stop_working),
+    ("a_misconfigured_edge_fails_closed_without_leaking", a_misconfigured_edge_fails_closed_without_leaking),
+];
+
 const ME: &str = "/api/partner/me";
 
 fn signed_me_returns_identity_and_rate_headers(edge: &Edge) {
@@ -221,4 +226,66 @@ fn a_burst_over_the_sandbox_limit_admits_exactly_the_limit(edge: &Edge) {
     first.assert_error(429, "rate_limited");
     assert!(first.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
     assert_eq!(first.header("x-ratelimit-remaining"), Some("0"));
+}
+
+/// On an edge whose rotation overlap is 2 s: a key past its `expires_at`, and
+/// a rotated-out secret past its overlap, are both refused.
+fn expired_keys_and_retired_secrets_stop_working() {
+    let (edge, _state) = Edge::spawn_fresh_with(&[("PARTNER_KEY_ROTATION_OVERLAP_SECONDS", "2")]);
+    let expires_at = unix_now() + 2;
+    let reply = edge.admin(
+        "POST",
+        "/api/admin/partner-keys",
+        Some(&json!({"name": "short", "environment": "live", "scopes": ["read"], "expires_at": expires_at})),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let short = partner_edge_tests::PartnerClient {
+        edge: &edge,
+        key_id: reply.json()["data"]["key_id"].as_str().unwrap().to_owned(),
+        secret: reply.json()["data"]["secret"].as_str().unwrap().to_owned(),
+    };
+    assert_eq!(short.send("GET", ME, b"").status, 200, "usable before it expires");
+
+    let mut rotated = edge.partner("live", &["read"]);
+    let old = rotated.secret.clone();
+    let answer = edge.admin("POST", &format!("/api/admin/partner-keys/{}/rotate-secret", rotated.key_id), None);
+    let new = answer.json()["data"]["secret"].as_str().unwrap().to_owned();
+    assert_eq!(rotated.send("GET", ME, b"").status, 200, "the old secret works during the overlap");
+
+    while unix_now() <= expires_at + 1 {
+        thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let refused = short.send("GET", ME, b"").assert_error(401, "unauthorized");
+    assert!(refused["message"].as_str().unwrap().contains("expired"), "{refused}");
+    rotated.secret = old;
+    rotated.send("GET", ME, b"").assert_error(401, "unauthorized");
+    rotated.secret = new;
+    assert_eq!(rotated.send("GET", ME, b"").status, 200, "the new secret still works");
+}
+
+/// A broken master key: key creation is a 500 in the taxonomy's shape, and
+/// the answer names neither the variable nor its value.
+fn a_misconfigured_edge_fails_closed_without_leaking() {
+    let (edge, _state) = Edge::spawn_fresh_with(&[("PARTNER_KEY_MASTER", "not-hex-at-all")]);
+    let reply = edge.admin(
+        "POST",
+        "/api/admin/partner-keys",
+        Some(&json!({"name": "x", "environment": "sandbox", "scopes": ["read"]})),
+    );
+    let body = reply.assert_error(500, "server_error");
+    let message = body["message"].as_str().unwrap();
+    assert!(!message.contains("PARTNER_KEY_MASTER") && !message.contains("not-hex"), "{message}");
+    assert!(message.contains("request_id"), "{message}");
+    // wrangler writes its log asynchronously; give the line a moment to land.
+    let request_id = body["request_id"].as_str().unwrap();
+    for _ in 0..40 {
+        if edge.log().contains(request_id) {
+            break;
+        }
+        thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let log = edge.log();
+    assert!(log.contains(request_id), "the operator's log has the request id:\n{log}");
+    assert!(!log.contains("not-hex-at-all"), "the log does not echo the bad value");
+    assert_eq!(edge.get("/api/public/health").status, 200, "routes that do not need the key keep working");
 }

@@ -44,7 +44,7 @@ fn main() {
             Ok(())
         }));
     }
-    for (name, test) in foundation::OWN_EDGE_TESTS.iter().chain(backend::OWN_EDGE_TESTS) {
+    for (name, test) in foundation::OWN_EDGE_TESTS.iter().chain(gate::OWN_EDGE_TESTS).chain(backend::OWN_EDGE_TESTS) {
         trials.push(Trial::test(*name, move || {
             test();
             Ok(())
