@@ -14,6 +14,7 @@ pub mod partner;
 pub mod routes;
 pub mod sandbox;
 pub mod signing;
+pub mod webhooks;
 
 #[cfg(feature = "openapi")]
 pub mod openapi;

@@ -163,25 +163,36 @@ impl MasterKey {
     /// Seals `secret` for `key_id` (bound as associated data, so a sealed
     /// secret cannot be moved to another key). Returns `hex(nonce ‖ ciphertext)`.
     pub fn seal(&self, key_id: &KeyId, secret: &Secret, nonce: [u8; 12]) -> String {
+        self.seal_text(key_id.as_str(), &secret.0, nonce)
+    }
+
+    pub fn open(&self, key_id: &KeyId, sealed: &str) -> Result<Secret, SealError> {
+        self.open_text(key_id.as_str(), sealed).map(Secret)
+    }
+
+    /// Seals any secret text, bound to `aad` (the id of what owns it), as hex
+    /// of nonce || ciphertext || tag.
+    pub fn seal_text(&self, aad: &str, plaintext: &str, nonce: [u8; 12]) -> String {
         let cipher = Aes256Gcm::new(&self.0.into());
-        let payload = Payload { msg: secret.0.as_bytes(), aad: key_id.as_str().as_bytes() };
-        // Encryption fails only past 64 GiB of plaintext; a secret is 75 bytes.
+        let payload = Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() };
+        // Encryption fails only past 64 GiB of plaintext; secrets are tiny.
         let sealed = cipher.encrypt(Nonce::from_slice(&nonce), payload).unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         hex::encode(out)
     }
 
-    pub fn open(&self, key_id: &KeyId, sealed: &str) -> Result<Secret, SealError> {
+    /// Opens what [`MasterKey::seal_text`] sealed under the same `aad`.
+    pub fn open_text(&self, aad: &str, sealed: &str) -> Result<String, SealError> {
         let bytes = hex::decode(sealed).map_err(|_| SealError::Unreadable)?;
         if bytes.len() < 12 + 16 {
             return Err(SealError::Unreadable);
         }
         let (nonce, ciphertext) = bytes.split_at(12);
         let cipher = Aes256Gcm::new(&self.0.into());
-        let payload = Payload { msg: ciphertext, aad: key_id.as_str().as_bytes() };
+        let payload = Payload { msg: ciphertext, aad: aad.as_bytes() };
         let plain = cipher.decrypt(Nonce::from_slice(nonce), payload).map_err(|_| SealError::Unreadable)?;
-        String::from_utf8(plain).map(Secret).map_err(|_| SealError::Unreadable)
+        String::from_utf8(plain).map_err(|_| SealError::Unreadable)
     }
 }
 

@@ -1,0 +1,237 @@
+//! When to try a delivery again: the schedule, jitter, `Retry-After`, and
+//! when to give up (dead letter). Pure: the caller passes the random jitter
+//! draw and the clock in.
+
+use serde::{Deserialize, Serialize};
+
+/// Delivery settings; the worker reads them from variables.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// `WEBHOOK_RETRY_SCHEDULE_SECONDS`: the wait after failed attempt n is
+    /// `schedule[n-1]` (the last entry repeats if attempts outrun it).
+    pub schedule_secs: Vec<u64>,
+    /// `WEBHOOK_MAX_ATTEMPTS`: attempts in all, the first included.
+    pub max_attempts: u32,
+    /// `WEBHOOK_RETRY_JITTER_PERCENT`: each wait is moved by up to this much either way.
+    pub jitter_percent: u32,
+    /// `WEBHOOK_TIMEOUT_SECONDS`: per attempt.
+    pub timeout_secs: u64,
+    /// A receiver's `Retry-After` (on 429 and 503) is honoured up to this.
+    pub retry_after_cap_secs: u64,
+    /// `WEBHOOK_AUTO_DISABLE_AFTER`: consecutive dead-lettered events that disable a subscription.
+    pub auto_disable_after: u32,
+    /// `WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS`.
+    pub rotation_overlap_secs: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            schedule_secs: vec![5, 15, 60, 300, 900],
+            max_attempts: 5,
+            jitter_percent: 20,
+            timeout_secs: 10,
+            retry_after_cap_secs: 3600,
+            auto_disable_after: 20,
+            rotation_overlap_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Reads the settings; an unset variable keeps its default, a bad one is an error naming it.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        fn number<T: std::str::FromStr + PartialOrd>(
+            lookup: &impl Fn(&str) -> Option<String>,
+            name: &str,
+            default: T,
+            range: std::ops::RangeInclusive<T>,
+        ) -> Result<T, String> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<T>()
+                    .ok()
+                    .filter(|value| range.contains(value))
+                    .ok_or_else(|| format!("{name} is out of range or not a whole number: {raw:?}")),
+            }
+        }
+        let defaults = Self::default();
+        let schedule_secs = match lookup("WEBHOOK_RETRY_SCHEDULE_SECONDS") {
+            None => defaults.schedule_secs,
+            Some(raw) => {
+                let steps: Result<Vec<u64>, _> = raw.split(',').map(|step| step.trim().parse::<u64>()).collect();
+                match steps {
+                    Ok(steps) if !steps.is_empty() && steps.iter().all(|s| (1..=86_400).contains(s)) => steps,
+                    _ => {
+                        return Err(format!(
+                            "WEBHOOK_RETRY_SCHEDULE_SECONDS must be comma-separated seconds (1 to 86400), not {raw:?}"
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            schedule_secs,
+            max_attempts: number(&lookup, "WEBHOOK_MAX_ATTEMPTS", defaults.max_attempts, 1..=50)?,
+            jitter_percent: number(&lookup, "WEBHOOK_RETRY_JITTER_PERCENT", defaults.jitter_percent, 0..=50)?,
+            timeout_secs: number(&lookup, "WEBHOOK_TIMEOUT_SECONDS", defaults.timeout_secs, 1..=60)?,
+            retry_after_cap_secs: defaults.retry_after_cap_secs,
+            auto_disable_after: number(&lookup, "WEBHOOK_AUTO_DISABLE_AFTER", defaults.auto_disable_after, 1..=10_000)?,
+            rotation_overlap_secs: number(
+                &lookup,
+                "WEBHOOK_SECRET_ROTATION_OVERLAP_SECONDS",
+                defaults.rotation_overlap_secs,
+                0..=30 * 86_400,
+            )?,
+        })
+    }
+
+    /// After failed attempt number `attempts` (1-based): the wait in
+    /// milliseconds before the next one, or `None` to dead-letter.
+    /// `jitter_draw` is uniform in `[0, 1)`; `retry_after` is the receiver's
+    /// request (429 and 503 only), which replaces the schedule within the cap.
+    pub fn next_retry_ms(&self, attempts: u32, retry_after: Option<u64>, jitter_draw: f64) -> Option<u64> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        if let Some(wait) = retry_after {
+            return Some(wait.clamp(1, self.retry_after_cap_secs) * 1000);
+        }
+        let index = (attempts as usize).saturating_sub(1).min(self.schedule_secs.len().saturating_sub(1));
+        let base_ms = self.schedule_secs.get(index).copied().unwrap_or(60) as f64 * 1000.0;
+        let spread = f64::from(self.jitter_percent) / 100.0;
+        let factor = 1.0 + spread * (2.0 * jitter_draw.clamp(0.0, 1.0) - 1.0);
+        Some((base_ms * factor).round().max(1.0) as u64)
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds or an IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), as seconds from `now`.
+pub fn parse_retry_after(raw: &str, now_secs: u64) -> Option<u64> {
+    let raw = raw.trim();
+    if let Ok(seconds) = raw.parse::<u64>() {
+        return Some(seconds);
+    }
+    let at = parse_imf_fixdate(raw)?;
+    Some(at.saturating_sub(now_secs))
+}
+
+fn parse_imf_fixdate(raw: &str) -> Option<u64> {
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let rest = raw.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = months.iter().position(|m| m == month)? as u32 + 1;
+    let day: u32 = day.parse().ok()?;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<Vec<_>>>()?;
+    let [h, m, s] = hms.as_slice() else {
+        return None;
+    };
+    let days = days_from_civil(year, month, day);
+    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `2026-11-22T11:37:13.250Z` for unix milliseconds.
+pub fn rfc3339_millis(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // civil_from_days, the inverse of days_from_civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        unix_ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_is_the_seeds_with_five_attempts() {
+        let policy = RetryPolicy::default();
+        let waits: Vec<Option<u64>> = (1..=5).map(|n| policy.next_retry_ms(n, None, 0.5)).collect();
+        assert_eq!(waits, vec![Some(5_000), Some(15_000), Some(60_000), Some(300_000), None]);
+    }
+
+    #[test]
+    fn jitter_stays_within_twenty_percent() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.next_retry_ms(2, None, 0.0), Some(12_000));
+        assert_eq!(policy.next_retry_ms(2, None, 0.999_999_9), Some(18_000));
+        for draw in [0.1, 0.3, 0.7, 0.9] {
+            let wait = policy.next_retry_ms(3, None, draw).unwrap();
+            assert!((48_000..=72_000).contains(&wait), "{wait}");
+        }
+    }
+
+    #[test]
+    fn retry_after_replaces_the_schedule_within_the_cap() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.next_retry_ms(1, Some(2), 0.5), Some(2_000));
+        assert_eq!(policy.next_retry_ms(1, Some(0), 0.5), Some(1_000));
+        assert_eq!(policy.next_retry_ms(1, Some(999_999), 0.5), Some(3_600_000));
+        assert_eq!(policy.next_retry_ms(5, Some(2), 0.5), None, "the last attempt still dead-letters");
+    }
+
+    #[test]
+    fn settings_come_from_variables_and_bad_ones_are_named() {
+        let policy = RetryPolicy::from_vars(|name| match name {
+            "WEBHOOK_RETRY_SCHEDULE_SECONDS" => Some("1, 2,3".into()),
+            "WEBHOOK_MAX_ATTEMPTS" => Some("3".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!((policy.schedule_secs.clone(), policy.max_attempts), (vec![1, 2, 3], 3));
+        assert_eq!(policy.next_retry_ms(3, None, 0.5), None);
+        let error = RetryPolicy::from_vars(|n| (n == "WEBHOOK_RETRY_SCHEDULE_SECONDS").then(|| "5,soon".into()));
+        assert!(error.unwrap_err().contains("WEBHOOK_RETRY_SCHEDULE_SECONDS"));
+        let error = RetryPolicy::from_vars(|n| (n == "WEBHOOK_TIMEOUT_SECONDS").then(|| "0".into()));
+        assert!(error.unwrap_err().contains("WEBHOOK_TIMEOUT_SECONDS"));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(parse_retry_after("120", 0), Some(120));
+        let now = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(10));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:27 GMT", now), Some(0));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc3339() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(784_111_777_250), "1994-11-06T08:49:37.250Z");
+        assert_eq!(rfc3339_millis(1_709_210_096_000), "2024-02-29T12:34:56.000Z");
+    }
+}
