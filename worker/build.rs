@@ -1,4 +1,4 @@
-//! Renders `/openapi.json` from the shared route table at compile time, so the
+//! Renders `/openapi.json` (and the webhook event catalogue) from the shared route table at compile time, so the
 //! document served is exactly the table the worker dispatches from, and no
 //! schema generator ships in the wasm.
 
@@ -9,4 +9,6 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts"));
     let text = serde_json::to_string(&document).expect("a serde_json::Value always serialises");
     fs::write(out.join("openapi.json"), text).expect("OUT_DIR is writable");
+    let catalogue = serde_json::to_string(&partner_edge::webhooks::event_catalogue()).expect("a Value serialises");
+    fs::write(out.join("event-types.json"), catalogue).expect("OUT_DIR is writable");
 }

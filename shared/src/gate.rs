@@ -407,6 +407,21 @@ impl StoredResponse {
         self.body.clone()
     }
 
+    /// The answer as it may be kept: a `data.secret` (a secret shown on
+    /// creation or rotation) is removed, so secrets are shown once and never
+    /// rest in the idempotency store. A replay says so in `data.secret_redacted`.
+    pub fn without_secrets(mut self) -> Self {
+        if let Ok(serde_json::Value::Object(mut body)) = serde_json::from_str(&self.body) {
+            if let Some(serde_json::Value::Object(data)) = body.get_mut("data") {
+                if data.remove("secret").is_some() {
+                    data.insert("secret_redacted".to_owned(), true.into());
+                    self.body = serde_json::Value::Object(body).to_string();
+                }
+            }
+        }
+        self
+    }
+
     /// Answers of 500 and above are not kept: the work may not have happened,
     /// so the client must be able to retry it with the same key.
     pub fn is_final(&self) -> bool {
@@ -760,6 +775,19 @@ mod tests {
             complete(Some(&reserved), &Completion { claim: other, response: stored_ok() }),
             CompletionEffect::Ignore
         );
+    }
+
+    #[test]
+    fn stored_answers_never_keep_a_secret() {
+        let created = StoredResponse {
+            status: 201,
+            content_type: "application/json".into(),
+            body: r#"{"success":true,"data":{"subscription_id":"wh_1","secret":"whsec_abc"}}"#.into(),
+        };
+        let kept = created.without_secrets();
+        assert!(!kept.body.contains("whsec_abc"), "{}", kept.body);
+        assert!(kept.body.contains(r#""secret_redacted":true"#));
+        assert_eq!(stored_ok().without_secrets(), stored_ok());
     }
 
     #[test]

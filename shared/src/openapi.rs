@@ -20,6 +20,11 @@ use crate::sandbox::{
     Balance, Capabilities, DonationClaim, DonationClaimIn, LedgerEntry, SalutesIn, SandboxUser, UserIn, UserPatch,
     WalletIn,
 };
+use crate::webhooks::hub::DeliveryLogEntry;
+use crate::webhooks::{
+    Attempt, Delivery, Envelope, PublishEvent, Published, Redrive, RedriveIn, Replayed, Subscription, SubscriptionIn,
+    SubscriptionPatch, SubscriptionWithSecret,
+};
 
 /// The errors every signed partner route can answer with, in gate order.
 const GATE_ERRORS: &[ErrorCode] = &[
@@ -120,7 +125,7 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
         json!({
             "description": route.summary,
             "headers": { "X-Request-Id": request_id_header() },
-            "content": { "application/json": { "schema": schema } },
+            "content": { media_type(route.response): { "schema": schema } },
         }),
     );
 
@@ -219,11 +224,22 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
             RequestBody::WalletIn => generator.subschema_for::<WalletIn>(),
             RequestBody::SalutesIn => generator.subschema_for::<SalutesIn>(),
             RequestBody::DonationClaimIn => generator.subschema_for::<DonationClaimIn>(),
+            RequestBody::SubscriptionIn => generator.subschema_for::<SubscriptionIn>(),
+            RequestBody::SubscriptionPatch => generator.subschema_for::<SubscriptionPatch>(),
+            RequestBody::PublishEvent => generator.subschema_for::<PublishEvent>(),
+            RequestBody::RedriveIn => generator.subschema_for::<RedriveIn>(),
         };
         operation["requestBody"] =
             json!({ "required": true, "content": { "application/json": { "schema": schema.to_value() } } });
     }
     operation
+}
+
+fn media_type(payload: Payload) -> &'static str {
+    match payload {
+        Payload::Metrics => "text/plain; version=0.0.4",
+        _ => "application/json",
+    }
 }
 
 /// The JSON Schema of a route's success body. Every payload is `application/json`.
@@ -244,6 +260,26 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::LedgerPage => generator.subschema_for::<Success<Vec<LedgerEntry>>>(),
         Payload::Balance => generator.subschema_for::<Success<Balance>>(),
         Payload::DonationClaim => generator.subschema_for::<Success<DonationClaim>>(),
+        Payload::Subscription => generator.subschema_for::<Success<Subscription>>(),
+        Payload::SubscriptionWithSecret => generator.subschema_for::<Success<SubscriptionWithSecret>>(),
+        Payload::SubscriptionList => generator.subschema_for::<Success<Vec<Subscription>>>(),
+        Payload::Published => generator.subschema_for::<Success<Published>>(),
+        Payload::DeliveryLog => generator.subschema_for::<Success<Vec<DeliveryLogEntry>>>(),
+        Payload::FailureLog => generator.subschema_for::<Success<Vec<Attempt>>>(),
+        Payload::Delivery => generator.subschema_for::<Success<Delivery>>(),
+        Payload::Replayed => generator.subschema_for::<Replayed>(),
+        Payload::Redrive => generator.subschema_for::<Success<Redrive>>(),
+        Payload::EventCatalogue => {
+            // Registers the envelope's schema under components, where the description points.
+            let _ = generator.subschema_for::<Envelope>();
+            return json!({
+                "type": "object",
+                "description": "`{success, data: {catalogue_version, schema_version, signature_headers, \
+                    event_types: [{event_type, version, summary, data_schema, example}]}}`. Each example \
+                    is a delivery body, an `Envelope` (#/components/schemas/Envelope).",
+            });
+        }
+        Payload::Metrics => return json!({ "type": "string", "description": "Prometheus text format 0.0.4." }),
     };
     schema.to_value()
 }

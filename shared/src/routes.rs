@@ -84,6 +84,10 @@ pub enum RequestBody {
     WalletIn,
     SalutesIn,
     DonationClaimIn,
+    SubscriptionIn,
+    SubscriptionPatch,
+    PublishEvent,
+    RedriveIn,
 }
 
 /// The body a route answers with on success. The OpenAPI generator maps each
@@ -116,6 +120,28 @@ pub enum Payload {
     Balance,
     /// `Success<DonationClaim>`.
     DonationClaim,
+    /// `Success<Subscription>`.
+    Subscription,
+    /// `Success<SubscriptionWithSecret>`: shows the webhook secret, once.
+    SubscriptionWithSecret,
+    /// `Success<Vec<Subscription>>`.
+    SubscriptionList,
+    /// `Success<Published>`.
+    Published,
+    /// `Success<Vec<DeliveryLogEntry>>` with `meta.next_cursor`.
+    DeliveryLog,
+    /// `Success<Vec<Attempt>>` with `meta.next_cursor`.
+    FailureLog,
+    /// `Success<Delivery>`.
+    Delivery,
+    /// `Replayed`, the seed's top-level shape.
+    Replayed,
+    /// `Success<Redrive>`.
+    Redrive,
+    /// The event catalogue with schemas and examples.
+    EventCatalogue,
+    /// Prometheus text.
+    Metrics,
 }
 
 /// One row of the route table.
@@ -478,6 +504,251 @@ route_table! {
         success_status: 201,
         response: Payload::DonationClaim,
         errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// Lists the webhook event catalogue.
+    WebhookEventTypes => {
+        method: Method::Get,
+        path: "/api/public/webhooks/event-types",
+        operation_id: "listWebhookEventTypes",
+        tag: "webhooks",
+        summary: "Every webhook event type, with its data schema and an example",
+        description: "The versioned catalogue subscriptions filter on. Each entry has the JSON Schema \
+            of the envelope's `data` and a complete example delivery body.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::EventCatalogue,
+        errors: &[ErrorCode::RateLimited],
+    }
+    /// Creates a webhook subscription.
+    CreateWebhook => {
+        method: Method::Post,
+        path: "/api/partner/webhooks",
+        operation_id: "createWebhook",
+        tag: "webhooks",
+        summary: "Subscribe an endpoint to events",
+        description: "Returns the subscription with its signing secret (`whsec_…`), shown only here \
+            and on rotate-secret. The URL must be public https; it is checked again before every delivery.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: Some(RequestBody::SubscriptionIn),
+        query: &[],
+        success_status: 201,
+        response: Payload::SubscriptionWithSecret,
+        errors: &[ErrorCode::InvalidRequest],
+    }
+    /// Lists the partner's subscriptions.
+    ListWebhooks => {
+        method: Method::Get,
+        path: "/api/partner/webhooks",
+        operation_id: "listWebhooks",
+        tag: "webhooks",
+        summary: "List webhook subscriptions",
+        description: "Every subscription of the calling key, oldest first. Secrets are never listed.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::SubscriptionList,
+        errors: &[],
+    }
+    /// One subscription.
+    GetWebhook => {
+        method: Method::Get,
+        path: "/api/partner/webhooks/{webhook_id}",
+        operation_id: "getWebhook",
+        tag: "webhooks",
+        summary: "Get a webhook subscription",
+        description: "Its filter, state, failure count and secret ids. Never the secret.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Subscription,
+        errors: &[ErrorCode::NotFound],
+    }
+    /// Changes a subscription, or re-enables it.
+    PatchWebhook => {
+        method: Method::Patch,
+        path: "/api/partner/webhooks/{webhook_id}",
+        operation_id: "patchWebhook",
+        tag: "webhooks",
+        summary: "Update a webhook subscription",
+        description: "Change the URL, event types or `receive_all`; `active: true` re-enables a \
+            subscription the edge disabled and resets its failure count.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: Some(RequestBody::SubscriptionPatch),
+        query: &[],
+        success_status: 200,
+        response: Payload::Subscription,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// Deletes a subscription.
+    DeleteWebhook => {
+        method: Method::Delete,
+        path: "/api/partner/webhooks/{webhook_id}",
+        operation_id: "deleteWebhook",
+        tag: "webhooks",
+        summary: "Delete a webhook subscription",
+        description: "Stops deliveries at once and drops its queue and log. Answers with the deleted subscription.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Subscription,
+        errors: &[ErrorCode::NotFound],
+    }
+    /// Sends a test ping through the real pipeline.
+    TestWebhook => {
+        method: Method::Post,
+        path: "/api/partner/webhooks/{webhook_id}/test",
+        operation_id: "testWebhook",
+        tag: "webhooks",
+        summary: "Send a test event",
+        description: "Queues a `webhook.test` event for this subscription only, signed and retried like \
+            any other. Answers with its event id; follow it in the delivery log.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[],
+        success_status: 202,
+        response: Payload::Published,
+        errors: &[ErrorCode::NotFound],
+    }
+    /// Rotates a subscription's signing secret.
+    RotateWebhookSecret => {
+        method: Method::Post,
+        path: "/api/partner/webhooks/{webhook_id}/rotate-secret",
+        operation_id: "rotateWebhookSecret",
+        tag: "webhooks",
+        summary: "Rotate the signing secret",
+        description: "Returns the new secret, once. The previous one keeps signing alongside it until \
+            `previous_secret_valid_until` (24 h by default), so receivers can switch without losing a delivery.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::SubscriptionWithSecret,
+        errors: &[ErrorCode::NotFound],
+    }
+    /// The delivery log.
+    ListWebhookDeliveries => {
+        method: Method::Get,
+        path: "/api/partner/webhooks/{webhook_id}/deliveries",
+        operation_id: "listWebhookDeliveries",
+        tag: "webhooks",
+        summary: "Deliveries with every attempt, newest first",
+        description: "Each attempt records its status, latency, a response excerpt, the secret ids \
+            that signed it and any error. Cursor-paginated.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[
+            QueryParam { name: "status", required: false, description: "queued, processing, succeeded, retrying or failed_dead_letter." },
+            QueryParam { name: "event_type", required: false, description: "An event type from the catalogue." },
+            QueryParam { name: "cursor", required: false, description: "`meta.next_cursor` of the previous page." },
+            QueryParam { name: "limit", required: false, description: "1 to 200; 50 when absent." },
+        ],
+        success_status: 200,
+        response: Payload::DeliveryLog,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// Failed attempts.
+    ListWebhookFailures => {
+        method: Method::Get,
+        path: "/api/partner/webhooks/{webhook_id}/failures",
+        operation_id: "listWebhookFailures",
+        tag: "webhooks",
+        summary: "Failed attempts, newest first",
+        description: "The failure audit: every attempt that did not get a 2xx, cursor-paginated.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[
+            QueryParam { name: "event_type", required: false, description: "An event type from the catalogue." },
+            QueryParam { name: "cursor", required: false, description: "`meta.next_cursor` of the previous page." },
+            QueryParam { name: "limit", required: false, description: "1 to 200; 50 when absent." },
+        ],
+        success_status: 200,
+        response: Payload::FailureLog,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// Retries one delivery now.
+    RetryWebhookDelivery => {
+        method: Method::Post,
+        path: "/api/partner/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        operation_id: "retryWebhookDelivery",
+        tag: "webhooks",
+        summary: "Retry one delivery now",
+        description: "Queues the delivery for an immediate attempt, whatever its state, with a fresh \
+            attempt budget. Receivers deduplicate on the event id.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[],
+        success_status: 202,
+        response: Payload::Delivery,
+        errors: &[ErrorCode::NotFound],
+    }
+    /// An origin publishes an event.
+    PublishEvent => {
+        method: Method::Post,
+        path: "/api/admin/events",
+        operation_id: "publishEvent",
+        tag: "admin",
+        summary: "Publish an event to a partner's subscriptions",
+        description: "For origins behind the edge. The event is stored before this answers, then \
+            delivered to every matching active subscription of `key_id`. Pass your own `event_id` to publish idempotently.",
+        access: Access::Admin,
+        request: Some(RequestBody::PublishEvent),
+        query: &[],
+        success_status: 202,
+        response: Payload::Published,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::PayloadTooLarge],
+    }
+    /// Re-drives one event.
+    ReplayWebhookEvent => {
+        method: Method::Post,
+        path: "/api/admin/webhook-events/{event_id}/replay",
+        operation_id: "replayWebhookEvent",
+        tag: "admin",
+        summary: "Re-drive an event's deliveries",
+        description: "Requeues every delivery of the event that has not succeeded. If all had, \
+            nothing is sent again and `requeued` is false.",
+        access: Access::Admin,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Replayed,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound],
+    }
+    /// Re-drives dead letters in batches.
+    RedriveDeadLetters => {
+        method: Method::Post,
+        path: "/api/admin/webhook-dead-letters/redrive",
+        operation_id: "redriveDeadLetters",
+        tag: "admin",
+        summary: "Re-drive a partner's dead letters in batches",
+        description: "Requeues `batch_size` dead letters now and the rest in further batches \
+            `cooldown_seconds` apart (defaults 100 and 60, the DLQ-drain runbook's).",
+        access: Access::Admin,
+        request: Some(RequestBody::RedriveIn),
+        query: &[],
+        success_status: 202,
+        response: Payload::Redrive,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// Prometheus metrics.
+    Metrics => {
+        method: Method::Get,
+        path: "/metrics",
+        operation_id: "getMetrics",
+        tag: "admin",
+        summary: "Delivery metrics in the Prometheus text format",
+        description: "webhook_events_total by state, the delivery latency histogram, queue depth and \
+            oldest-message age, and the 5-minute success and retry rates and 24-hour dead-letter count.",
+        access: Access::Admin,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Metrics,
+        errors: &[ErrorCode::Unauthorized],
     }
 }
 

@@ -334,6 +334,8 @@ fn probe_body(path: &str) -> Value {
         "/api/partner/donation-claim" => json!({"user_id": "1", "campaign_id": "c", "amount": 1}),
         "/api/partner/users" => json!({"display_name": "Probe"}),
         "/api/partner/users/{user_id}/wallets" => json!({"address": "0x00000000000000000000000000000000000000aa"}),
+        "/api/partner/webhooks" => json!({"url": "https://hooks.example.com/probe", "receive_all": true}),
+        "/api/partner/webhooks/{webhook_id}" => json!({"active": true}),
         _ => json!({"display_name": "Probe"}),
     }
 }
@@ -351,7 +353,8 @@ fn every_scoped_route_refuses_a_key_without_its_scope(edge: &Edge) {
     for &held in &["read", "credit", "debit", "ledger", "donation", "users", "webhooks"] {
         let client = edge.partner("live", &[held]);
         for (route, needed) in &scoped {
-            let path = route.path.replace("{user_id}", "1");
+            let path =
+                route.path.replace("{user_id}", "1").replace("{webhook_id}", "wh_1").replace("{delivery_id}", "dlv_1");
             let path = if route.path == "/api/salutes/balance" { format!("{path}?user_id=1") } else { path };
             let body = if route.method.as_str() == "GET" {
                 Vec::new()

@@ -14,16 +14,22 @@ use partner_edge_tests::Edge;
 mod backend;
 mod foundation;
 mod gate;
+mod webhooks;
 
-/// The edge most tests share, started on first use.
+/// An edge tests share, started on first use with its extra variables.
 #[derive(Default)]
 pub struct SharedEdge {
     cell: OnceLock<(Edge, tempfile::TempDir)>,
+    vars: &'static [(&'static str, &'static str)],
 }
 
 impl SharedEdge {
+    pub fn with_vars(vars: &'static [(&'static str, &'static str)]) -> Self {
+        Self { cell: OnceLock::new(), vars }
+    }
+
     pub fn get(&self) -> &Edge {
-        &self.cell.get_or_init(Edge::spawn_fresh).0
+        &self.cell.get_or_init(|| Edge::spawn_fresh_with(self.vars)).0
     }
 }
 
@@ -33,6 +39,7 @@ pub type EdgeTest = fn(&Edge);
 fn main() {
     let args = Arguments::from_args();
     let shared = Arc::new(SharedEdge::default());
+    let webhook_edge = Arc::new(SharedEdge::with_vars(webhooks::EDGE_VARS));
 
     let mut trials = Vec::new();
     for (name, test) in
@@ -44,7 +51,19 @@ fn main() {
             Ok(())
         }));
     }
-    for (name, test) in foundation::OWN_EDGE_TESTS.iter().chain(gate::OWN_EDGE_TESTS).chain(backend::OWN_EDGE_TESTS) {
+    for (name, test) in webhooks::SHARED_EDGE_TESTS {
+        let edge = Arc::clone(&webhook_edge);
+        trials.push(Trial::test(*name, move || {
+            test(edge.get());
+            Ok(())
+        }));
+    }
+    for (name, test) in foundation::OWN_EDGE_TESTS
+        .iter()
+        .chain(gate::OWN_EDGE_TESTS)
+        .chain(backend::OWN_EDGE_TESTS)
+        .chain(webhooks::OWN_EDGE_TESTS)
+    {
         trials.push(Trial::test(*name, move || {
             test();
             Ok(())
@@ -52,8 +71,10 @@ fn main() {
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
-    if let Some((edge, _state)) = shared.cell.get() {
-        edge.stop();
+    for edge in [&shared, &webhook_edge] {
+        if let Some((edge, _state)) = edge.cell.get() {
+            edge.stop();
+        }
     }
     conclusion.exit();
 }

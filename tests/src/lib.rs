@@ -53,16 +53,17 @@ impl Edge {
             state.disable_cleanup(true);
             eprintln!("keeping edge state and wrangler log in {}", state.path().display());
         }
-        let edge = Edge::spawn_with_state_and(state.path(), vars);
+        let edge = Edge::spawn_with_state_and_vars(state.path(), vars);
         (edge, state)
     }
 
     /// Starts an edge whose KV and Durable Object state persist in `state_dir`.
     pub fn spawn_with_state(state_dir: &Path) -> Edge {
-        Edge::spawn_with_state_and(state_dir, &[])
+        Edge::spawn_with_state_and_vars(state_dir, &[])
     }
 
-    fn spawn_with_state_and(state_dir: &Path, vars: &[(&str, &str)]) -> Edge {
+    /// As [`Edge::spawn_with_state`], with extra variables in its env file.
+    pub fn spawn_with_state_and_vars(state_dir: &Path, vars: &[(&str, &str)]) -> Edge {
         let root = repo_root();
         for artefact in ["worker/build/index.js", "portal/dist/index.html"] {
             assert!(
@@ -367,23 +368,44 @@ impl OriginRequest {
     }
 }
 
-/// A real HTTP origin on a loopback port: records every request and answers
-/// 201 with a JSON echo of what it received (after 10 s if the path says `hang`).
-pub struct TestOrigin {
-    pub port: u16,
-    pub received: std::sync::Arc<Mutex<Vec<OriginRequest>>>,
+/// What a test server answers one request with.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// Wait this long before answering (to outlast a client's timeout).
+    pub delay: Duration,
 }
 
-impl TestOrigin {
-    pub fn start() -> TestOrigin {
+impl Answer {
+    pub fn status(status: u16) -> Answer {
+        Answer { status, headers: Vec::new(), body: format!("{{\"status\":{status}}}"), delay: Duration::ZERO }
+    }
+}
+
+type Handler = dyn Fn(&OriginRequest, usize) -> Answer + Send + Sync;
+
+/// A real HTTP/1.1 server on a loopback port, a thread per connection. It
+/// records every request (with when it arrived) and answers through
+/// `handler`, which also gets how many earlier requests had the same path.
+pub struct TestServer {
+    pub port: u16,
+    received: std::sync::Arc<Mutex<Vec<(OriginRequest, std::time::SystemTime)>>>,
+}
+
+impl TestServer {
+    pub fn start(handler: impl Fn(&OriginRequest, usize) -> Answer + Send + Sync + 'static) -> TestServer {
         use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the test origin");
+        let handler: std::sync::Arc<Handler> = std::sync::Arc::new(handler);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a test server");
         let port = listener.local_addr().unwrap().port();
-        let received = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let received: std::sync::Arc<Mutex<Vec<(OriginRequest, std::time::SystemTime)>>> =
+            std::sync::Arc::new(Mutex::new(Vec::new()));
         let sink = std::sync::Arc::clone(&received);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let sink = std::sync::Arc::clone(&sink);
+                let handler = std::sync::Arc::clone(&handler);
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut line = String::new();
@@ -411,32 +433,84 @@ impl TestOrigin {
                     let mut body = vec![0; length];
                     let _ = std::io::Read::read_exact(&mut reader, &mut body);
                     let request = OriginRequest { method, path_and_query, headers, body };
-                    if request.path_and_query.contains("hang") {
-                        std::thread::sleep(Duration::from_secs(10));
+                    let seen = {
+                        let mut log = sink.lock().unwrap();
+                        let seen = log.iter().filter(|(r, _)| r.path_and_query == request.path_and_query).count();
+                        log.push((request.clone(), std::time::SystemTime::now()));
+                        seen
+                    };
+                    let answer = handler(&request, seen);
+                    std::thread::sleep(answer.delay);
+                    let mut head = format!("HTTP/1.1 {} Answer\r\ncontent-type: application/json\r\n", answer.status);
+                    for (name, value) in &answer.headers {
+                        head.push_str(&format!("{name}: {value}\r\n"));
                     }
-                    let echo = serde_json::json!({
-                        "origin": true,
-                        "method": request.method,
-                        "path": request.path_and_query,
-                        "partner": request.header("x-partner-id"),
-                        "body": String::from_utf8_lossy(&request.body),
-                    })
-                    .to_string();
-                    sink.lock().unwrap().push(request);
+                    head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", answer.body.len()));
                     let mut stream = stream;
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nx-origin: yes\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{echo}",
-                        echo.len()
-                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(answer.body.as_bytes());
                 });
             }
         });
-        TestOrigin { port, received }
+        TestServer { port, received }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     pub fn requests(&self) -> Vec<OriginRequest> {
-        self.received.lock().unwrap().clone()
+        self.received.lock().unwrap().iter().map(|(r, _)| r.clone()).collect()
+    }
+
+    /// Requests to paths starting with `prefix`, with when each arrived.
+    pub fn requests_to(&self, prefix: &str) -> Vec<(OriginRequest, std::time::SystemTime)> {
+        self.received.lock().unwrap().iter().filter(|(r, _)| r.path_and_query.starts_with(prefix)).cloned().collect()
+    }
+
+    /// Waits until `count` requests to paths starting with `prefix` arrived,
+    /// or `limit` passed (then returns what there is).
+    pub fn wait_for(&self, prefix: &str, count: usize, limit: Duration) -> Vec<OriginRequest> {
+        let started = Instant::now();
+        loop {
+            let seen = self.requests_to(prefix);
+            if seen.len() >= count || started.elapsed() > limit {
+                return seen.into_iter().map(|(r, _)| r).collect();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A real HTTP origin: answers 201 with a JSON echo of what it received
+/// (after 10 s if the path says `hang`).
+pub struct TestOrigin {
+    pub port: u16,
+    server: TestServer,
+}
+
+impl TestOrigin {
+    pub fn start() -> TestOrigin {
+        let server = TestServer::start(|request, _| {
+            let echo = serde_json::json!({
+                "origin": true,
+                "method": request.method,
+                "path": request.path_and_query,
+                "partner": request.header("x-partner-id"),
+                "body": String::from_utf8_lossy(&request.body),
+            })
+            .to_string();
+            Answer {
+                status: 201,
+                headers: vec![("x-origin".into(), "yes".into())],
+                body: echo,
+                delay: if request.path_and_query.contains("hang") { Duration::from_secs(10) } else { Duration::ZERO },
+            }
+        });
+        TestOrigin { port: server.port, server }
+    }
+
+    pub fn requests(&self) -> Vec<OriginRequest> {
+        self.server.requests()
     }
 }

@@ -15,3 +15,6 @@ pub const PARTNER_SANDBOX: &str = "PARTNER_SANDBOX";
 
 /// Per-client-IP windows for the public API; see [`crate::client_rate_limit`].
 pub const CLIENT_RATE_LIMIT: &str = "CLIENT_RATE_LIMIT";
+
+/// Per-partner webhook subscriptions, queues and logs; see [`crate::webhook_hub`].
+pub const WEBHOOK_HUB: &str = "WEBHOOK_HUB";

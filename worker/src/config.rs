@@ -4,6 +4,8 @@
 use partner_edge::gate::GateConfig;
 use partner_edge::partner::{MasterKey, DEFAULT_ROTATION_OVERLAP_SECS};
 use partner_edge::signing::SignaturePolicy;
+use partner_edge::webhooks::retry::RetryPolicy;
+use partner_edge::webhooks::ssrf::UrlPolicy;
 use worker::Env;
 
 use crate::error::ApiError;
@@ -51,6 +53,29 @@ pub fn origin_timeout(env: &Env) -> Result<std::time::Duration, ApiError> {
             .ok_or_else(|| misconfigured(format!("ORIGIN_TIMEOUT_SECONDS must be 1 to 300, not {raw:?}")))?,
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// Webhook delivery settings (`WEBHOOK_*`).
+pub fn retry_policy(env: &Env) -> Result<RetryPolicy, ApiError> {
+    RetryPolicy::from_vars(|name| lookup(env, name)).map_err(misconfigured)
+}
+
+/// Which receiver URLs are allowed. `WEBHOOK_ALLOW_LOOPBACK=true` lets a
+/// local edge deliver to loopback receivers; any other deployment refuses
+/// to start webhook work with it set, rather than quietly ignoring it.
+pub fn webhook_url_policy(env: &Env) -> Result<UrlPolicy, ApiError> {
+    let local = is_local(env);
+    let allow_loopback = match lookup(env, "WEBHOOK_ALLOW_LOOPBACK").as_deref().map(str::trim) {
+        None | Some("false") => false,
+        Some("true") if local => true,
+        Some("true") => {
+            return Err(misconfigured("WEBHOOK_ALLOW_LOOPBACK=true is refused outside EDGE_ENV=local".to_owned()))
+        }
+        Some(other) => {
+            return Err(misconfigured(format!("WEBHOOK_ALLOW_LOOPBACK must be true or false, not {other:?}")))
+        }
+    };
+    Ok(UrlPolicy { require_https: !local, allow_loopback })
 }
 
 fn misconfigured(detail: String) -> ApiError {

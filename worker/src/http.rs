@@ -80,3 +80,51 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     serde_json::from_slice(body).map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
 }
+
+/// Why an outbound request got no answer.
+#[derive(Debug)]
+pub enum FetchFailure {
+    TimedOut(std::time::Duration),
+    Failed(String),
+}
+
+impl std::fmt::Display for FetchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchFailure::TimedOut(limit) => write!(f, "no answer within {} s", limit.as_secs()),
+            FetchFailure::Failed(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// An outbound answer, read whole.
+pub struct Fetched {
+    pub status: u16,
+    pub headers: worker::Headers,
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` and reads the whole answer, giving up (and aborting the
+/// request) after `timeout`, which covers the body too.
+pub async fn fetch_with_timeout(
+    request: worker::Request,
+    timeout: std::time::Duration,
+) -> Result<Fetched, FetchFailure> {
+    use futures_util::future::{select, Either};
+    let controller = worker::AbortController::default();
+    let signal = controller.signal();
+    let exchange = async {
+        let mut answer = worker::Fetch::Request(request).send_with_signal(&signal).await?;
+        let body = answer.bytes().await?;
+        Ok::<_, worker::Error>(Fetched { status: answer.status_code(), headers: answer.headers().clone(), body })
+    };
+    let deadline = worker::Delay::from(timeout);
+    futures_util::pin_mut!(exchange);
+    match select(exchange, deadline).await {
+        Either::Left((result, _)) => result.map_err(|e| FetchFailure::Failed(e.to_string())),
+        Either::Right(_) => {
+            controller.abort();
+            Err(FetchFailure::TimedOut(timeout))
+        }
+    }
+}

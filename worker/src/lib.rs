@@ -21,11 +21,13 @@ mod public_limit;
 mod router;
 mod routes;
 mod status_monitor;
+mod webhook_hub;
 
 pub use client_rate_limit::ClientRateLimit;
 pub use partner_gate::PartnerGate;
 pub use partner_sandbox::PartnerSandbox;
 pub use status_monitor::StatusMonitor;
+pub use webhook_hub::WebhookHub;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {

@@ -11,7 +11,7 @@ use worker::{Env, Headers, Request, Response, ResponseBuilder};
 use crate::error::ApiError;
 use crate::gate::{verify_partner_request, GateInput, Passed, VerifiedPartner};
 use crate::http::{now_ms, now_secs, with_rate};
-use crate::routes::{admin, docs, partner, status};
+use crate::routes::{admin, docs, partner, status, webhooks};
 use crate::{config, public_limit};
 
 /// What every handler gets besides the request.
@@ -96,6 +96,21 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         | RouteId::GetBalance
         | RouteId::ListLedger
         | RouteId::CreateDonationClaim => partner::resource(req, edge, id).await,
+        RouteId::WebhookEventTypes => docs::event_types(req, edge),
+        RouteId::CreateWebhook
+        | RouteId::ListWebhooks
+        | RouteId::GetWebhook
+        | RouteId::PatchWebhook
+        | RouteId::DeleteWebhook
+        | RouteId::TestWebhook
+        | RouteId::RotateWebhookSecret
+        | RouteId::ListWebhookDeliveries
+        | RouteId::ListWebhookFailures
+        | RouteId::RetryWebhookDelivery => webhooks::partner(req, edge, id).await,
+        RouteId::PublishEvent => webhooks::publish(req, edge).await,
+        RouteId::ReplayWebhookEvent => webhooks::replay(req, edge).await,
+        RouteId::RedriveDeadLetters => webhooks::redrive(req, edge).await,
+        RouteId::Metrics => webhooks::metrics(req, edge).await,
     };
 
     let response = match completion_target {
@@ -140,7 +155,8 @@ async fn remember(
         content_type: headers.get("content-type")?.unwrap_or_else(|| "application/json".to_owned()),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    if let Err(error) = crate::gate::complete(env, key_id, &Completion { claim, response: stored }).await {
+    let completion = Completion { claim, response: stored.without_secrets() };
+    if let Err(error) = crate::gate::complete(env, key_id, &completion).await {
         worker::console_error!("could not record the idempotent answer for {key_id}: {error:?}");
     }
     Ok(ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body))

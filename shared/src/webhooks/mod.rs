@@ -15,6 +15,7 @@
 //!   keyed with the base64-decoded bytes after `whsec_`; one space-separated
 //!   `v1,…` entry per live secret, current first.
 
+pub mod hub;
 pub mod metrics;
 pub mod retry;
 pub mod ssrf;
@@ -273,6 +274,8 @@ pub struct Envelope {
     pub event_type: EventType,
     /// RFC 3339, UTC, milliseconds.
     pub occurred_at: String,
+    /// The event type's payload; its schema is in the event catalogue.
+    #[cfg_attr(feature = "openapi", schemars(with = "serde_json::Map<String, Value>"))]
     pub data: Value,
 }
 
@@ -694,10 +697,19 @@ pub struct PublishEvent {
     pub key_id: String,
     pub event_type: EventType,
     /// Must have the event type's shape (see the catalogue).
+    #[cfg_attr(feature = "openapi", schemars(with = "serde_json::Map<String, Value>"))]
     pub data: Value,
     /// Your own id, to publish idempotently: `evt_` and 8 to 64 of `[A-Za-z0-9_-]`.
     #[serde(default)]
     pub event_id: Option<String>,
+}
+
+/// The event id of something that happened once, such as a ledger entry:
+/// the same inputs give the same id, so emitting it twice queues it once.
+pub fn derived_event_id(key_id: &str, local_id: &str) -> String {
+    use sha2::Digest;
+    let digest = Sha256::digest(format!("{key_id}\n{local_id}").as_bytes());
+    format!("evt_{}", hex::encode(&digest[..16]))
 }
 
 /// Checks a caller-chosen event id.
@@ -923,6 +935,14 @@ mod tests {
         let clear = SubscriptionPatch { event_types: Some(vec![]), receive_all: Some(false), ..Default::default() };
         assert_eq!(clear.apply(&mut subscription, 6).unwrap_err().field, "event_types");
         assert_eq!(SubscriptionPatch::default().validate().unwrap_err().field, "body");
+    }
+
+    #[test]
+    fn derived_event_ids_are_stable_and_distinct_per_partner() {
+        let a = derived_event_id("pk_sandbox_a", "le_1");
+        assert_eq!(a, derived_event_id("pk_sandbox_a", "le_1"));
+        assert_ne!(a, derived_event_id("pk_sandbox_b", "le_1"));
+        assert_eq!(a.len(), 4 + 32);
     }
 
     #[test]

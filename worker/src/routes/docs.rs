@@ -10,8 +10,19 @@ use crate::router::Edge;
 /// Rendered by `build.rs` from the shared route table.
 const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
+/// Rendered by `build.rs` from the event types and their data schemas.
+const EVENT_TYPES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/event-types.json"));
+
 pub fn openapi(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
-    let mut response = Response::ok(OPENAPI_JSON)?;
+    static_json(OPENAPI_JSON)
+}
+
+pub fn event_types(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+    static_json(EVENT_TYPES_JSON)
+}
+
+fn static_json(text: &'static str) -> Result<Response, ApiError> {
+    let mut response = Response::ok(text)?;
     let headers = response.headers_mut();
     headers.set("content-type", "application/json; charset=utf-8")?;
     headers.set("cache-control", "public, max-age=300")?;

@@ -5,3 +5,4 @@ pub mod admin;
 pub mod docs;
 pub mod partner;
 pub mod status;
+pub mod webhooks;

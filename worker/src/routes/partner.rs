@@ -5,7 +5,6 @@
 //! the origin when `ORIGIN_URL` is set, and by the edge's own sandbox
 //! (the `PartnerSandbox` Durable Object) otherwise.
 
-use futures_util::future::Either;
 use partner_edge::api::{PageMeta, Success};
 use partner_edge::gate::{PartnerIdentity, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use partner_edge::routes::RouteId;
@@ -13,12 +12,12 @@ use partner_edge::sandbox::{
     capabilities, check_user_id, Backend, DonationClaimIn, EntryKind, LedgerQuery, OnceKey, SalutesIn, SandboxCommand,
     SandboxOk, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
 };
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response, ResponseBuilder};
+use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 
 use crate::durable::call;
 use crate::error::ApiError;
 use crate::gate::VerifiedPartner;
-use crate::http::{json_body, now_secs, success};
+use crate::http::{fetch_with_timeout, json_body, now_secs, success};
 use crate::router::Edge;
 use crate::{bindings, config};
 
@@ -112,7 +111,9 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
     let request = SandboxRequest { now: now_secs(edge.now_ms), command };
     let reply: SandboxReply = call(&stub, "/command", &request).await?;
     let status = id.route().success_status;
-    match reply.map_err(|error| ApiError::new(error.code(), error.to_string()))? {
+    let reply = reply.map_err(|error| ApiError::new(error.code(), error.to_string()))?;
+    emit_event(edge, &partner.key.key_id, &reply).await?;
+    match reply {
         SandboxOk::User(user) => success(status, user),
         SandboxOk::Entry(entry) => success(status, entry),
         SandboxOk::Balance(balance) => success(status, balance),
@@ -124,6 +125,28 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
             Ok(response)
         }
     }
+}
+
+/// Queues the webhook event a sandbox mutation causes, before its answer
+/// goes out. The event id derives from the ledger entry or claim, so a
+/// mutation answered twice (say, after a lost idempotency record) queues once.
+async fn emit_event(edge: &Edge<'_>, key_id: &partner_edge::partner::KeyId, reply: &SandboxOk) -> Result<(), ApiError> {
+    use partner_edge::webhooks::{derived_event_id, Event, EventType};
+    let (event_type, local_id, data) = match reply {
+        SandboxOk::Entry(entry) => {
+            let event_type = match entry.kind {
+                EntryKind::Credit => EventType::SalutesCredit,
+                EntryKind::Debit => EventType::SalutesDebit,
+            };
+            (event_type, entry.entry_id.as_str(), serde_json::to_value(entry))
+        }
+        SandboxOk::Claim(claim) => (EventType::DonationClaim, claim.claim_id.as_str(), serde_json::to_value(claim)),
+        _ => return Ok(()),
+    };
+    let data = data.map_err(|e| ApiError::internal(e.to_string()))?;
+    let event =
+        Event { event_id: derived_event_id(key_id.as_str(), local_id), event_type, occurred_at_ms: edge.now_ms, data };
+    crate::routes::webhooks::publish_event(edge.env, key_id, event).await
 }
 
 /// Headers that describe one hop, or that only the edge may see.
@@ -176,34 +199,17 @@ async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url) -> Result<Res
         init.with_body(Some(worker::js_sys::Uint8Array::from(edge.body.as_slice()).into()));
     }
     let outbound = Request::new_with_init(target.as_str(), &init)?;
-    let controller = AbortController::default();
-    let fetch = Fetch::Request(outbound);
-    let signal = controller.signal();
-    let sending = fetch.send_with_signal(&signal);
-    let timeout = config::origin_timeout(edge.env)?;
-    let deadline = Delay::from(timeout);
-    futures_util::pin_mut!(sending);
-    let unavailable = |reason: String| {
+    let answer = fetch_with_timeout(outbound, config::origin_timeout(edge.env)?).await.map_err(|failure| {
         ApiError::new(partner_edge::error::ErrorCode::DependencyUnavailable, "the origin did not answer")
-            .with_detail(format!("{target}: {reason}"))
-    };
-    let mut answer = match futures_util::future::select(sending, deadline).await {
-        Either::Left((result, _)) => result.map_err(|e| unavailable(e.to_string()))?,
-        Either::Right(_) => {
-            controller.abort();
-            return Err(unavailable(format!("no answer within {} s", timeout.as_secs())));
-        }
-    };
-    let status = answer.status_code();
+            .with_detail(format!("{target}: {failure}"))
+    })?;
+    let status = answer.status;
     let answer_headers = Headers::new();
-    for (name, value) in answer.headers().entries() {
+    for (name, value) in answer.headers.entries() {
         if !matches!(name.as_str(), "connection" | "keep-alive" | "transfer-encoding" | "content-length") {
             answer_headers.append(&name, &value)?;
         }
     }
-    let body = answer.bytes().await.map_err(|e| {
-        ApiError::new(partner_edge::error::ErrorCode::DependencyUnavailable, "the origin's answer broke off")
-            .with_detail(e.to_string())
-    })?;
+    let body = answer.body;
     Ok(ResponseBuilder::new().with_status(status).with_headers(answer_headers).fixed(body))
 }

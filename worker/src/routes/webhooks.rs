@@ -1,0 +1,224 @@
+//! Webhook routes: partners manage subscriptions and read the delivery log;
+//! operators publish events, re-drive them and read metrics. Every route is
+//! a thin call to the partner's `WebhookHub` Durable Object.
+
+use futures_util::future::join_all;
+use partner_edge::api::{PageMeta, Success};
+use partner_edge::error::ErrorCode;
+use partner_edge::partner::KeyId;
+use partner_edge::webhooks::hub::{HubCommand, HubOk, HubReply, LogQuery};
+use partner_edge::webhooks::metrics::MetricsSnapshot;
+use partner_edge::webhooks::ssrf::check_webhook_url;
+use partner_edge::webhooks::{
+    check_event_id, Event, EventType, PublishEvent, RedriveIn, SubscriptionIn, SubscriptionPatch,
+};
+use serde::Serialize;
+use worker::{Env, Request, Response};
+
+use crate::durable::call;
+use crate::error::ApiError;
+use crate::http::{json_body, random_bytes, success};
+use crate::router::Edge;
+use crate::webhook_hub::{test_ping, HubRequest};
+use crate::{bindings, config, keys};
+
+/// Sends one command to a partner's hub.
+pub async fn hub(env: &Env, key_id: &str, command: HubCommand) -> Result<HubOk, ApiError> {
+    let stub = env.durable_object(bindings::WEBHOOK_HUB)?.get_by_name(key_id)?;
+    let reply: HubReply = call(&stub, "/command", &HubRequest { key_id: key_id.to_owned(), command }).await?;
+    reply.map_err(|error| ApiError::new(error.code(), error.to_string()))
+}
+
+fn partner_key(edge: &Edge<'_>) -> Result<String, ApiError> {
+    edge.partner
+        .as_ref()
+        .map(|p| p.key.key_id.as_str().to_owned())
+        .ok_or_else(|| ApiError::internal("partner route reached without the gate"))
+}
+
+fn webhook_id(edge: &Edge<'_>) -> String {
+    edge.params.get("webhook_id").unwrap_or_default().to_owned()
+}
+
+fn check_url(env: &Env, url: &str) -> Result<(), ApiError> {
+    let policy = config::webhook_url_policy(env)?;
+    check_webhook_url(url, policy).map(|_| ()).map_err(|reason| ApiError::invalid_request(format!("url: {reason}")))
+}
+
+/// A fresh event id: `evt_` and 128 random bits.
+pub fn new_event_id() -> Result<String, ApiError> {
+    Ok(format!("evt_{}", hex_string(&random_bytes::<16>()?)))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn answer(status: u16, ok: HubOk) -> Result<Response, ApiError> {
+    fn page<T: Serialize>(status: u16, data: T, next_cursor: Option<String>, limit: u32) -> Result<Response, ApiError> {
+        let mut response =
+            Response::from_json(&Success::paginated(data, PageMeta { next_cursor, limit }))?.with_status(status);
+        response.headers_mut().set("cache-control", "no-store")?;
+        Ok(response)
+    }
+    match ok {
+        HubOk::Subscription(s) => success(status, s),
+        HubOk::WithSecret(s) => success(status, s),
+        HubOk::Subscriptions(list) => success(status, list),
+        HubOk::Published(p) => success(status, p),
+        HubOk::Delivery(d) => success(status, d),
+        HubOk::Redrive(r) => success(status, r),
+        HubOk::Metrics(m) => success(status, m),
+        HubOk::Deliveries { entries, next_cursor, limit } => page(status, entries, next_cursor, limit),
+        HubOk::Failures { attempts, next_cursor, limit } => page(status, attempts, next_cursor, limit),
+        HubOk::Replayed(replayed) => {
+            let mut response = Response::from_json(&replayed)?.with_status(status);
+            response.headers_mut().set("cache-control", "no-store")?;
+            Ok(response)
+        }
+    }
+}
+
+fn log_query(req: &Request) -> Result<LogQuery, ApiError> {
+    let url = req.url()?;
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    Ok(LogQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
+}
+
+/// Every partner webhook route.
+pub async fn partner(req: Request, edge: Edge<'_>, id: partner_edge::routes::RouteId) -> Result<Response, ApiError> {
+    use partner_edge::routes::RouteId;
+    let key_id = partner_key(&edge)?;
+    let status = id.route().success_status;
+    let command = match id {
+        RouteId::CreateWebhook => {
+            let input: SubscriptionIn = json_body(&edge.body)?;
+            input.validate()?;
+            check_url(edge.env, &input.url)?;
+            HubCommand::CreateSubscription { input }
+        }
+        RouteId::ListWebhooks => HubCommand::ListSubscriptions,
+        RouteId::GetWebhook => HubCommand::GetSubscription { subscription_id: webhook_id(&edge) },
+        RouteId::PatchWebhook => {
+            let patch: SubscriptionPatch = json_body(&edge.body)?;
+            patch.validate()?;
+            if let Some(url) = &patch.url {
+                check_url(edge.env, url)?;
+            }
+            HubCommand::PatchSubscription { subscription_id: webhook_id(&edge), patch }
+        }
+        RouteId::DeleteWebhook => HubCommand::DeleteSubscription { subscription_id: webhook_id(&edge) },
+        RouteId::RotateWebhookSecret => HubCommand::RotateSecret { subscription_id: webhook_id(&edge) },
+        RouteId::TestWebhook => {
+            let subscription_id = webhook_id(&edge);
+            let event = Event {
+                event_id: new_event_id()?,
+                event_type: EventType::Test,
+                occurred_at_ms: edge.now_ms,
+                data: test_ping(&subscription_id),
+            };
+            HubCommand::Publish { event, only_subscription: Some(subscription_id) }
+        }
+        RouteId::ListWebhookDeliveries => {
+            HubCommand::Deliveries { subscription_id: webhook_id(&edge), query: log_query(&req)? }
+        }
+        RouteId::ListWebhookFailures => {
+            let query = log_query(&req)?;
+            if query.state.is_some() {
+                return Err(ApiError::invalid_request("status: the failure log has no status filter"));
+            }
+            HubCommand::Failures { subscription_id: webhook_id(&edge), query }
+        }
+        RouteId::RetryWebhookDelivery => HubCommand::RetryDelivery {
+            subscription_id: webhook_id(&edge),
+            delivery_id: edge.params.get("delivery_id").unwrap_or_default().to_owned(),
+        },
+        other => return Err(ApiError::internal(format!("{other:?} is not a webhook route"))),
+    };
+    answer(status, hub(edge.env, &key_id, command).await?)
+}
+
+/// Queues an event for every matching subscription of a partner; stored before this returns.
+pub async fn publish_event(env: &Env, key_id: &KeyId, event: Event) -> Result<(), ApiError> {
+    hub(env, key_id.as_str(), HubCommand::Publish { event, only_subscription: None }).await.map(|_| ())
+}
+
+/// `POST /api/admin/events`.
+pub async fn publish(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let input: PublishEvent = json_body(&edge.body)?;
+    let key_id = KeyId::parse(&input.key_id).map_err(|_| ApiError::invalid_request("key_id: not a partner key id"))?;
+    if keys::load(edge.env, &key_id).await?.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, format!("no partner key {key_id}")));
+    }
+    input
+        .event_type
+        .check_data(&input.data)
+        .map_err(|reason| ApiError::invalid_request(format!("data: not a {} payload: {reason}", input.event_type)))?;
+    let event_id = match input.event_id {
+        Some(id) => {
+            check_event_id(&id)?;
+            id
+        }
+        None => new_event_id()?,
+    };
+    let event = Event { event_id, event_type: input.event_type, occurred_at_ms: edge.now_ms, data: input.data };
+    answer(202, hub(edge.env, key_id.as_str(), HubCommand::Publish { event, only_subscription: None }).await?)
+}
+
+/// `POST /api/admin/webhook-events/{event_id}/replay`.
+pub async fn replay(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let event_id = edge.params.get("event_id").unwrap_or_default().to_owned();
+    let key_id = edge
+        .env
+        .kv(bindings::KV)?
+        .get(&format!("webhook-event:{event_id}"))
+        .text()
+        .await
+        .map_err(|e| ApiError::internal(format!("KV read failed: {e}")))?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no webhook event {event_id}")))?;
+    answer(200, hub(edge.env, &key_id, HubCommand::Replay { event_id }).await?)
+}
+
+/// `POST /api/admin/webhook-dead-letters/redrive`.
+pub async fn redrive(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let input: RedriveIn = json_body(&edge.body)?;
+    let key_id = KeyId::parse(&input.key_id).map_err(|_| ApiError::invalid_request("key_id: not a partner key id"))?;
+    let command = HubCommand::Redrive {
+        subscription_id: input.subscription_id.clone(),
+        batch_size: input.batch_size()?,
+        cooldown_seconds: input.cooldown_seconds()?,
+    };
+    answer(202, hub(edge.env, key_id.as_str(), command).await?)
+}
+
+/// `GET /metrics`: every hub's figures, summed.
+pub async fn metrics(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let kv = edge.env.kv(bindings::KV)?;
+    let mut hubs = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix("webhook-hub:".to_owned());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
+        hubs.extend(page.keys.into_iter().filter_map(|k| k.name.strip_prefix("webhook-hub:").map(str::to_owned)));
+        if page.list_complete || page.cursor.is_none() {
+            break;
+        }
+        cursor = page.cursor;
+    }
+    let mut total = MetricsSnapshot::default();
+    for chunk in hubs.chunks(16) {
+        let answers = join_all(chunk.iter().map(|key_id| hub(edge.env, key_id, HubCommand::Metrics))).await;
+        for answer in answers {
+            if let HubOk::Metrics(snapshot) = answer? {
+                total.merge(&snapshot);
+            }
+        }
+    }
+    let mut response = Response::ok(total.render(edge.now_ms))?;
+    response.headers_mut().set("content-type", "text/plain; version=0.0.4; charset=utf-8")?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
+}
