@@ -113,6 +113,33 @@ pub fn random_token() -> Result<String, String> {
     Ok(hex::encode(bytes))
 }
 
+/// Checks a received webhook under each scheme whose headers are present:
+/// `("X-Webhook-Signature", result)` and `("Standard Webhooks", result)`.
+/// `headers` are (lowercase name, value) pairs.
+pub fn verify_webhook(
+    secret: &str,
+    headers: &[(String, String)],
+    body: &str,
+    now: u64,
+    tolerance: u64,
+) -> Result<Vec<(&'static str, Result<(), String>)>, String> {
+    use partner_edge::webhooks::{verify_delivery, WebhookSecret, HEADER_SIGNATURE, HEADER_SW_SIGNATURE};
+    let secret = WebhookSecret::parse(secret)?;
+    let lookup = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let report = verify_delivery(&secret, lookup, body, now, tolerance);
+    let mut results = Vec::new();
+    if lookup(HEADER_SIGNATURE).is_some() {
+        results.push(("X-Webhook-Signature", report.seed_scheme));
+    }
+    if lookup(HEADER_SW_SIGNATURE).is_some() {
+        results.push(("Standard Webhooks", report.standard_webhooks));
+    }
+    if results.is_empty() {
+        return Err("no signature headers: pass X-Webhook-Signature and/or webhook-signature".to_owned());
+    }
+    Ok(results)
+}
+
 /// Whether this method needs an Idempotency-Key (mutations do).
 pub fn is_mutation(method: &str) -> bool {
     needs_idempotency_key(method)

@@ -4,6 +4,7 @@
 //! partner-edge headers --method GET --path /api/partner/me
 //! partner-edge curl    --method POST --path /api/salutes/credit --json '{"user_id":"4",…}'
 //! partner-edge send    --method POST --path /api/salutes/credit --json '{"user_id":"4",…}'
+//! partner-edge verify  --secret whsec_… --headers-file h.txt --body-file body.json
 //! ```
 //!
 //! The key id and secret come from `--key-id`/`--secret` or, better (no shell
@@ -32,6 +33,32 @@ enum Command {
     /// Send the request and print the status, the edge's headers and the body.
     /// Exits 0 on 2xx, 1 on any other status, 2 if nothing was answered.
     Send(WithBase),
+    /// Check a received webhook delivery under both signature schemes (the
+    /// X-Webhook-Signature hex HMAC and Standard Webhooks). Exits 0 when every
+    /// scheme present verifies, 1 otherwise.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The subscription's secret, `whsec_…`, exactly as shown.
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    secret: String,
+    /// A received header, `Name: value`; repeat for each.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// A file of received headers, one `Name: value` per line.
+    #[arg(long)]
+    headers_file: Option<std::path::PathBuf>,
+    /// The raw body, byte for byte as received.
+    #[arg(long)]
+    body_file: std::path::PathBuf,
+    /// Accepted clock skew, in seconds.
+    #[arg(long, default_value_t = 300)]
+    tolerance: u64,
+    /// Check as if it were this unix time (to verify a stored delivery).
+    #[arg(long)]
+    now: Option<u64>,
 }
 
 #[derive(Args)]
@@ -83,10 +110,7 @@ impl Common {
         }
         let timestamp = match self.timestamp {
             Some(t) => t,
-            None => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_err(|e| format!("the clock is before 1970: {e}"))?
-                .as_secs(),
+            None => unix_now()?,
         };
         let nonce = match self.nonce {
             Some(n) => n,
@@ -110,8 +134,47 @@ impl Common {
     }
 }
 
+fn unix_now() -> Result<u64, String> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|e| format!("the clock is before 1970: {e}"))
+}
+
+fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
+    let mut lines = args.headers;
+    if let Some(path) = &args.headers_file {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    let headers: Vec<(String, String)> = lines
+        .iter()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let body = std::fs::read(&args.body_file).map_err(|e| format!("{}: {e}", args.body_file.display()))?;
+    let body = String::from_utf8(body).map_err(|_| "the body is not UTF-8 JSON".to_owned())?;
+    let now = match args.now {
+        Some(now) => now,
+        None => unix_now()?,
+    };
+    let report = partner_edge_cli::verify_webhook(&args.secret, &headers, &body, now, args.tolerance)?;
+    let mut all_good = true;
+    for (scheme, result) in &report {
+        match result {
+            Ok(()) => println!("{scheme}: valid"),
+            Err(reason) => {
+                all_good = false;
+                println!("{scheme}: INVALID ({reason})");
+            }
+        }
+    }
+    Ok(if all_good && !report.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::Verify(args) => verify(args),
         Command::Headers(common) => {
             for (name, value) in headers(&common.into_spec()?) {
                 println!("{name}: {value}");

@@ -38,3 +38,35 @@ fn a_missing_secret_is_a_clear_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--secret"));
 }
+
+#[test]
+fn verify_accepts_a_signed_delivery_and_refuses_a_tampered_one() {
+    use partner_edge::webhooks::{example_envelope, signature_headers, EventType, WebhookSecret};
+    let secret = WebhookSecret::new([9; 32]);
+    let envelope = example_envelope(EventType::SalutesCredit);
+    let body = envelope.body();
+    let (headers, _) = signature_headers(&[("whk_1", &secret)], &envelope, 1_700_000_000, &body);
+    let dir = tempfile::tempdir().unwrap();
+    let headers_file = dir.path().join("headers.txt");
+    let lines: Vec<String> = headers.iter().map(|(name, value)| format!("{name}: {value}")).collect();
+    std::fs::write(&headers_file, lines.join("\n")).unwrap();
+    let run = |body: &str| {
+        let body_file = dir.path().join("body.json");
+        std::fs::write(&body_file, body).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_partner-edge"))
+            .args(["verify", "--now", "1700000010", "--headers-file"])
+            .arg(&headers_file)
+            .arg("--body-file")
+            .arg(&body_file)
+            .env("WEBHOOK_SECRET", secret.expose())
+            .output()
+            .unwrap()
+    };
+    let good = run(&body);
+    let out = String::from_utf8_lossy(&good.stdout).to_string();
+    assert!(good.status.success(), "{out}");
+    assert!(out.contains("X-Webhook-Signature: valid") && out.contains("Standard Webhooks: valid"), "{out}");
+    let bad = run(&body.replace("100", "101"));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("INVALID"));
+}

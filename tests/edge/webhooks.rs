@@ -214,6 +214,10 @@ fn a_delivery_is_signed_under_both_schemes(edge: &Edge) {
         verify_delivery(&secret_parsed, |name| request.header(name).map(str::to_owned), &body, unix_now(), 300);
     assert_eq!(report.seed_scheme, Ok(()));
     assert_eq!(report.standard_webhooks, Ok(()));
+    // So does the CLI's verify.
+    let received: Vec<(String, String)> = request.headers.clone();
+    let checks = partner_edge_cli::verify_webhook(&secret, &received, &body, unix_now(), 300).unwrap();
+    assert_eq!(checks, vec![("X-Webhook-Signature", Ok(())), ("Standard Webhooks", Ok(()))]);
     // An off-the-shelf Standard Webhooks verifier accepts it unchanged.
     standardwebhooks::Webhook::new(&secret).unwrap().verify(&request.body, &header_map(request)).unwrap();
     // And a tampered body is refused by it.
