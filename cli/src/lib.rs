@@ -113,6 +113,9 @@ pub fn random_token() -> Result<String, String> {
     Ok(hex::encode(bytes))
 }
 
+/// One scheme's verdict: its name and whether the signature holds.
+pub type SchemeCheck = (&'static str, Result<(), String>);
+
 /// Checks a received webhook under each scheme whose headers are present:
 /// `("X-Webhook-Signature", result)` and `("Standard Webhooks", result)`.
 /// `headers` are (lowercase name, value) pairs.
@@ -122,7 +125,7 @@ pub fn verify_webhook(
     body: &str,
     now: u64,
     tolerance: u64,
-) -> Result<Vec<(&'static str, Result<(), String>)>, String> {
+) -> Result<Vec<SchemeCheck>, String> {
     use partner_edge::webhooks::{verify_delivery, WebhookSecret, HEADER_SIGNATURE, HEADER_SW_SIGNATURE};
     let secret = WebhookSecret::parse(secret)?;
     let lookup = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
