@@ -16,16 +16,11 @@
 // median of each figure across rounds, and each route's p50 ratio to the
 // first route. The machine is noisy: compare medians and ratios, not single runs.
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Miniflare } from 'miniflare';
-import { unstable_getMiniflareWorkerOptions } from 'wrangler';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+import { ROOT, median, mintKey, startEdge } from './edge.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,13 +31,7 @@ const { values, positionals } = parseArgs({
   },
 });
 const routes = positionals.length > 0 ? positionals : ['health', 'me', 'credit'];
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 
-function median(numbers) {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 function load(scenario, seconds, connections) {
   return new Promise((resolve, reject) => {
@@ -73,26 +62,10 @@ function artefactSizes() {
   ];
 }
 
-const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
-const state = mkdtempSync(join(tmpdir(), 'pe-bench-'));
-const mf = new Miniflare({
-  ...workerOptions,
-  name: 'partner-edge',
-  modules: true,
-  scriptPath: join(ROOT, 'worker/build/index.js'),
-  bindings: {
-    ...workerOptions.bindings,
-    EDGE_ENV: 'local',
-    ADMIN_API_KEY: ADMIN_KEY,
-    PARTNER_KEY_MASTER: '5a'.repeat(32),
-    // The limits stay on (each request still takes its token); they are
-    // raised so that the load measures the work, not the 429s.
-    RATE_LIMIT_PUBLIC_API_PER_MIN: '100000000',
-  },
-  kvPersist: join(state, 'kv'),
-  durableObjectsPersist: join(state, 'do'),
-  host: '127.0.0.1',
-  port: 0,
+const { mf, dispose } = startEdge({
+  // The limits stay on (each request still takes its token); they are
+  // raised so that the load measures the work, not the 429s.
+  RATE_LIMIT_PUBLIC_API_PER_MIN: '100000000',
 });
 
 try {
@@ -102,17 +75,7 @@ try {
   const connections = Number(values.connections);
   console.log(`workerd via Miniflare at ${base}; ${connections} connections, ${rounds} rounds of ${seconds} s per route\n`);
 
-  // A live key with every scope and the highest per-key limit the admin API allows.
-  const minted = await fetch(`${base}/api/admin/partner-keys`, {
-    method: 'POST',
-    headers: { 'x-admin-key': ADMIN_KEY, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      name: 'bench', environment: 'live', rate_limit_per_minute: 100000,
-      scopes: ['read', 'credit', 'debit', 'ledger', 'donation', 'users'],
-    }),
-  });
-  if (minted.status !== 201) throw new Error(`minting the bench key answered ${minted.status}: ${await minted.text()}`);
-  const { key_id, secret } = (await minted.json()).data;
+  const { key_id, secret } = await mintKey(base, ['read', 'credit', 'debit', 'ledger', 'donation', 'users']);
   const named = {
     health: { url: `${base}/api/public/health`, method: 'GET' },
     me: { url: `${base}/api/partner/me`, method: 'GET', key_id, secret },
@@ -155,6 +118,5 @@ try {
     process.exitCode = 1;
   }
 } finally {
-  await mf.dispose();
-  rmSync(state, { recursive: true, force: true });
+  await dispose();
 }

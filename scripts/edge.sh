@@ -215,5 +215,6 @@ case "${1:-}" in
   run) run ;;
   test) test_all ;;
   bench) shift; bench "$@" ;;
-  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|setup|build}" ;;
+  bench-webhooks) shift; setup; build; node bench/webhooks.mjs "$@" ;;
+  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|setup|build}" ;;
 esac

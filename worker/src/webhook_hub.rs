@@ -101,12 +101,14 @@ pub struct WebhookHub {
     env: Env,
     sql: SqlStorage,
     schema: SchemaOnce,
+    /// When the stored alarm is due, as this instance last set or read it.
+    alarm_at: std::cell::Cell<Option<u64>>,
 }
 
 impl DurableObject for WebhookHub {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        Self { state, env, sql, schema: SchemaOnce::default() }
+        Self { state, env, sql, schema: SchemaOnce::default(), alarm_at: std::cell::Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -124,6 +126,8 @@ impl DurableObject for WebhookHub {
 
     async fn alarm(&self) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
+        // This alarm has fired; `schedule` below records the next one.
+        self.alarm_at.set(None);
         self.run_redrive_batch(now_ms())?;
         self.deliver_due().await?;
         self.schedule().await?;
@@ -484,15 +488,15 @@ impl WebhookHub {
             )?;
             self.transition(DeliveryState::Queued, now)?;
         }
-        // Lets the operator's replay route find the event's partner.
+        // Lets the operator's replay route find the event's partner. The
+        // event itself is already stored; the index is written after the answer.
         let key_id = self.key_id()?;
-        self.env
-            .kv(bindings::KV)?
-            .put(&format!("webhook-event:{}", event.event_id), key_id)?
-            .expiration_ttl(30 * 86_400)
-            .execute()
-            .await
-            .map_err(|e| worker::Error::from(e.to_string()))?;
+        let put = self.env.kv(bindings::KV)?.put(&format!("webhook-event:{}", event.event_id), key_id)?;
+        self.state.wait_until(async move {
+            if let Err(error) = put.expiration_ttl(30 * 86_400).execute().await {
+                worker::console_error!("could not index a webhook event for replay: {error}");
+            }
+        });
         if !targets.is_empty() {
             self.ensure_alarm(now).await?;
         }
@@ -551,10 +555,16 @@ impl WebhookHub {
 
     /// Sets the alarm for `at` unless one is already due sooner.
     async fn ensure_alarm(&self, at: u64) -> Result<()> {
+        if self.alarm_at.get().is_some_and(|current| current <= at) {
+            return Ok(());
+        }
         let storage = self.state.storage();
         let current = storage.get_alarm().await?;
         if current.is_none_or(|current| current.unsigned_abs() > at) {
             storage.set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&(at as f64).into()))).await?;
+            self.alarm_at.set(Some(at));
+        } else {
+            self.alarm_at.set(current.map(i64::unsigned_abs));
         }
         Ok(())
     }
@@ -579,6 +589,7 @@ impl WebhookHub {
         if let Some(at) = next {
             self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&(at as f64).into()))).await?;
         }
+        self.alarm_at.set(next.map(i64::unsigned_abs));
         Ok(())
     }
 

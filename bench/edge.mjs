@@ -1,0 +1,65 @@
+// Shared by the benchmarks: the built worker on workerd through Miniflare's
+// Node API, configured from wrangler.toml by wrangler's own converter, on
+// fresh temporary state.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Miniflare } from 'miniflare';
+import { unstable_getMiniflareWorkerOptions } from 'wrangler';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+
+export function median(numbers) {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function percentile(numbers, p) {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** Starts the edge with extra bindings; returns the Miniflare instance and a dispose(). */
+export function startEdge(bindings = {}) {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
+  const state = mkdtempSync(join(tmpdir(), 'pe-bench-'));
+  const mf = new Miniflare({
+    ...workerOptions,
+    name: 'partner-edge',
+    modules: true,
+    scriptPath: join(ROOT, 'worker/build/index.js'),
+    bindings: {
+      ...workerOptions.bindings,
+      EDGE_ENV: 'local',
+      ADMIN_API_KEY: ADMIN_KEY,
+      PARTNER_KEY_MASTER: '5a'.repeat(32),
+      ...bindings,
+    },
+    kvPersist: join(state, 'kv'),
+    durableObjectsPersist: join(state, 'do'),
+    host: '127.0.0.1',
+    port: 0,
+  });
+  return {
+    mf,
+    dispose: async () => {
+      await mf.dispose();
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Mints a live key with the given scopes and the highest per-key limit. */
+export async function mintKey(base, scopes) {
+  const minted = await fetch(`${base}/api/admin/partner-keys`, {
+    method: 'POST',
+    headers: { 'x-admin-key': ADMIN_KEY, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', environment: 'live', rate_limit_per_minute: 100000, scopes }),
+  });
+  if (minted.status !== 201) throw new Error(`minting a key answered ${minted.status}: ${await minted.text()}`);
+  return (await minted.json()).data;
+}
