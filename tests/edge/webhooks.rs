@@ -46,6 +46,7 @@ pub const OWN_EDGE_TESTS: &[(&str, fn())] = &[
     ("production_refuses_the_ssrf_corpus_and_loopback", production_refuses_the_ssrf_corpus_and_loopback),
     ("a_restart_during_a_retry_loses_nothing", a_restart_during_a_retry_loses_nothing),
     ("urls_are_checked_again_at_delivery", urls_are_checked_again_at_delivery),
+    ("webhook_routes_have_their_own_rate_limit", webhook_routes_have_their_own_rate_limit),
 ];
 
 /// The receiver all webhook tests share. Behaviour by the path's last segment:
@@ -661,4 +662,22 @@ fn urls_are_checked_again_at_delivery() {
     let error = body["data"][0]["attempt_log"][0]["error"].as_str().unwrap().to_owned();
     assert!(error.contains("url refused at delivery") && error.contains("loopback"), "{error}");
     assert!(receiver().server.requests_to(&route).is_empty(), "nothing reached the receiver");
+}
+
+/// `RATE_LIMIT_WEBHOOK_PER_MIN` limits a key's webhook routes in a window of
+/// their own: exhausting it leaves the key's other routes untouched.
+fn webhook_routes_have_their_own_rate_limit() {
+    let (edge, _state) = Edge::spawn_fresh_with(&[("RATE_LIMIT_WEBHOOK_PER_MIN", "3")]);
+    while unix_now() % 60 > 45 {
+        thread::sleep(Duration::from_millis(500));
+    }
+    let client = partner(&edge);
+    let statuses: Vec<u16> = (0..5).map(|_| client.send("GET", "/api/partner/webhooks", b"").status).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 429, 429]);
+    let limited = client.send("GET", "/api/partner/webhooks", b"");
+    limited.assert_error(429, "rate_limited");
+    assert_eq!(limited.header("x-ratelimit-limit"), Some("3"));
+    let me = client.send("GET", "/api/partner/me", b"");
+    assert_eq!(me.status, 200, "the partner window is separate");
+    assert_eq!(me.header("x-ratelimit-limit"), Some("600"));
 }

@@ -86,7 +86,7 @@ const SCHEMA: &[&str] = &[
 ];
 
 /// How many due deliveries one alarm attempts, concurrently.
-const BATCH: u32 = 25;
+const BATCH: u32 = 100;
 
 /// What the worker sends.
 #[derive(Serialize, Deserialize)]
