@@ -43,6 +43,38 @@ pub struct PageMeta {
     pub limit: u32,
 }
 
+/// Page size bounds for cursor-paginated lists.
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+/// Reads a `limit` query parameter: 1 to [`MAX_PAGE`].
+pub fn parse_page_limit(raw: &str) -> Result<u32, crate::partner::FieldError> {
+    raw.parse()
+        .ok()
+        .filter(|limit| (1..=MAX_PAGE).contains(limit))
+        .ok_or_else(|| crate::partner::FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")))
+}
+
+/// Reads a `cursor` query parameter: `prefix` and a sequence number.
+pub fn parse_cursor(raw: &str, prefix: &str) -> Result<u64, crate::partner::FieldError> {
+    raw.strip_prefix(prefix)
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| crate::partner::FieldError::new("cursor", "pass next_cursor from the previous page"))
+}
+
+/// Given up to `limit + 1` rows fetched newest first, the page and the
+/// cursor of its last row if more remain.
+pub fn split_page<T>(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    let limit = limit as usize;
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(cursor_of);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
 /// An error response body. The same shape for every failure the edge returns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

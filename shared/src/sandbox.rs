@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::api::{parse_cursor, parse_page_limit, split_page, DEFAULT_PAGE};
 use crate::error::ErrorCode;
 use crate::partner::{Environment, FieldError, Scope};
 use crate::routes::{Access, ROUTES};
@@ -440,10 +441,6 @@ impl SandboxUser {
     }
 }
 
-/// Page size bounds for cursor-paginated lists.
-pub const DEFAULT_PAGE: u32 = 50;
-pub const MAX_PAGE: u32 = 200;
-
 /// `GET /api/salutes/ledger?user_id=&kind=&cursor=&limit=`, newest first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerQuery {
@@ -474,18 +471,8 @@ impl LedgerQuery {
                         EntryKind::parse(value).ok_or_else(|| FieldError::new("kind", "must be credit or debit"))?,
                     );
                 }
-                "cursor" => {
-                    let seq = value.strip_prefix("le_").and_then(|n| n.parse::<u64>().ok());
-                    query.before_seq =
-                        Some(seq.ok_or_else(|| FieldError::new("cursor", "pass next_cursor from the previous page"))?);
-                }
-                "limit" => {
-                    query.limit = value
-                        .parse()
-                        .ok()
-                        .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                        .ok_or_else(|| FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")))?;
-                }
+                "cursor" => query.before_seq = Some(parse_cursor(value, "le_")?),
+                "limit" => query.limit = parse_page_limit(value)?,
                 other => {
                     return Err(FieldError::new("query", format!("unknown parameter `{other}`")));
                 }
@@ -495,15 +482,8 @@ impl LedgerQuery {
     }
 
     /// Given up to `limit + 1` rows fetched newest first, the page and its next cursor.
-    pub fn page(&self, mut rows: Vec<LedgerEntry>) -> (Vec<LedgerEntry>, Option<String>) {
-        let limit = self.limit as usize;
-        if rows.len() > limit {
-            rows.truncate(limit);
-            let next = rows.last().map(|entry| entry.entry_id.clone());
-            (rows, next)
-        } else {
-            (rows, None)
-        }
+    pub fn page(&self, rows: Vec<LedgerEntry>) -> (Vec<LedgerEntry>, Option<String>) {
+        split_page(rows, self.limit, |entry| entry.entry_id.clone())
     }
 }
 

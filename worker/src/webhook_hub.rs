@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use partner_edge::api::split_page;
 use partner_edge::partner::MasterKey;
 use partner_edge::webhooks::hub::{cursor, DeliveryLogEntry, HubCommand, HubError, HubOk, HubReply, LogQuery};
 use partner_edge::webhooks::metrics::{latency_bucket, MetricsSnapshot, Window, LATENCY_BUCKETS_MS};
@@ -877,13 +878,8 @@ impl WebhookHub {
             bindings.push(sql_int(before)?);
         }
         condition.push_str(&format!(" ORDER BY seq DESC LIMIT {}", query.limit + 1));
-        let mut rows = self.delivery_rows(&condition, bindings)?;
-        let next_cursor = if rows.len() > query.limit as usize {
-            rows.truncate(query.limit as usize);
-            rows.last().map(|row| cursor(row.seq.unsigned_abs()))
-        } else {
-            None
-        };
+        let rows = self.delivery_rows(&condition, bindings)?;
+        let (rows, next_cursor) = split_page(rows, query.limit, |row| cursor(row.seq.unsigned_abs()));
         let entries = rows
             .iter()
             .map(|row| {
@@ -910,13 +906,8 @@ impl WebhookHub {
             bindings.push(sql_int(before)?);
         }
         sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", query.limit + 1));
-        let mut rows = self.sql.exec(&sql, bindings)?.to_array::<Row>()?;
-        let next_cursor = if rows.len() > query.limit as usize {
-            rows.truncate(query.limit as usize);
-            rows.last().map(|row| cursor(row.seq.unsigned_abs()))
-        } else {
-            None
-        };
+        let rows = self.sql.exec(&sql, bindings)?.to_array::<Row>()?;
+        let (rows, next_cursor) = split_page(rows, query.limit, |row| cursor(row.seq.unsigned_abs()));
         let attempts = rows.iter().map(|row| from_json(&row.doc)).collect::<Result<Vec<Attempt>>>()?;
         Ok(Ok(HubOk::Failures { attempts, next_cursor, limit: query.limit }))
     }

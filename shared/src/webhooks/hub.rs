@@ -8,9 +8,9 @@ use super::{
     Attempt, Delivery, DeliveryState, Event, EventType, Published, Redrive, Replayed, Subscription, SubscriptionIn,
     SubscriptionPatch, SubscriptionWithSecret,
 };
+use crate::api::{parse_cursor, parse_page_limit, DEFAULT_PAGE};
 use crate::error::ErrorCode;
 use crate::partner::FieldError;
-use crate::sandbox::{DEFAULT_PAGE, MAX_PAGE};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -153,18 +153,8 @@ impl LogQuery {
                             .ok_or_else(|| FieldError::new("event_type", "is not in the event catalogue"))?,
                     );
                 }
-                "cursor" => {
-                    let seq = value.strip_prefix("c_").and_then(|n| n.parse::<u64>().ok());
-                    query.before_seq =
-                        Some(seq.ok_or_else(|| FieldError::new("cursor", "pass next_cursor from the previous page"))?);
-                }
-                "limit" => {
-                    query.limit = value
-                        .parse()
-                        .ok()
-                        .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                        .ok_or_else(|| FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")))?;
-                }
+                "cursor" => query.before_seq = Some(parse_cursor(value, "c_")?),
+                "limit" => query.limit = parse_page_limit(value)?,
                 other => return Err(FieldError::new("query", format!("unknown parameter `{other}`"))),
             }
         }

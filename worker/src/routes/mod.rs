@@ -1,5 +1,6 @@
 //! One module per route family. Handlers share one signature:
-//! `(Request, Edge) -> Result<Response, ApiError>`.
+//! `(Request, Edge) -> Result<Response, ApiError>` (plus the `RouteId` where
+//! one handler serves a family of routes through one Durable Object).
 
 pub mod admin;
 pub mod docs;
