@@ -164,6 +164,12 @@ run() {
   if [ ! -f .dev.vars ]; then
     cp .dev.vars.example .dev.vars
     log "created .dev.vars from .dev.vars.example (local-only values)"
+  else
+    # A .dev.vars made by an older checkout lacks settings added since; say which.
+    local name
+    for name in $(grep -oE '^[A-Z_]+=' .dev.vars.example | tr -d '='); do
+      grep -qE "^$name=" .dev.vars || log "note: .dev.vars has no $name; see .dev.vars.example"
+    done
   fi
   local port=${PORT:-8787} inspector=${INSPECTOR_PORT:-9229}
   log "starting wrangler dev; state persists in .state/"
