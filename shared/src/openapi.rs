@@ -52,6 +52,9 @@ pub fn route_errors(route: &Route) -> Vec<ErrorCode> {
             codes.extend_from_slice(IDEMPOTENCY_ERRORS);
         }
     }
+    if route.is_rate_limited() {
+        codes.push(ErrorCode::RateLimited);
+    }
     codes.extend_from_slice(route.errors);
     codes.push(ErrorCode::ServerError);
     let mut unique = Vec::with_capacity(codes.len());
@@ -190,15 +193,17 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
                     });
                 }
             }
-            for response in responses.values_mut() {
-                response["headers"]["X-RateLimit-Limit"] = json!({ "schema": { "type": "integer" } });
-                response["headers"]["X-RateLimit-Remaining"] = json!({ "schema": { "type": "integer" } });
-                response["headers"]["X-RateLimit-Reset"] =
-                    json!({ "description": "Unix seconds.", "schema": { "type": "integer" } });
-            }
             json!([{ "partnerSignature": [] }])
         }
     };
+    if route.is_rate_limited() {
+        for response in responses.values_mut() {
+            response["headers"]["X-RateLimit-Limit"] = json!({ "schema": { "type": "integer" } });
+            response["headers"]["X-RateLimit-Remaining"] = json!({ "schema": { "type": "integer" } });
+            response["headers"]["X-RateLimit-Reset"] =
+                json!({ "description": "Unix seconds.", "schema": { "type": "integer" } });
+        }
+    }
     let description = match route.access {
         Access::Partner(Some(scope)) => format!("{}\n\nRequires scope `{}`.", route.description, scope.as_str()),
         _ => route.description.to_owned(),
@@ -347,6 +352,17 @@ mod tests {
         assert_eq!(health["503"]["content"]["application/json"]["x-error-codes"], json!(["dependency_unavailable"]));
         let catalogue = doc["x-error-catalogue"].as_array().unwrap();
         assert_eq!(catalogue.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn public_api_routes_document_their_rate_limit_and_docs_routes_do_not() {
+        let doc = document();
+        let health = &doc["paths"]["/api/public/health"]["get"]["responses"];
+        assert_eq!(health["429"]["content"]["application/json"]["x-error-codes"], json!(["rate_limited"]));
+        assert!(health["200"]["headers"]["X-RateLimit-Remaining"].is_object());
+        let openapi = &doc["paths"]["/openapi.json"]["get"]["responses"];
+        assert!(openapi["429"].is_null());
+        assert!(openapi["200"]["headers"]["X-RateLimit-Remaining"].is_null());
     }
 
     #[test]

@@ -55,6 +55,21 @@ impl Method {
     }
 }
 
+/// Public routes under this prefix are rate-limited per client IP
+/// (`RATE_LIMIT_PUBLIC_API_PER_MIN`); documentation routes are not.
+pub const PUBLIC_RATE_LIMITED_PREFIX: &str = "/api/public/";
+
+impl Route {
+    /// Whether answers carry `X-RateLimit-*` and the route can answer 429.
+    pub fn is_rate_limited(&self) -> bool {
+        match self.access {
+            Access::Partner(_) => true,
+            Access::Public => self.path.starts_with(PUBLIC_RATE_LIMITED_PREFIX),
+            Access::Admin => false,
+        }
+    }
+}
+
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -519,7 +534,7 @@ route_table! {
         query: &[],
         success_status: 200,
         response: Payload::EventCatalogue,
-        errors: &[ErrorCode::RateLimited],
+        errors: &[],
     }
     /// Creates a webhook subscription.
     CreateWebhook => {

@@ -1,6 +1,7 @@
 //! The public API's rate limit: `RATE_LIMIT_PUBLIC_API_PER_MIN` requests a
-//! minute per client IP (90 by default) on `/api/public/*`, counted exactly
-//! by one `ClientRateLimit` Durable Object per IP.
+//! minute per client IP (90 by default) on the public routes the table marks
+//! rate-limited (`/api/public/*`), counted exactly by one `ClientRateLimit`
+//! Durable Object per IP.
 //!
 //! The client IP is `CF-Connecting-IP`, which Cloudflare sets on every
 //! request and which a client cannot override there. Locally, `wrangler dev`
@@ -13,9 +14,6 @@ use crate::bindings;
 use crate::client_rate_limit::{TakeAnswer, TakeRequest};
 use crate::durable::call;
 use crate::error::ApiError;
-
-/// Routes under this prefix are rate-limited per client.
-pub const LIMITED_PREFIX: &str = "/api/public/";
 
 /// Takes one request from the client's window, or refuses with 429.
 pub async fn take(req: &Request, env: &Env, config: &GateConfig, now: u64) -> Result<RateVerdict, ApiError> {

@@ -44,7 +44,7 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
     let mut rate = None;
     let partner = match id.route().access {
         Access::Public => {
-            if path.starts_with(public_limit::LIMITED_PREFIX) {
+            if id.route().is_rate_limited() {
                 rate = Some(public_limit::take(&req, env, &gate_config, now_secs(now_ms)).await?);
             }
             None
