@@ -19,9 +19,9 @@ use partner_edge::webhooks::metrics::{latency_bucket, MetricsSnapshot, Window, L
 use partner_edge::webhooks::retry::{parse_retry_after, RetryPolicy};
 use partner_edge::webhooks::ssrf::check_webhook_url;
 use partner_edge::webhooks::{
-    excerpt, honours_retry_after, is_success, live_slots, signature_headers, Attempt, Delivery, DeliveryFailed,
-    DeliveryState, EndpointDisabled, Envelope, Event, EventType, Published, Redrive, Replayed, SecretSlot,
-    Subscription, SubscriptionWithSecret, TestPing, WebhookSecret,
+    excerpt, honours_retry_after, is_success, live_slots, new_delivery_id, new_event_id, new_subscription_id,
+    signature_headers, Attempt, Delivery, DeliveryFailed, DeliveryState, EndpointDisabled, Envelope, Event, EventType,
+    Published, Redrive, Replayed, SecretSlot, Subscription, SubscriptionWithSecret, TestPing, WebhookSecret,
 };
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -201,14 +201,6 @@ fn api_to_worker(error: crate::error::ApiError) -> worker::Error {
     worker::Error::from(format!("{error:?}"))
 }
 
-fn hex_id(prefix: &str, bytes: &[u8]) -> String {
-    let mut id = String::from(prefix);
-    for byte in bytes {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
-}
-
 /// One attempt's outcome before it is recorded.
 struct Outcome {
     row: DeliveryRow,
@@ -374,7 +366,7 @@ impl WebhookHub {
     }
 
     async fn create(&self, input: partner_edge::webhooks::SubscriptionIn, now: u64) -> Result<HubReply> {
-        let id = hex_id("wh_", &random_bytes::<12>().map_err(api_to_worker)?);
+        let id = new_subscription_id(random_bytes().map_err(api_to_worker)?);
         let (slot, secret) = self.new_slot(&id, "whk_1", now)?;
         let mut event_types = input.event_types;
         event_types.sort_unstable();
@@ -473,7 +465,7 @@ impl WebhookHub {
             vec![event.event_id.as_str().into(), to_json(event)?.into()],
         )?;
         for subscription in &targets {
-            let delivery_id = hex_id("dlv_", &random_bytes::<16>().map_err(api_to_worker)?);
+            let delivery_id = new_delivery_id(random_bytes().map_err(api_to_worker)?);
             self.sql.exec(
                 "INSERT INTO deliveries (delivery_id, subscription_id, event_id, event_type, state, attempts, budget_base,
                     next_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 0, 0, ?, ?, ?)",
@@ -512,7 +504,7 @@ impl WebhookHub {
         now: u64,
     ) -> Result<()> {
         let event = Event {
-            event_id: hex_id("evt_", &random_bytes::<16>().map_err(api_to_worker)?),
+            event_id: new_event_id(random_bytes().map_err(api_to_worker)?),
             event_type,
             occurred_at_ms: now,
             data,

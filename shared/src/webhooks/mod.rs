@@ -704,6 +704,21 @@ pub struct PublishEvent {
     pub event_id: Option<String>,
 }
 
+/// `evt_` and 32 hex digits, from 128 random bits drawn by the caller.
+pub fn new_event_id(random: [u8; 16]) -> String {
+    format!("evt_{}", hex::encode(random))
+}
+
+/// `wh_` and 24 hex digits.
+pub fn new_subscription_id(random: [u8; 12]) -> String {
+    format!("wh_{}", hex::encode(random))
+}
+
+/// `dlv_` and 32 hex digits.
+pub fn new_delivery_id(random: [u8; 16]) -> String {
+    format!("dlv_{}", hex::encode(random))
+}
+
 /// The event id of something that happened once, such as a ledger entry:
 /// the same inputs give the same id, so emitting it twice queues it once.
 pub fn derived_event_id(key_id: &str, local_id: &str) -> String {
@@ -935,6 +950,14 @@ mod tests {
         let clear = SubscriptionPatch { event_types: Some(vec![]), receive_all: Some(false), ..Default::default() };
         assert_eq!(clear.apply(&mut subscription, 6).unwrap_err().field, "event_types");
         assert_eq!(SubscriptionPatch::default().validate().unwrap_err().field, "body");
+    }
+
+    #[test]
+    fn fresh_ids_have_their_prefix_and_length() {
+        assert_eq!(new_event_id([0xab; 16]), format!("evt_{}", "ab".repeat(16)));
+        assert_eq!(new_subscription_id([1; 12]).len(), 3 + 24);
+        assert!(new_delivery_id([2; 16]).starts_with("dlv_02"));
+        assert!(check_event_id(&new_event_id([3; 16])).is_ok(), "a fresh id is a valid caller id too");
     }
 
     #[test]

@@ -47,11 +47,7 @@ fn check_url(env: &Env, url: &str) -> Result<(), ApiError> {
 
 /// A fresh event id: `evt_` and 128 random bits.
 pub fn new_event_id() -> Result<String, ApiError> {
-    Ok(format!("evt_{}", hex_string(&random_bytes::<16>()?)))
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(partner_edge::webhooks::new_event_id(random_bytes()?))
 }
 
 fn answer(status: u16, ok: HubOk) -> Result<Response, ApiError> {
