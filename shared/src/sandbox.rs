@@ -201,7 +201,7 @@ pub struct DonationClaim {
 
 /// What the sandbox cannot do, mapped onto the catalogue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SandboxError {
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
@@ -537,7 +537,7 @@ pub fn capabilities(environment: Environment, backend: Backend, granted: &[Scope
 /// One operation on a partner's sandbox, as the worker sends it to the
 /// `PartnerSandbox` object. Inputs arrive validated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SandboxCommand {
     CreateUser { input: UserIn },
     GetUser { user_id: String },
@@ -573,7 +573,7 @@ pub struct SandboxRequest {
 
 /// A successful sandbox answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", content = "value", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SandboxOk {
     User(SandboxUser),
     Entry(LedgerEntry),

@@ -13,7 +13,7 @@ use crate::error::ErrorCode;
 use crate::partner::FieldError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum HubCommand {
     CreateSubscription {
         input: SubscriptionIn,
@@ -71,7 +71,7 @@ pub struct DeliveryLogEntry {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "result", content = "value", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum HubOk {
     Subscription(Subscription),
     WithSecret(SubscriptionWithSecret),
@@ -86,7 +86,7 @@ pub enum HubOk {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum HubError {
     #[error("no {what} {id}")]
     NotFound { what: String, id: String },
