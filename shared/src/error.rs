@@ -161,6 +161,47 @@ impl ErrorCode {
     }
 }
 
+/// A request a Durable Object refused for a reason the client can act on
+/// (the sandbox's and the webhook hub's), sent back to the worker, which
+/// answers with its catalogue code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("no {what} {id}")]
+    NotFound { what: String, id: String },
+    #[error("user {user_id} has {balance} salutes; a debit of {amount} would take the balance below zero")]
+    InsufficientBalance { user_id: String, balance: u64, amount: u64 },
+    #[error("{message}")]
+    Conflict { message: String },
+}
+
+impl Refusal {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Refusal::Invalid { .. } => ErrorCode::InvalidRequest,
+            Refusal::NotFound { .. } => ErrorCode::NotFound,
+            Refusal::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+            Refusal::Conflict { .. } => ErrorCode::Conflict,
+        }
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Refusal::NotFound { what: what.into(), id: id.into() }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Refusal::Conflict { message: message.into() }
+    }
+}
+
+impl From<crate::partner::FieldError> for Refusal {
+    fn from(error: crate::partner::FieldError) -> Self {
+        Refusal::Invalid { field: error.field.into(), reason: error.reason }
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::api::{parse_cursor, parse_page_limit, split_page, DEFAULT_PAGE};
-use crate::error::ErrorCode;
+use crate::error::Refusal;
 use crate::partner::{Environment, FieldError, Scope};
 use crate::routes::{Access, ROUTES};
 
@@ -199,52 +199,13 @@ pub struct DonationClaim {
     pub created_at: u64,
 }
 
-/// What the sandbox cannot do, mapped onto the catalogue.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxError {
-    #[error("{field}: {reason}")]
-    Invalid { field: String, reason: String },
-    #[error("no {what} {id}")]
-    NotFound { what: String, id: String },
-    #[error("user {user_id} has {balance} salutes; a debit of {amount} would take the balance below zero")]
-    InsufficientBalance { user_id: String, balance: u64, amount: u64 },
-    #[error("{message}")]
-    Conflict { message: String },
-}
-
-impl SandboxError {
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            SandboxError::Invalid { .. } => ErrorCode::InvalidRequest,
-            SandboxError::NotFound { .. } => ErrorCode::NotFound,
-            SandboxError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
-            SandboxError::Conflict { .. } => ErrorCode::Conflict,
-        }
-    }
-
-    pub fn conflict(message: impl Into<String>) -> Self {
-        SandboxError::Conflict { message: message.into() }
-    }
-
-    pub fn user_not_found(user_id: &str) -> Self {
-        SandboxError::NotFound { what: "user".into(), id: user_id.into() }
-    }
-}
-
-impl From<FieldError> for SandboxError {
-    fn from(error: FieldError) -> Self {
-        SandboxError::Invalid { field: error.field.into(), reason: error.reason }
-    }
-}
-
 /// The balance after applying an entry, or why it cannot be applied.
-pub fn apply_entry(user_id: &str, kind: EntryKind, balance: u64, amount: u64) -> Result<u64, SandboxError> {
+pub fn apply_entry(user_id: &str, kind: EntryKind, balance: u64, amount: u64) -> Result<u64, Refusal> {
     match kind {
         EntryKind::Credit => balance
             .checked_add(amount)
-            .ok_or_else(|| SandboxError::conflict(format!("user {user_id}'s balance would overflow"))),
-        EntryKind::Debit => balance.checked_sub(amount).ok_or_else(|| SandboxError::InsufficientBalance {
+            .ok_or_else(|| Refusal::conflict(format!("user {user_id}'s balance would overflow"))),
+        EntryKind::Debit => balance.checked_sub(amount).ok_or_else(|| Refusal::InsufficientBalance {
             user_id: user_id.into(),
             balance,
             amount,
@@ -582,11 +543,12 @@ pub enum SandboxOk {
     Claim(DonationClaim),
 }
 
-pub type SandboxReply = Result<SandboxOk, SandboxError>;
+pub type SandboxReply = Result<SandboxOk, Refusal>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     fn credit(user_id: &str, amount: u64, reason: &str) -> SalutesIn {
         SalutesIn { user_id: user_id.into(), amount, reason: reason.into(), source: Some("partner_portal".into()) }
@@ -681,10 +643,10 @@ mod tests {
     #[test]
     fn replies_round_trip_through_json() {
         let refusals = [
-            SandboxError::user_not_found("9"),
-            SandboxError::conflict("wallet taken"),
-            SandboxError::InsufficientBalance { user_id: "4".into(), balance: 1, amount: 2 },
-            SandboxError::from(FieldError::new("amount", "too big")),
+            Refusal::not_found("user", "9"),
+            Refusal::conflict("wallet taken"),
+            Refusal::InsufficientBalance { user_id: "4".into(), balance: 1, amount: 2 },
+            Refusal::from(FieldError::new("amount", "too big")),
         ];
         for refusal in refusals {
             let reply: SandboxReply = Err(refusal);

@@ -62,3 +62,24 @@ pub fn read_window(
         }
     }))
 }
+
+/// A row with one text column named `doc` (select it `AS doc`).
+#[derive(serde::Deserialize)]
+pub struct Doc {
+    pub doc: String,
+}
+
+/// The `doc` column of the first row, if any.
+pub fn first_doc(sql: &SqlStorage, query: &str, bindings: Vec<worker::SqlStorageValue>) -> Result<Option<String>> {
+    Ok(sql.exec(query, bindings)?.to_array::<Doc>()?.into_iter().next().map(|row| row.doc))
+}
+
+/// A value as stored in a JSON text column.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| worker::Error::from(e.to_string()))
+}
+
+/// A JSON text column read back; a row that does not parse is a storage failure.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| worker::Error::from(format!("stored row unreadable: {e}")))
+}

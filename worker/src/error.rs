@@ -3,7 +3,7 @@
 //! catalogue's status.
 
 use partner_edge::api::{ErrorBody, RequestId};
-use partner_edge::error::ErrorCode;
+use partner_edge::error::{ErrorCode, Refusal};
 use partner_edge::gate::{GateError, RateVerdict};
 use partner_edge::partner::FieldError;
 use partner_edge::routes::Method;
@@ -108,6 +108,12 @@ impl From<GateError> for ApiError {
         let mut api = ApiError::new(error.code(), error.to_string());
         api.rate = rate;
         api
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        ApiError::new(refusal.code(), refusal.to_string())
     }
 }
 

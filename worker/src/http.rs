@@ -46,6 +46,18 @@ pub fn success<T: Serialize>(status: u16, data: T) -> Result<Response, ApiError>
     Ok(response)
 }
 
+/// `{"success":true,"data":[…],"meta":{next_cursor,limit}}`, never cached.
+pub fn paginated<T: Serialize>(status: u16, data: T, meta: partner_edge::api::PageMeta) -> Result<Response, ApiError> {
+    let mut response = Response::from_json(&Success::paginated(data, meta))?.with_status(status);
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+/// The query string's pairs, percent-decoded, in order.
+pub fn query_pairs(req: &worker::Request) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(req.url()?.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+}
+
 /// Unix seconds, for the gate and key records.
 pub fn now_secs(now_ms: u64) -> u64 {
     now_ms / 1000

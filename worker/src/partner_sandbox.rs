@@ -9,18 +9,18 @@
 //! under their `OnceKey`, so one Idempotency-Key applies once even if the
 //! gate's record of it was lost.
 
+use partner_edge::error::Refusal;
 use partner_edge::sandbox::{
     apply_entry, demo_users, entry_id, Balance, DonationClaim, DonationClaimIn, EntryKind, LedgerEntry, LedgerQuery,
-    OnceKey, SalutesIn, SandboxCommand, SandboxError, SandboxOk, SandboxReply, SandboxRequest, SandboxUser, UserIn,
-    UserPatch, Wallet,
+    OnceKey, SalutesIn, SandboxCommand, SandboxOk, SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch,
+    Wallet,
 };
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use worker::{
     durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue, State,
 };
 
-use crate::durable::{sql_int, SchemaOnce};
+use crate::durable::{first_doc, from_json, sql_int, to_json, Doc, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS users (
@@ -71,19 +71,6 @@ impl DurableObject for PartnerSandbox {
     }
 }
 
-#[derive(Deserialize)]
-struct Doc {
-    doc: String,
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| worker::Error::from(e.to_string()))
-}
-
-fn from_json<T: DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| worker::Error::from(format!("stored row unreadable: {e}")))
-}
-
 fn optional(value: Option<&str>) -> SqlStorageValue {
     value.map_or(SqlStorageValue::Null, Into::into)
 }
@@ -91,7 +78,7 @@ fn optional(value: Option<&str>) -> SqlStorageValue {
 impl PartnerSandbox {
     /// A fresh sandbox holds the demo users, once.
     fn seed_once(&self, now: u64) -> Result<()> {
-        if self.first_doc("SELECT value AS doc FROM meta WHERE name = 'seeded'", vec![])?.is_some() {
+        if first_doc(&self.sql, "SELECT value AS doc FROM meta WHERE name = 'seeded'", vec![])?.is_some() {
             return Ok(());
         }
         for user in demo_users(now) {
@@ -102,7 +89,7 @@ impl PartnerSandbox {
     }
 
     /// Runs one command. `Err` is a storage failure (a 500); business
-    /// refusals are `Ok(Err(SandboxError))`.
+    /// refusals are `Ok(Err(Refusal))`.
     fn run(&self, request: SandboxRequest) -> Result<SandboxReply> {
         let now = request.now;
         Ok(match request.command {
@@ -117,21 +104,17 @@ impl PartnerSandbox {
         })
     }
 
-    fn first_doc(&self, query: &str, bindings: Vec<SqlStorageValue>) -> Result<Option<String>> {
-        Ok(self.sql.exec(query, bindings)?.to_array::<Doc>()?.into_iter().next().map(|row| row.doc))
-    }
-
     fn user(&self, user_id: &str) -> Result<SandboxReply> {
-        match self.first_doc("SELECT doc FROM users WHERE user_id = ?", vec![user_id.into()])? {
+        match first_doc(&self.sql, "SELECT doc FROM users WHERE user_id = ?", vec![user_id.into()])? {
             Some(doc) => Ok(Ok(SandboxOk::User(from_json(&doc)?))),
-            None => Ok(Err(SandboxError::user_not_found(user_id))),
+            None => Ok(Err(Refusal::not_found("user", user_id))),
         }
     }
 
-    fn load_user(&self, user_id: &str) -> Result<std::result::Result<SandboxUser, SandboxError>> {
+    fn load_user(&self, user_id: &str) -> Result<std::result::Result<SandboxUser, Refusal>> {
         Ok(match self.user(user_id)? {
             Ok(SandboxOk::User(user)) => Ok(user),
-            Ok(_) => Err(SandboxError::user_not_found(user_id)),
+            Ok(_) => Err(Refusal::not_found("user", user_id)),
             Err(error) => Err(error),
         })
     }
@@ -161,9 +144,9 @@ impl PartnerSandbox {
     fn create_user(&self, input: UserIn, now: u64) -> Result<SandboxReply> {
         if let Some(external_id) = &input.external_id {
             let taken =
-                self.first_doc("SELECT doc FROM users WHERE external_id = ?", vec![external_id.as_str().into()])?;
+                first_doc(&self.sql, "SELECT doc FROM users WHERE external_id = ?", vec![external_id.as_str().into()])?;
             if taken.is_some() {
-                return Ok(Err(SandboxError::conflict(format!("external_id {external_id} belongs to another user"))));
+                return Ok(Err(Refusal::conflict(format!("external_id {external_id} belongs to another user"))));
             }
         }
         #[derive(Deserialize)]
@@ -191,15 +174,13 @@ impl PartnerSandbox {
             Ok(user) => user,
             Err(error) => return Ok(Err(error)),
         };
-        let owner = self.first_doc(
+        let owner = first_doc(
+            &self.sql,
             "SELECT user_id AS doc FROM wallets WHERE address = ?",
             vec![wallet.address.to_ascii_lowercase().into()],
         )?;
         if let Some(owner) = owner {
-            return Ok(Err(SandboxError::conflict(format!(
-                "wallet {} is already linked to user {owner}",
-                wallet.address
-            ))));
+            return Ok(Err(Refusal::conflict(format!("wallet {} is already linked to user {owner}", wallet.address))));
         }
         self.sql.exec(
             "INSERT INTO wallets (address, user_id) VALUES (?, ?)",
@@ -213,7 +194,8 @@ impl PartnerSandbox {
 
     fn apply(&self, kind: EntryKind, input: SalutesIn, once: &OnceKey, now: u64) -> Result<SandboxReply> {
         let key = once.storage_key();
-        if let Some(doc) = self.first_doc("SELECT doc FROM ledger WHERE once_key = ?", vec![key.as_str().into()])? {
+        if let Some(doc) = first_doc(&self.sql, "SELECT doc FROM ledger WHERE once_key = ?", vec![key.as_str().into()])?
+        {
             return Ok(Ok(SandboxOk::Entry(from_json(&doc)?)));
         }
         let mut user = match self.load_user(&input.user_id)? {
@@ -303,7 +285,8 @@ impl PartnerSandbox {
 
     fn claim(&self, input: DonationClaimIn, once: &OnceKey, now: u64) -> Result<SandboxReply> {
         let key = once.storage_key();
-        if let Some(doc) = self.first_doc("SELECT doc FROM claims WHERE once_key = ?", vec![key.as_str().into()])? {
+        if let Some(doc) = first_doc(&self.sql, "SELECT doc FROM claims WHERE once_key = ?", vec![key.as_str().into()])?
+        {
             return Ok(Ok(SandboxOk::Claim(from_json(&doc)?)));
         }
         if let Err(error) = self.load_user(&input.user_id)? {

@@ -13,8 +13,9 @@
 use std::time::Duration;
 
 use partner_edge::api::split_page;
+use partner_edge::error::Refusal;
 use partner_edge::partner::MasterKey;
-use partner_edge::webhooks::hub::{cursor, DeliveryLogEntry, HubCommand, HubError, HubOk, HubReply, LogQuery};
+use partner_edge::webhooks::hub::{cursor, DeliveryLogEntry, HubCommand, HubOk, HubReply, LogQuery};
 use partner_edge::webhooks::metrics::{latency_bucket, MetricsSnapshot, Window, LATENCY_BUCKETS_MS};
 use partner_edge::webhooks::retry::{parse_retry_after, RetryPolicy};
 use partner_edge::webhooks::ssrf::check_webhook_url;
@@ -29,7 +30,7 @@ use worker::{
     SqlStorage, SqlStorageValue, State,
 };
 
-use crate::durable::{sql_int, SchemaOnce};
+use crate::durable::{first_doc, from_json, sql_int, to_json, Doc, SchemaOnce};
 use crate::http::{fetch_with_timeout, now_ms, random_bytes};
 use crate::{bindings, config};
 
@@ -137,11 +138,6 @@ impl DurableObject for WebhookHub {
 }
 
 #[derive(Deserialize)]
-struct Doc {
-    doc: String,
-}
-
-#[derive(Deserialize)]
 struct Count {
     n: i64,
 }
@@ -185,20 +181,15 @@ impl DeliveryRow {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| worker::Error::from(e.to_string()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| worker::Error::from(format!("stored row unreadable: {e}")))
-}
-
-fn ms_int(value: u64) -> Result<SqlStorageValue> {
-    sql_int(value)
-}
-
 fn api_to_worker(error: crate::error::ApiError) -> worker::Error {
     worker::Error::from(format!("{error:?}"))
+}
+
+/// What every attempt of one alarm's batch shares, read from the environment once.
+struct AttemptContext {
+    policy: RetryPolicy,
+    url_policy: partner_edge::webhooks::ssrf::UrlPolicy,
+    master: MasterKey,
 }
 
 /// One attempt's outcome before it is recorded.
@@ -220,11 +211,7 @@ impl WebhookHub {
     }
 
     fn key_id(&self) -> Result<String> {
-        Ok(self.first_doc("SELECT value AS doc FROM meta WHERE name = 'key_id'", vec![])?.unwrap_or_default())
-    }
-
-    fn first_doc(&self, query: &str, bindings: Vec<SqlStorageValue>) -> Result<Option<String>> {
-        Ok(self.sql.exec(query, bindings)?.to_array::<Doc>()?.into_iter().next().map(|row| row.doc))
+        Ok(first_doc(&self.sql, "SELECT value AS doc FROM meta WHERE name = 'key_id'", vec![])?.unwrap_or_default())
     }
 
     fn count(&self, query: &str, bindings: Vec<SqlStorageValue>) -> Result<u64> {
@@ -276,7 +263,7 @@ impl WebhookHub {
                 let published = self.publish(&event, only_subscription.as_deref(), None, now).await?;
                 match published {
                     Some(published) => Ok(HubOk::Published(published)),
-                    None => Err(HubError::not_found("webhook", only_subscription.as_deref().unwrap_or_default())),
+                    None => Err(Refusal::not_found("webhook", only_subscription.as_deref().unwrap_or_default())),
                 }
             }
             HubCommand::Deliveries { subscription_id, query } => match self.subscription(&subscription_id)? {
@@ -299,7 +286,7 @@ impl WebhookHub {
                         let row = self.delivery_rows("delivery_id = ?", vec![delivery_id.as_str().into()])?;
                         Ok(HubOk::Delivery(row.first().map(DeliveryRow::to_delivery).ok_or("delivery vanished")?))
                     }
-                    None => Err(HubError::not_found("delivery", &delivery_id)),
+                    None => Err(Refusal::not_found("delivery", &delivery_id)),
                 }
             }
             HubCommand::Replay { event_id } => self.replay(&event_id, now).await?,
@@ -321,10 +308,10 @@ impl WebhookHub {
             .collect()
     }
 
-    fn subscription(&self, id: &str) -> Result<std::result::Result<Subscription, HubError>> {
-        Ok(match self.first_doc("SELECT doc FROM subscriptions WHERE id = ?", vec![id.into()])? {
+    fn subscription(&self, id: &str) -> Result<std::result::Result<Subscription, Refusal>> {
+        Ok(match first_doc(&self.sql, "SELECT doc FROM subscriptions WHERE id = ?", vec![id.into()])? {
             Some(doc) => Ok(from_json(&doc)?),
-            None => Err(HubError::not_found("webhook", id)),
+            None => Err(Refusal::not_found("webhook", id)),
         })
     }
 
@@ -443,9 +430,12 @@ impl WebhookHub {
         exclude: Option<&str>,
         now: u64,
     ) -> Result<Option<Published>> {
-        if self
-            .first_doc("SELECT event_id AS doc FROM events WHERE event_id = ?", vec![event.event_id.as_str().into()])?
-            .is_some()
+        if first_doc(
+            &self.sql,
+            "SELECT event_id AS doc FROM events WHERE event_id = ?",
+            vec![event.event_id.as_str().into()],
+        )?
+        .is_some()
         {
             return Ok(Some(Published { event_id: event.event_id.clone(), deliveries: 0, duplicate: true }));
         }
@@ -474,9 +464,9 @@ impl WebhookHub {
                     subscription.subscription_id.as_str().into(),
                     event.event_id.as_str().into(),
                     event.event_type.as_str().into(),
-                    ms_int(now)?,
-                    ms_int(now)?,
-                    ms_int(now)?,
+                    sql_int(now)?,
+                    sql_int(now)?,
+                    sql_int(now)?,
                 ],
             )?;
             self.transition(DeliveryState::Queued, now)?;
@@ -518,7 +508,7 @@ impl WebhookHub {
     fn transition(&self, state: DeliveryState, now: u64) -> Result<()> {
         self.bump(&format!("events_total:{}", state.as_str()), 1)?;
         self.sql
-            .exec("INSERT INTO transitions (at, state) VALUES (?, ?)", vec![ms_int(now)?, state.as_str().into()])?;
+            .exec("INSERT INTO transitions (at, state) VALUES (?, ?)", vec![sql_int(now)?, state.as_str().into()])?;
         Ok(())
     }
 
@@ -541,7 +531,7 @@ impl WebhookHub {
         self.sql.exec(
             "UPDATE deliveries SET state = 'queued', next_at = ?, lease_until = NULL, budget_base = attempts,
                 dead_at = NULL, updated_at = ? WHERE delivery_id = ?",
-            vec![ms_int(now)?, ms_int(now)?, row.delivery_id.as_str().into()],
+            vec![sql_int(now)?, sql_int(now)?, row.delivery_id.as_str().into()],
         )?;
         self.transition(DeliveryState::Queued, now)
     }
@@ -595,25 +585,37 @@ impl WebhookHub {
                 "((state IN ('queued', 'retrying') AND next_at <= ?1) OR (state = 'processing' AND lease_until <= ?1))
                  ORDER BY next_at LIMIT {BATCH}"
             ),
-            vec![ms_int(now)?],
+            vec![sql_int(now)?],
         )?;
         if due.is_empty() {
             return Ok(());
         }
         let lease = now + policy.timeout_secs * 1000 + 30_000;
-        let mut jobs = Vec::new();
-        for row in due {
+        for row in &due {
             self.sql.exec(
                 "UPDATE deliveries SET state = 'processing', lease_until = ?, updated_at = ? WHERE delivery_id = ?",
-                vec![ms_int(lease)?, ms_int(now)?, row.delivery_id.as_str().into()],
+                vec![sql_int(lease)?, sql_int(now)?, row.delivery_id.as_str().into()],
             )?;
             self.transition(DeliveryState::Processing, now)?;
-            jobs.push(self.attempt(row, &policy));
         }
+        // Read once per batch. If the configuration is broken, the batch stays
+        // `processing` and is tried again when its lease runs out.
+        let context = match (config::webhook_url_policy(&self.env), self.master()) {
+            (Ok(url_policy), Ok(master)) => AttemptContext { policy, url_policy, master },
+            (Err(error), _) => {
+                worker::console_error!("webhook attempts cannot run: {error:?}");
+                return Ok(());
+            }
+            (_, Err(error)) => {
+                worker::console_error!("webhook attempts cannot run: {error}");
+                return Ok(());
+            }
+        };
+        let jobs: Vec<_> = due.into_iter().map(|row| self.attempt(row, &context)).collect();
         let outcomes = futures_util::future::join_all(jobs).await;
         for outcome in outcomes {
             match outcome {
-                Ok(Some(outcome)) => self.record(outcome, &policy).await?,
+                Ok(Some(outcome)) => self.record(outcome, &context.policy).await?,
                 Ok(None) => {}
                 Err(error) => worker::console_error!("webhook attempt could not run: {error}"),
             }
@@ -622,7 +624,7 @@ impl WebhookHub {
     }
 
     /// Sends one attempt. `None` when there is nothing to send (the subscription is gone).
-    async fn attempt(&self, row: DeliveryRow, policy: &RetryPolicy) -> Result<Option<Outcome>> {
+    async fn attempt(&self, row: DeliveryRow, context: &AttemptContext) -> Result<Option<Outcome>> {
         let started_at = now_ms();
         let subscription = match self.subscription(&row.subscription_id)? {
             Ok(subscription) => subscription,
@@ -645,13 +647,12 @@ impl WebhookHub {
         if !subscription.active && event_type != EventType::Test {
             return Ok(Some(fail("the subscription is disabled".into())));
         }
-        let url_policy = config::webhook_url_policy(&self.env).map_err(api_to_worker)?;
-        let url = match check_webhook_url(&subscription.url, url_policy) {
+        let url = match check_webhook_url(&subscription.url, context.url_policy) {
             Ok(url) => url,
             Err(reason) => return Ok(Some(fail(format!("url refused at delivery: {reason}")))),
         };
         let Some(doc) =
-            self.first_doc("SELECT doc FROM events WHERE event_id = ?", vec![row.event_id.as_str().into()])?
+            first_doc(&self.sql, "SELECT doc FROM events WHERE event_id = ?", vec![row.event_id.as_str().into()])?
         else {
             return Ok(Some(fail("the event is missing".into())));
         };
@@ -659,13 +660,12 @@ impl WebhookHub {
         let envelope = Envelope::new(&event);
         let body = envelope.body();
 
-        let master = self.master()?;
         let slots = self.slots(&row.subscription_id)?;
         let live = live_slots(&slots, started_at / 1000);
         let mut secrets = Vec::new();
         for slot in &live {
             let aad = format!("{}:{}", row.subscription_id, slot.kid);
-            let text = master.open_text(&aad, &slot.sealed).map_err(|e| worker::Error::from(e.to_string()))?;
+            let text = context.master.open_text(&aad, &slot.sealed).map_err(|e| worker::Error::from(e.to_string()))?;
             secrets.push((slot.kid.as_str(), WebhookSecret::parse(&text).map_err(worker::Error::from)?));
         }
         let refs: Vec<(&str, &WebhookSecret)> = secrets.iter().map(|(kid, secret)| (*kid, secret)).collect();
@@ -680,7 +680,7 @@ impl WebhookHub {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
         let request = Request::new_with_init(url.as_str(), &init)?;
-        let result = fetch_with_timeout(request, Duration::from_secs(policy.timeout_secs)).await;
+        let result = fetch_with_timeout(request, Duration::from_secs(context.policy.timeout_secs)).await;
         let latency_ms = now_ms().saturating_sub(started_at);
         Ok(Some(match result {
             Ok(answer) => {
@@ -755,7 +755,7 @@ impl WebhookHub {
             self.sql.exec(
                 "UPDATE deliveries SET state = 'succeeded', attempts = ?, next_at = NULL, lease_until = NULL,
                     last_status = ?, last_error = NULL, updated_at = ? WHERE delivery_id = ?",
-                vec![i64::from(attempt_no).into(), last_status, ms_int(now)?, row.delivery_id.as_str().into()],
+                vec![i64::from(attempt_no).into(), last_status, sql_int(now)?, row.delivery_id.as_str().into()],
             )?;
             self.transition(DeliveryState::Succeeded, now)?;
             if let Some(subscription) =
@@ -778,10 +778,10 @@ impl WebhookHub {
                         last_status = ?, last_error = ?, updated_at = ? WHERE delivery_id = ?",
                     vec![
                         i64::from(attempt_no).into(),
-                        ms_int(now + wait)?,
+                        sql_int(now + wait)?,
                         last_status,
                         last_error,
-                        ms_int(now)?,
+                        sql_int(now)?,
                         row.delivery_id.as_str().into(),
                     ],
                 )?;
@@ -795,8 +795,8 @@ impl WebhookHub {
                         i64::from(attempt_no).into(),
                         last_status,
                         last_error,
-                        ms_int(now)?,
-                        ms_int(now)?,
+                        sql_int(now)?,
+                        sql_int(now)?,
                         row.delivery_id.as_str().into(),
                     ],
                 )?;
@@ -908,9 +908,10 @@ impl WebhookHub {
 
     async fn replay(&self, event_id: &str, now: u64) -> Result<HubReply> {
         let rows = self.delivery_rows("event_id = ?", vec![event_id.into()])?;
-        let known = self.first_doc("SELECT event_id AS doc FROM events WHERE event_id = ?", vec![event_id.into()])?;
+        let known =
+            first_doc(&self.sql, "SELECT event_id AS doc FROM events WHERE event_id = ?", vec![event_id.into()])?;
         if known.is_none() {
-            return Ok(Err(HubError::not_found("event", event_id)));
+            return Ok(Err(Refusal::not_found("event", event_id)));
         }
         // Already delivered everywhere: acknowledge, and send nothing twice.
         let pending: Vec<&DeliveryRow> =
@@ -948,8 +949,8 @@ impl WebhookHub {
                 subscription_id.as_deref().map_or(SqlStorageValue::Null, Into::into),
                 i64::from(batch_size).into(),
                 sql_int(cooldown_seconds * 1000)?,
-                ms_int(now)?,
-                ms_int(now)?,
+                sql_int(now)?,
+                sql_int(now)?,
             ],
         )?;
         let (requeued, remaining) = self.run_redrive_batch(now)?;
@@ -1003,7 +1004,7 @@ impl WebhookHub {
         } else {
             self.sql.exec(
                 "UPDATE redrive SET next_at = ? WHERE id = 1",
-                vec![ms_int(now + job.cooldown_ms.unsigned_abs())?],
+                vec![sql_int(now + job.cooldown_ms.unsigned_abs())?],
             )?;
         }
         Ok((batch.len() as u32, u32::try_from(remaining).unwrap_or(u32::MAX)))
@@ -1017,7 +1018,7 @@ impl WebhookHub {
             name: String,
             value: i64,
         }
-        self.sql.exec("DELETE FROM transitions WHERE at < ?", vec![ms_int(now.saturating_sub(86_400_000))?])?;
+        self.sql.exec("DELETE FROM transitions WHERE at < ?", vec![sql_int(now.saturating_sub(86_400_000))?])?;
         let mut snapshot =
             MetricsSnapshot { latency_buckets: vec![0; LATENCY_BUCKETS_MS.len() + 1], ..MetricsSnapshot::default() };
         for counter in self.sql.exec("SELECT name, value FROM counters", None)?.to_array::<Counter>()? {
@@ -1053,7 +1054,7 @@ impl WebhookHub {
             .one::<Oldest>()?
             .at
             .map(i64::unsigned_abs);
-        let since = ms_int(now.saturating_sub(300_000))?;
+        let since = sql_int(now.saturating_sub(300_000))?;
         snapshot.last_5m = Window {
             total: self.count("SELECT COUNT(*) AS n FROM transitions WHERE at >= ?", vec![since.clone()])?,
             succeeded: self.count(

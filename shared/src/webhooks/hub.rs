@@ -9,7 +9,7 @@ use super::{
     SubscriptionPatch, SubscriptionWithSecret,
 };
 use crate::api::{parse_cursor, parse_page_limit, DEFAULT_PAGE};
-use crate::error::ErrorCode;
+use crate::error::Refusal;
 use crate::partner::FieldError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,38 +85,7 @@ pub enum HubOk {
     Metrics(super::metrics::MetricsSnapshot),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(rename_all = "snake_case")]
-pub enum HubError {
-    #[error("no {what} {id}")]
-    NotFound { what: String, id: String },
-    #[error("{field}: {reason}")]
-    Invalid { field: String, reason: String },
-    #[error("{message}")]
-    Conflict { message: String },
-}
-
-impl HubError {
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            HubError::NotFound { .. } => ErrorCode::NotFound,
-            HubError::Invalid { .. } => ErrorCode::InvalidRequest,
-            HubError::Conflict { .. } => ErrorCode::Conflict,
-        }
-    }
-
-    pub fn not_found(what: &str, id: &str) -> Self {
-        HubError::NotFound { what: what.into(), id: id.into() }
-    }
-}
-
-impl From<FieldError> for HubError {
-    fn from(error: FieldError) -> Self {
-        HubError::Invalid { field: error.field.into(), reason: error.reason }
-    }
-}
-
-pub type HubReply = Result<HubOk, HubError>;
+pub type HubReply = Result<HubOk, Refusal>;
 
 /// `?status=&event_type=&cursor=&limit=` for the delivery log, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,9 +151,9 @@ mod tests {
     #[test]
     fn hub_replies_round_trip() {
         for error in [
-            HubError::not_found("subscription", "wh_1"),
-            HubError::Conflict { message: "m".into() },
-            HubError::from(FieldError::new("url", "bad")),
+            Refusal::not_found("subscription", "wh_1"),
+            Refusal::Conflict { message: "m".into() },
+            Refusal::from(FieldError::new("url", "bad")),
         ] {
             let reply: HubReply = Err(error);
             let json = serde_json::to_string(&reply).unwrap();

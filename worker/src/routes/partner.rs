@@ -5,7 +5,7 @@
 //! the origin when `ORIGIN_URL` is set, and by the edge's own sandbox
 //! (the `PartnerSandbox` Durable Object) otherwise.
 
-use partner_edge::api::{PageMeta, Success};
+use partner_edge::api::PageMeta;
 use partner_edge::gate::{PartnerIdentity, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use partner_edge::routes::RouteId;
 use partner_edge::sandbox::{
@@ -17,7 +17,7 @@ use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 use crate::durable::call;
 use crate::error::ApiError;
 use crate::gate::VerifiedPartner;
-use crate::http::{fetch_with_timeout, json_body, now_secs, success};
+use crate::http::{fetch_with_timeout, json_body, now_secs, paginated, query_pairs, success};
 use crate::router::Edge;
 use crate::{bindings, config};
 
@@ -83,19 +83,16 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
             SandboxCommand::Apply { kind, input, once: once_key(partner)? }
         }
         RouteId::GetBalance => {
-            let url = req.url()?;
-            let user_id = url
-                .query_pairs()
+            let user_id = query_pairs(req)?
+                .into_iter()
                 .find(|(name, _)| name == "user_id")
-                .map(|(_, value)| value.into_owned())
+                .map(|(_, value)| value)
                 .ok_or_else(|| ApiError::invalid_request("user_id: the query parameter is required"))?;
             check_user_id(&user_id)?;
             SandboxCommand::Balance { user_id }
         }
         RouteId::ListLedger => {
-            let url = req.url()?;
-            let pairs: Vec<(String, String)> =
-                url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            let pairs = query_pairs(req)?;
             let query = LedgerQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
             SandboxCommand::Ledger { query }
         }
@@ -111,7 +108,7 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
     let request = SandboxRequest { now: now_secs(edge.now_ms), command };
     let reply: SandboxReply = call(&stub, "/command", &request).await?;
     let status = id.route().success_status;
-    let reply = reply.map_err(|error| ApiError::new(error.code(), error.to_string()))?;
+    let reply = reply?;
     emit_event(edge, &partner.key.key_id, &reply).await?;
     match reply {
         SandboxOk::User(user) => success(status, user),
@@ -119,10 +116,7 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
         SandboxOk::Balance(balance) => success(status, balance),
         SandboxOk::Claim(claim) => success(status, claim),
         SandboxOk::Ledger { entries, next_cursor, limit } => {
-            let body = Success::paginated(entries, PageMeta { next_cursor, limit });
-            let mut response = Response::from_json(&body)?.with_status(status);
-            response.headers_mut().set("cache-control", "no-store")?;
-            Ok(response)
+            paginated(status, entries, PageMeta { next_cursor, limit })
         }
     }
 }

@@ -3,7 +3,7 @@
 //! a thin call to the partner's `WebhookHub` Durable Object.
 
 use futures_util::future::join_all;
-use partner_edge::api::{PageMeta, Success};
+use partner_edge::api::PageMeta;
 use partner_edge::error::ErrorCode;
 use partner_edge::partner::KeyId;
 use partner_edge::webhooks::hub::{HubCommand, HubOk, HubReply, LogQuery};
@@ -12,12 +12,11 @@ use partner_edge::webhooks::ssrf::check_webhook_url;
 use partner_edge::webhooks::{
     check_event_id, Event, EventType, PublishEvent, RedriveIn, SubscriptionIn, SubscriptionPatch,
 };
-use serde::Serialize;
 use worker::{Env, Request, Response};
 
 use crate::durable::call;
 use crate::error::ApiError;
-use crate::http::{json_body, random_bytes, success};
+use crate::http::{json_body, paginated, query_pairs, random_bytes, success};
 use crate::router::Edge;
 use crate::webhook_hub::{test_ping, HubRequest};
 use crate::{bindings, config, keys};
@@ -26,7 +25,7 @@ use crate::{bindings, config, keys};
 pub async fn hub(env: &Env, key_id: &str, command: HubCommand) -> Result<HubOk, ApiError> {
     let stub = env.durable_object(bindings::WEBHOOK_HUB)?.get_by_name(key_id)?;
     let reply: HubReply = call(&stub, "/command", &HubRequest { key_id: key_id.to_owned(), command }).await?;
-    reply.map_err(|error| ApiError::new(error.code(), error.to_string()))
+    Ok(reply?)
 }
 
 fn partner_key(edge: &Edge<'_>) -> Result<String, ApiError> {
@@ -51,12 +50,6 @@ pub fn new_event_id() -> Result<String, ApiError> {
 }
 
 fn answer(status: u16, ok: HubOk) -> Result<Response, ApiError> {
-    fn page<T: Serialize>(status: u16, data: T, next_cursor: Option<String>, limit: u32) -> Result<Response, ApiError> {
-        let mut response =
-            Response::from_json(&Success::paginated(data, PageMeta { next_cursor, limit }))?.with_status(status);
-        response.headers_mut().set("cache-control", "no-store")?;
-        Ok(response)
-    }
     match ok {
         HubOk::Subscription(s) => success(status, s),
         HubOk::WithSecret(s) => success(status, s),
@@ -65,8 +58,12 @@ fn answer(status: u16, ok: HubOk) -> Result<Response, ApiError> {
         HubOk::Delivery(d) => success(status, d),
         HubOk::Redrive(r) => success(status, r),
         HubOk::Metrics(m) => success(status, m),
-        HubOk::Deliveries { entries, next_cursor, limit } => page(status, entries, next_cursor, limit),
-        HubOk::Failures { attempts, next_cursor, limit } => page(status, attempts, next_cursor, limit),
+        HubOk::Deliveries { entries, next_cursor, limit } => {
+            paginated(status, entries, PageMeta { next_cursor, limit })
+        }
+        HubOk::Failures { attempts, next_cursor, limit } => {
+            paginated(status, attempts, PageMeta { next_cursor, limit })
+        }
         HubOk::Replayed(replayed) => {
             let mut response = Response::from_json(&replayed)?.with_status(status);
             response.headers_mut().set("cache-control", "no-store")?;
@@ -76,8 +73,7 @@ fn answer(status: u16, ok: HubOk) -> Result<Response, ApiError> {
 }
 
 fn log_query(req: &Request) -> Result<LogQuery, ApiError> {
-    let url = req.url()?;
-    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let pairs = query_pairs(req)?;
     Ok(LogQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
 }
 
