@@ -520,15 +520,18 @@ pub fn admit(
     if nonce_seen {
         return (Admission::Replay, effects);
     }
-    effects.record_nonce = true;
+    // A request refused for its scope or its rate stores nothing a partner
+    // could grow at will: its nonce is not kept (the request did nothing, so
+    // sending it again is harmless) and a full window is not rewritten.
     if !request.scope_granted {
         return (Admission::Forbidden, effects);
     }
     let (window, rate, allowed) = take(window, request.now, request.rate_limit);
-    effects.window = Some(window);
     if !allowed {
         return (Admission::RateLimited { rate }, effects);
     }
+    effects.window = Some(window);
+    effects.record_nonce = true;
     let Some(claim) = &request.idempotency else {
         return (Admission::Admitted { rate }, effects);
     };
@@ -703,14 +706,18 @@ mod tests {
         assert_eq!(outcome, Admission::Forbidden);
         assert_eq!(
             effects,
-            AdmissionEffects { record_nonce: true, window: None, reserve: None },
-            "a 403 takes no rate token"
+            AdmissionEffects { record_nonce: false, window: None, reserve: None },
+            "a 403 takes no rate token and stores no nonce"
         );
 
         let full = RateWindow { started_at: 60, admitted: 1 };
         let (outcome, effects) = admit(&request(61, true, 1), false, Some(full), None);
         assert!(matches!(outcome, Admission::RateLimited { rate } if rate.remaining == 0 && rate.retry_after == 59));
-        assert!(effects.record_nonce, "a rate-limited request still consumed its nonce");
+        assert_eq!(
+            effects,
+            AdmissionEffects { record_nonce: false, window: None, reserve: None },
+            "a rate-limited request writes nothing"
+        );
 
         let (outcome, _) = admit(&request(61, true, 2), false, Some(full), None);
         assert!(matches!(outcome, Admission::Admitted { rate } if rate.remaining == 0));

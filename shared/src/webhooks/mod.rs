@@ -15,7 +15,9 @@
 //!   keyed with the base64-decoded bytes after `whsec_`; one space-separated
 //!   `v1,…` entry per live secret, current first.
 
+pub mod delivery;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 pub mod retry;
 pub mod ssrf;
@@ -100,6 +102,14 @@ event_types! {
     EndpointDisabled = "webhook.endpoint_disabled", EndpointDisabled, "A subscription was disabled after consecutive failed events.";
     /// A test ping, sent on request.
     Test = "webhook.test", TestPing, "A test ping sent through the real pipeline by POST /api/partner/webhooks/{id}/test.";
+}
+
+impl EventType {
+    /// `webhook.*` events report on deliveries themselves; a failure to
+    /// deliver one never emits another, so failing endpoints cannot feed each other.
+    pub const fn is_about_deliveries(self) -> bool {
+        matches!(self, EventType::DeliveryFailed | EventType::EndpointDisabled | EventType::Test)
+    }
 }
 
 impl std::fmt::Display for EventType {
@@ -664,9 +674,12 @@ pub struct Attempt {
     pub response_excerpt: String,
     /// Which secrets signed (`whk_…`), current first.
     pub signing_key_ids: Vec<String>,
-    /// Timeout, connection failure or refused URL.
+    /// What went wrong, in words: a status, a timeout, a redirect and its `Location`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What went wrong, as a stable code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<delivery::AttemptErrorKind>,
     pub succeeded: bool,
 }
 

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::limits::number;
+
 /// Delivery settings; the worker reads them from variables.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
@@ -41,22 +43,6 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Reads the settings; an unset variable keeps its default, a bad one is an error naming it.
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        fn number<T: std::str::FromStr + PartialOrd>(
-            lookup: &impl Fn(&str) -> Option<String>,
-            name: &str,
-            default: T,
-            range: std::ops::RangeInclusive<T>,
-        ) -> Result<T, String> {
-            match lookup(name) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<T>()
-                    .ok()
-                    .filter(|value| range.contains(value))
-                    .ok_or_else(|| format!("{name} is out of range or not a whole number: {raw:?}")),
-            }
-        }
         let defaults = Self::default();
         let schedule_secs = match lookup("WEBHOOK_RETRY_SCHEDULE_SECONDS") {
             None => defaults.schedule_secs,
@@ -119,7 +105,8 @@ pub fn parse_retry_after(raw: &str, now_secs: u64) -> Option<u64> {
 }
 
 fn parse_imf_fixdate(raw: &str) -> Option<u64> {
-    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    // "Sun, 06 Nov 1994 08:49:37 GMT". Every field has a fixed width and
+    // range, so no value a receiver sends can overflow the arithmetic below.
     let rest = raw.split_once(", ")?.1;
     let parts: Vec<&str> = rest.split(' ').collect();
     let [day, month, year, time, "GMT"] = parts.as_slice() else {
@@ -127,14 +114,17 @@ fn parse_imf_fixdate(raw: &str) -> Option<u64> {
     };
     let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let month = months.iter().position(|m| m == month)? as u32 + 1;
-    let day: u32 = day.parse().ok()?;
-    let year: i64 = year.parse().ok()?;
-    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<Vec<_>>>()?;
-    let [h, m, s] = hms.as_slice() else {
+    let digits = |text: &str, width: usize| -> Option<u64> {
+        (text.len() == width && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok()).flatten()
+    };
+    let day = u32::try_from(digits(day, 2)?).ok().filter(|d| (1..=31).contains(d))?;
+    let year = i64::try_from(digits(year, 4)?).ok()?;
+    let hms: Vec<u64> = time.split(':').map(|p| digits(p, 2)).collect::<Option<Vec<_>>>()?;
+    let [h @ 0..=23, m @ 0..=59, s @ 0..=60] = hms.as_slice() else {
         return None;
     };
-    let days = days_from_civil(year, month, day);
-    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + s)
+    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -226,6 +216,35 @@ mod tests {
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(10));
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:27 GMT", now), Some(0));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn retry_after_of_any_size_or_form_is_clamped_without_overflow() {
+        let policy = RetryPolicy::default();
+        let now = 1_700_000_000;
+        for raw in [
+            "18446744073709551615",
+            "99999999999999999999999",
+            "-5",
+            "+5",
+            "1e9",
+            "",
+            "  ",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "Fri, 31 Dec 99999999999999 23:59:59 GMT",
+            "Fri, 99 Dec 2026 23:59:59 GMT",
+            "Fri, 31 Dec 2026 99999999999999999:59:59 GMT",
+            "Fri, 31 Dec 2026 23:59:59 PST",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "\u{0}\u{ffff}",
+        ] {
+            let parsed = parse_retry_after(raw, now);
+            let wait = policy.next_retry_ms(1, parsed, 0.5).unwrap();
+            assert!((1_000..=3_600_000).contains(&wait), "{raw:?} gave {wait} ms");
+        }
+        assert_eq!(parse_retry_after("18446744073709551615", now), Some(u64::MAX));
+        assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), Some(253_402_300_799 - now));
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 
     #[test]

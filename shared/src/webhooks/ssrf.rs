@@ -89,7 +89,10 @@ fn check_v4(ip: Ipv4Addr, policy: UrlPolicy) -> Result<(), String> {
         Some("a multicast address")
     } else if ip.is_broadcast() || a == 0 || a >= 240 {
         Some("a reserved address")
-    } else if (a == 192 && b == 0 && (c == 0 || c == 2)) || (a == 198 && (b == 18 || b == 19)) {
+    } else if (a == 192 && b == 0 && (c == 0 || c == 2))
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 192 && b == 88 && c == 99)
+    {
         Some("a special-purpose address")
     } else if (a == 198 && b == 51 && c == 100) || (a == 203 && b == 0 && c == 113) {
         Some("a documentation address")
@@ -102,33 +105,54 @@ fn check_v4(ip: Ipv4Addr, policy: UrlPolicy) -> Result<(), String> {
     }
 }
 
+/// IANA's IPv6 Special-Purpose Address Registry, every row, plus the
+/// deprecated and architectural ranges no webhook receiver lives in. Each row
+/// is (prefix, length, why). Ranges that embed an IPv4 address (mapped,
+/// translated, compatible, 6to4, Teredo, NAT64) are refused whole, so the
+/// embedded address cannot smuggle a private destination through.
+pub const IPV6_SPECIAL_PURPOSE: &[(Ipv6Addr, u8, &str)] = &[
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1), 128, "a loopback address"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0), 128, "the unspecified address"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96, "an IPv4-mapped address"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, 0, 0), 96, "an IPv4-translated address"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0), 96, "an IPv4-compatible address"),
+    (Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96, "a NAT64 address (embeds IPv4)"),
+    (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48, "a local-use NAT64 address (embeds IPv4)"),
+    (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64, "the discard-only prefix"),
+    (Ipv6Addr::new(0x100, 0, 0, 1, 0, 0, 0, 0), 64, "the dummy IPv6 prefix"),
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32, "a Teredo address (embeds IPv4)"),
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 23, "an IETF protocol assignment"),
+    (Ipv6Addr::new(0x2001, 0x2, 0, 0, 0, 0, 0, 0), 48, "a benchmarking address"),
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32, "a documentation address"),
+    (Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16, "a 6to4 address (embeds IPv4)"),
+    (Ipv6Addr::new(0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0), 48, "the AS112 service prefix"),
+    (Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0), 20, "a documentation address"),
+    (Ipv6Addr::new(0x5f00, 0, 0, 0, 0, 0, 0, 0), 16, "a segment-routing SID"),
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7, "a unique local address"),
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10, "a link-local address"),
+    (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10, "a site-local address"),
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "a multicast address"),
+];
+
+fn in_prefix(ip: Ipv6Addr, prefix: Ipv6Addr, len: u8) -> bool {
+    let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    u128::from(ip) & mask == u128::from(prefix) & mask
+}
+
+/// Why an IPv6 address is special-purpose, if it is: the most specific row.
+pub fn special_purpose_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    IPV6_SPECIAL_PURPOSE
+        .iter()
+        .filter(|(prefix, len, _)| in_prefix(ip, *prefix, *len))
+        .max_by_key(|(_, len, _)| *len)
+        .map(|(_, _, why)| *why)
+}
+
 fn check_v6(ip: Ipv6Addr, policy: UrlPolicy) -> Result<(), String> {
     if ip.is_loopback() && policy.allow_loopback {
         return Ok(());
     }
-    let segments = ip.segments();
-    let reason = if ip.is_loopback() {
-        Some("a loopback address")
-    } else if ip.is_unspecified() {
-        Some("the unspecified address")
-    } else if ip.to_ipv4_mapped().is_some() {
-        Some("an IPv4-mapped address")
-    } else if segments[..6] == [0; 6] {
-        Some("an IPv4-compatible address")
-    } else if segments[0] == 0x64 && segments[1] == 0xff9b {
-        Some("a NAT64 address")
-    } else if segments[0] & 0xfe00 == 0xfc00 {
-        Some("a unique local address")
-    } else if segments[0] & 0xffc0 == 0xfe80 || segments[0] & 0xffc0 == 0xfec0 {
-        Some("a link-local address")
-    } else if segments[0] & 0xff00 == 0xff00 {
-        Some("a multicast address")
-    } else if segments[0] == 0x2001 && segments[1] == 0x0db8 {
-        Some("a documentation address")
-    } else {
-        None
-    };
-    match reason {
+    match special_purpose_v6(ip) {
         Some(reason) => Err(format!("must not point at {reason} ({ip})")),
         None => Ok(()),
     }
@@ -164,6 +188,15 @@ pub const SSRF_CORPUS: &[&str] = &[
     "https://[::ffff:a9fe:a9fe]/hook",
     "https://[::127.0.0.1]/hook",
     "https://[64:ff9b::a9fe:a9fe]/hook",
+    "https://[64:ff9b:1::a00:1]/hook",
+    "https://[::ffff:0:a00:1]/hook",
+    "https://[2002:a00:1::]/hook",
+    "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook",
+    "https://[100::1]/hook",
+    "https://[2001:db8::1]/hook",
+    "https://[3fff::1]/hook",
+    "https://[fec0::1]/hook",
+    "https://[5f00::1]/hook",
     "https://localhost/hook",
     "https://LOCALHOST./hook",
     "https://api.localhost/hook",
@@ -212,6 +245,57 @@ mod tests {
             ["http://10.0.0.1/hook", "http://169.254.169.254/", "http://[::ffff:127.0.0.1]/", "https://u:p@localhost/"]
         {
             assert!(check_webhook_url(raw, local).is_err(), "{raw} slipped through local mode");
+        }
+    }
+
+    /// One row per registry entry: an address inside it, and where the
+    /// registry allows it, one just outside that must stay public.
+    #[test]
+    fn every_ipv6_special_purpose_range_is_refused_at_both_ends() {
+        let rows: &[(&str, &str, Option<&str>)] = &[
+            ("::1/128", "::1", None),
+            ("::/128", "::", None),
+            ("::ffff:0:0/96", "::ffff:10.0.0.1", None),
+            ("::ffff:0:0:0/96", "::ffff:0:a00:1", None),
+            ("::/96", "::a00:1", None),
+            ("64:ff9b::/96", "64:ff9b::ffff:ffff", Some("64:ff9b:0:0:0:1::")),
+            ("64:ff9b:1::/48", "64:ff9b:1:ffff::1", Some("64:ff9b:2::1")),
+            ("100::/64", "100::ffff:ffff:ffff:ffff", Some("100:0:0:2::1")),
+            ("100:0:0:1::/64", "100:0:0:1::1", None),
+            ("2001::/23", "2001:1ff:ffff::1", Some("2001:200::1")),
+            ("2001::/32", "2001:0:ffff::1", None),
+            ("2001:2::/48", "2001:2::1", None),
+            ("2001:db8::/32", "2001:db8:ffff::1", Some("2001:db9::1")),
+            ("2002::/16", "2002:ffff::1", Some("2003::1")),
+            ("2620:4f:8000::/48", "2620:4f:8000::1", Some("2620:4f:8001::1")),
+            ("3fff::/20", "3fff:fff::1", Some("3fff:1000::1")),
+            ("5f00::/16", "5f00:ffff::1", Some("5f01::1")),
+            ("fc00::/7", "fdff::1", Some("fbff::1")),
+            ("fe80::/10", "febf::1", Some("fe7f::1")),
+            ("fec0::/10", "feff::1", None),
+            ("ff00::/8", "ffff::1", None),
+        ];
+        for (row, inside, outside) in rows {
+            let url = format!("https://[{inside}]/hook");
+            assert!(check_webhook_url(&url, UrlPolicy::PRODUCTION).is_err(), "{row}: {inside} was accepted");
+            if let Some(outside) = outside {
+                let url = format!("https://[{outside}]/hook");
+                assert!(check_webhook_url(&url, UrlPolicy::PRODUCTION).is_ok(), "{row}: {outside} was refused");
+            }
+        }
+        assert_eq!(rows.len(), IPV6_SPECIAL_PURPOSE.len(), "a registry row without a test");
+    }
+
+    #[test]
+    fn addresses_that_embed_ipv4_are_refused_and_say_so() {
+        for (raw, word) in [
+            ("https://[2002:7f00:1::]/", "6to4"),
+            ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "Teredo"),
+            ("https://[64:ff9b::7f00:1]/", "NAT64"),
+            ("https://[::ffff:0:7f00:1]/", "IPv4-translated"),
+        ] {
+            let error = check_webhook_url(raw, UrlPolicy::PRODUCTION).unwrap_err();
+            assert!(error.contains(word), "{raw}: {error}");
         }
     }
 
