@@ -118,6 +118,10 @@ error_catalogue! {
     Conflict = "conflict", 409, FailFast,
         action: "Do not retry as is. Read the resource's current state and reconcile.",
         remediation: "The message names the conflicting field, such as an external id or wallet already in use.";
+    /// A configured cap was reached: subscriptions per key, live secrets per subscription.
+    LimitExceeded = "limit_exceeded", 409, FailFast,
+        action: "Do not retry as is. Remove something first (delete a subscription, let a rotation overlap end).",
+        remediation: "The message names the cap and its value; operators set it with a WEBHOOK_* variable.";
     /// The body is larger than the edge accepts.
     PayloadTooLarge = "payload_too_large", 413, FailFast,
         action: "Do not retry as is. Reduce the payload or split it.",
@@ -138,6 +142,10 @@ error_catalogue! {
     DependencyUnavailable = "dependency_unavailable", 503, Retryable,
         action: "Retry with jittered exponential backoff (1 s, 2 s, 4 s ... capped at 30 s).",
         remediation: "A storage dependency of the edge failed. /api/public/health names which one.";
+    /// The operator has not configured this part of the edge safely yet.
+    NotConfigured = "not_configured", 503, FailFast,
+        action: "Do not retry until the operator has fixed the setting named in the message.",
+        remediation: "Operators: the message names the variable or secret; see .dev.vars.example for each one.";
     /// An unexpected failure inside the edge.
     ServerError = "server_error", 500, Retryable,
         action: "Retry with capped backoff; if it persists, report the request_id.",
@@ -175,6 +183,8 @@ pub enum Refusal {
     InsufficientBalance { user_id: String, balance: u64, amount: u64 },
     #[error("{message}")]
     Conflict { message: String },
+    #[error("{message}")]
+    LimitExceeded { message: String },
 }
 
 impl Refusal {
@@ -184,11 +194,16 @@ impl Refusal {
             Refusal::NotFound { .. } => ErrorCode::NotFound,
             Refusal::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
             Refusal::Conflict { .. } => ErrorCode::Conflict,
+            Refusal::LimitExceeded { .. } => ErrorCode::LimitExceeded,
         }
     }
 
     pub fn not_found(what: &str, id: &str) -> Self {
         Refusal::NotFound { what: what.into(), id: id.into() }
+    }
+
+    pub fn limit_exceeded(message: impl Into<String>) -> Self {
+        Refusal::LimitExceeded { message: message.into() }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {

@@ -5,7 +5,7 @@
 
 use partner_edge::gate::{take, RateVerdict};
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, SqlStorage, State};
 
 use crate::durable::{read_window, sql_int, SchemaOnce};
 
@@ -29,13 +29,23 @@ pub struct TakeAnswer {
 
 #[durable_object]
 pub struct ClientRateLimit {
+    state: State,
     sql: SqlStorage,
     schema: SchemaOnce,
 }
 
 impl DurableObject for ClientRateLimit {
     fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
+        let sql = state.storage().sql();
+        Self { state, sql, schema: SchemaOnce::default() }
+    }
+
+    /// A client's window is worth nothing once it has ended: the object
+    /// deletes its row, so one object per client IP never accumulates.
+    async fn alarm(&self) -> Result<Response> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        self.sql.exec("DELETE FROM rate_window", None)?;
+        Response::ok("forgotten")
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -43,7 +53,11 @@ impl DurableObject for ClientRateLimit {
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/take") => {
                 let request: TakeRequest = req.json().await?;
-                Response::from_json(&self.take(&request)?)
+                Response::from_json(&self.take(&request).await?)
+            }
+            (Method::Post, "/peek") => {
+                let request: TakeRequest = req.json().await?;
+                Response::from_json(&self.peek(&request)?)
             }
             (method, path) => Response::error(format!("ClientRateLimit has no {method} {path}"), 404),
         }
@@ -51,13 +65,27 @@ impl DurableObject for ClientRateLimit {
 }
 
 impl ClientRateLimit {
-    fn take(&self, request: &TakeRequest) -> Result<TakeAnswer> {
+    async fn take(&self, request: &TakeRequest) -> Result<TakeAnswer> {
         let window = read_window(&self.sql, "SELECT started_at, admitted FROM rate_window WHERE id = 1", vec![])?;
         let (window, rate, allowed) = take(window, request.now, request.limit);
-        self.sql.exec(
-            "INSERT OR REPLACE INTO rate_window (id, started_at, admitted) VALUES (1, ?, ?)",
-            vec![sql_int(window.started_at)?, i64::from(window.admitted).into()],
-        )?;
+        if allowed {
+            self.sql.exec(
+                "INSERT OR REPLACE INTO rate_window (id, started_at, admitted) VALUES (1, ?, ?)",
+                vec![sql_int(window.started_at)?, i64::from(window.admitted).into()],
+            )?;
+            if window.admitted == 1 {
+                // The window's first request: forget the client a little after it ends.
+                let at_ms = (rate.reset_at + 5) as f64 * 1000.0;
+                self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&at_ms.into()))).await?;
+            }
+        }
+        Ok(TakeAnswer { allowed, rate })
+    }
+
+    /// Whether a take would be allowed, writing nothing.
+    fn peek(&self, request: &TakeRequest) -> Result<TakeAnswer> {
+        let window = read_window(&self.sql, "SELECT started_at, admitted FROM rate_window WHERE id = 1", vec![])?;
+        let (_, rate, allowed) = take(window, request.now, request.limit);
         Ok(TakeAnswer { allowed, rate })
     }
 }

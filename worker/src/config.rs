@@ -4,6 +4,7 @@
 use partner_edge::gate::GateConfig;
 use partner_edge::partner::{MasterKey, DEFAULT_ROTATION_OVERLAP_SECS};
 use partner_edge::signing::SignaturePolicy;
+use partner_edge::webhooks::limits::WebhookLimits;
 use partner_edge::webhooks::retry::RetryPolicy;
 use partner_edge::webhooks::ssrf::UrlPolicy;
 use worker::Env;
@@ -60,6 +61,11 @@ pub fn retry_policy(env: &Env) -> Result<RetryPolicy, ApiError> {
     RetryPolicy::from_vars(|name| lookup(env, name)).map_err(misconfigured)
 }
 
+/// Webhook storage caps and retention (`WEBHOOK_MAX_*`, `WEBHOOK_RETENTION_SECONDS`, …).
+pub fn webhook_limits(env: &Env) -> Result<WebhookLimits, ApiError> {
+    WebhookLimits::from_vars(|name| lookup(env, name)).map_err(misconfigured)
+}
+
 /// Which receiver URLs are allowed. `WEBHOOK_ALLOW_LOOPBACK=true` lets a
 /// local edge deliver to loopback receivers; any other deployment refuses
 /// to start webhook work with it set, rather than quietly ignoring it.
@@ -77,6 +83,21 @@ pub fn webhook_url_policy(env: &Env) -> Result<UrlPolicy, ApiError> {
     };
     Ok(UrlPolicy { require_https: !local, allow_loopback })
 }
+
+/// `HEALTH_CACHE_SECONDS`: how long one health probe answers for (5 s by default, 0 to 60).
+pub fn health_cache_secs(env: &Env) -> Result<u64, ApiError> {
+    partner_edge::webhooks::limits::number(&|name| lookup(env, name), "HEALTH_CACHE_SECONDS", 5, 0..=60)
+        .map_err(misconfigured)
+}
+
+/// `ADMIN_AUTH_FAILURES_PER_MIN`: failed admin logins a client may make a minute (10 by default).
+pub fn admin_failures_per_min(env: &Env) -> Result<u32, ApiError> {
+    partner_edge::webhooks::limits::number(&|name| lookup(env, name), "ADMIN_AUTH_FAILURES_PER_MIN", 10, 1..=1_000)
+        .map_err(misconfigured)
+}
+
+/// The shortest `ADMIN_API_KEY` a deployment accepts.
+pub const ADMIN_KEY_MIN_CHARS: usize = 32;
 
 fn misconfigured(detail: String) -> ApiError {
     ApiError::internal(format!("misconfigured: {detail}"))

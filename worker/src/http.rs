@@ -109,34 +109,67 @@ impl std::fmt::Display for FetchFailure {
     }
 }
 
-/// An outbound answer, read whole.
+/// An outbound answer: status, headers and at most the body limit's worth of bytes.
 pub struct Fetched {
     pub status: u16,
     pub headers: worker::Headers,
     pub body: Vec<u8>,
+    /// The answer had more than the limit; the rest was cancelled unread.
+    pub truncated: bool,
 }
 
-/// Sends `request` and reads the whole answer, giving up (and aborting the
-/// request) after `timeout`, which covers the body too.
-pub async fn fetch_with_timeout(
+/// Reads at most `limit` bytes of a body stream, then cancels the rest, so a
+/// peer that streams without end costs `limit` bytes of memory and no more.
+/// `None` when the body is not a stream (empty, or already buffered).
+pub async fn read_prefix(
+    stream: worker::Result<worker::ByteStream>,
+    limit: usize,
+) -> worker::Result<(Vec<u8>, bool)> {
+    use futures_util::StreamExt;
+    let Ok(mut stream) = stream else {
+        return Ok((Vec::new(), false));
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            body.extend_from_slice(&chunk[..limit - body.len()]);
+            // Dropping the stream cancels it: nothing more is read.
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+/// Sends `request` without following redirects and reads at most
+/// `body_limit` bytes of the answer, giving up (and aborting the request)
+/// after `timeout`, which covers the body too. A 3xx comes back as it is.
+pub async fn fetch_bounded(
     request: worker::Request,
     timeout: std::time::Duration,
+    body_limit: usize,
 ) -> Result<Fetched, FetchFailure> {
     use futures_util::future::{select, Either};
     let controller = worker::AbortController::default();
     let signal = controller.signal();
     let exchange = async {
         let mut answer = worker::Fetch::Request(request).send_with_signal(&signal).await?;
-        let body = answer.bytes().await?;
-        Ok::<_, worker::Error>(Fetched { status: answer.status_code(), headers: answer.headers().clone(), body })
+        let (body, truncated) = read_prefix(answer.stream(), body_limit).await?;
+        Ok::<_, worker::Error>(Fetched {
+            status: answer.status_code(),
+            headers: answer.headers().clone(),
+            body,
+            truncated,
+        })
     };
     let deadline = worker::Delay::from(timeout);
     futures_util::pin_mut!(exchange);
-    match select(exchange, deadline).await {
+    let result = match select(exchange, deadline).await {
         Either::Left((result, _)) => result.map_err(|e| FetchFailure::Failed(e.to_string())),
-        Either::Right(_) => {
-            controller.abort();
-            Err(FetchFailure::TimedOut(timeout))
-        }
-    }
+        Either::Right(_) => Err(FetchFailure::TimedOut(timeout)),
+    };
+    // Whatever is still open (a truncated body, a hung peer) is closed now.
+    controller.abort();
+    result
 }

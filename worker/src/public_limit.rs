@@ -8,20 +8,39 @@
 //! sets it too; a request without it shares one `unknown` bucket.
 
 use partner_edge::gate::{GateConfig, GateError, RateVerdict};
-use worker::{Env, Request};
+use worker::{Env, Request, Stub};
 
 use crate::bindings;
 use crate::client_rate_limit::{TakeAnswer, TakeRequest};
 use crate::durable::call;
 use crate::error::ApiError;
 
-/// Takes one request from the client's window, or refuses with 429.
-pub async fn take(req: &Request, env: &Env, config: &GateConfig, now: u64) -> Result<RateVerdict, ApiError> {
+/// The client's window object for one purpose (`public`, `admin-auth-failures`).
+pub fn client_window(req: &Request, env: &Env, purpose: &str) -> Result<Stub, ApiError> {
     let ip = req.headers().get("cf-connecting-ip")?.filter(|ip| !ip.is_empty()).unwrap_or_else(|| "unknown".into());
-    let stub = env.durable_object(bindings::CLIENT_RATE_LIMIT)?.get_by_name(&format!("public:{ip}"))?;
-    let answer: TakeAnswer = call(&stub, "/take", &TakeRequest { now, limit: config.public_per_minute }).await?;
+    Ok(env.durable_object(bindings::CLIENT_RATE_LIMIT)?.get_by_name(&format!("{purpose}:{ip}"))?)
+}
+
+/// Takes one request from the client's public-API window, or refuses with 429.
+pub async fn take(req: &Request, env: &Env, config: &GateConfig, now: u64) -> Result<RateVerdict, ApiError> {
+    take_from(&client_window(req, env, "public")?, now, config.public_per_minute).await
+}
+
+/// Takes one from a window, or refuses with 429.
+pub async fn take_from(window: &Stub, now: u64, limit: u32) -> Result<RateVerdict, ApiError> {
+    let answer: TakeAnswer = call(window, "/take", &TakeRequest { now, limit }).await?;
     if answer.allowed {
         Ok(answer.rate)
+    } else {
+        Err(GateError::RateLimited(answer.rate).into())
+    }
+}
+
+/// Refuses with 429 if the window is already spent, without taking from it.
+pub async fn refuse_if_spent(window: &Stub, now: u64, limit: u32) -> Result<(), ApiError> {
+    let answer: TakeAnswer = call(window, "/peek", &TakeRequest { now, limit }).await?;
+    if answer.allowed {
+        Ok(())
     } else {
         Err(GateError::RateLimited(answer.rate).into())
     }

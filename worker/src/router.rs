@@ -29,7 +29,9 @@ pub struct Edge<'a> {
 
 pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Result<Response, ApiError> {
     let url = req.url()?;
-    let method = req.method().to_string();
+    // The raw method: workers-rs maps a method it does not know to GET, and
+    // an unknown method must be refused, never served as a read.
+    let method = req.inner().method();
     let path = url.path();
 
     let (id, params) = match match_route(&method, path) {
@@ -50,7 +52,7 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
             None
         }
         Access::Admin => {
-            admin::authorize(&req, env)?;
+            admin::authorize(&req, env, now_secs(now_ms)).await?;
             None
         }
         Access::Partner(scope) => {
@@ -179,16 +181,26 @@ fn replayed(
     with_rate(response, rate)
 }
 
-/// Reads the body, refusing it (413) once it is over the limit. A declared
-/// Content-Length over the limit is refused before anything is read. Every
-/// route goes through here, so the gate need not check the size again.
+/// Reads the body through the size cap (413 once it is over), whether or
+/// not `Content-Length` was sent: a declared size over the cap is refused
+/// before anything is read, and a streamed body is read chunk by chunk and
+/// cancelled as soon as it passes the cap, so the excess is never buffered.
+/// Every route goes through here, so the gate need not check the size again.
 async fn read_body(req: &mut Request, limit: &GateConfig) -> Result<Vec<u8>, ApiError> {
     let declared = req.headers().get("content-length")?.and_then(|v| v.trim().parse::<usize>().ok());
     if let Some(size) = declared {
         gate::check_body_size(size, limit)?;
     }
-    let body = req.bytes().await.map_err(|e| ApiError::invalid_request(format!("unreadable body: {e}")))?;
-    gate::check_body_size(body.len(), limit)?;
+    let cap = limit.max_body_bytes;
+    let (body, over) = crate::http::read_prefix(req.stream(), cap)
+        .await
+        .map_err(|e| ApiError::invalid_request(format!("unreadable body: {e}")))?;
+    if over {
+        return Err(ApiError::new(
+            partner_edge::error::ErrorCode::PayloadTooLarge,
+            format!("the body is larger than the {cap}-byte limit"),
+        ));
+    }
     Ok(body)
 }
 

@@ -15,14 +15,19 @@ use std::time::Duration;
 use partner_edge::api::split_page;
 use partner_edge::error::Refusal;
 use partner_edge::partner::MasterKey;
+use partner_edge::webhooks::delivery::{
+    plan_rotation, replay_requeues, settle_attempt, AttemptError, AttemptErrorKind, AttemptOutcome, DeliveryProgress,
+    EndpointHealth, FollowUp, NextStep,
+};
 use partner_edge::webhooks::hub::{cursor, DeliveryLogEntry, HubCommand, HubOk, HubReply, LogQuery};
+use partner_edge::webhooks::limits::{WebhookLimits, TRANSITIONS_KEPT_MS};
 use partner_edge::webhooks::metrics::{latency_bucket, MetricsSnapshot, Window, LATENCY_BUCKETS_MS};
 use partner_edge::webhooks::retry::{parse_retry_after, RetryPolicy};
 use partner_edge::webhooks::ssrf::check_webhook_url;
 use partner_edge::webhooks::{
-    excerpt, honours_retry_after, is_success, live_slots, new_delivery_id, new_event_id, new_subscription_id,
-    signature_headers, Attempt, Delivery, DeliveryFailed, DeliveryState, EndpointDisabled, Envelope, Event, EventType,
-    Published, Redrive, Replayed, SecretSlot, Subscription, SubscriptionWithSecret, TestPing, WebhookSecret,
+    excerpt, live_slots, new_delivery_id, new_event_id, new_subscription_id, signature_headers, Attempt, Delivery,
+    DeliveryFailed, DeliveryState, EndpointDisabled, Envelope, Event, EventType, Published, Redrive, Replayed,
+    SecretSlot, Subscription, SubscriptionWithSecret, TestPing, WebhookSecret,
 };
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -31,7 +36,7 @@ use worker::{
 };
 
 use crate::durable::{first_doc, from_json, sql_int, to_json, Doc, SchemaOnce};
-use crate::http::{fetch_with_timeout, now_ms, random_bytes};
+use crate::http::{fetch_bounded, now_ms, random_bytes};
 use crate::{bindings, config};
 
 const SCHEMA: &[&str] = &[
@@ -90,6 +95,12 @@ const SCHEMA: &[&str] = &[
 /// How many due deliveries one alarm attempts, concurrently.
 const BATCH: u32 = 100;
 
+/// How much of a receiver's answer is read; the rest is cancelled unread.
+const ANSWER_PREFIX_BYTES: usize = 4 * 1024;
+
+/// Rows one prune deletes per table; a full batch brings the next prune forward.
+const PRUNE_BATCH: u32 = 1_000;
+
 /// What the worker sends.
 #[derive(Serialize, Deserialize)]
 pub struct HubRequest {
@@ -130,9 +141,11 @@ impl DurableObject for WebhookHub {
         self.schema.ensure(&self.sql, SCHEMA)?;
         // This alarm has fired; `schedule` below records the next one.
         self.alarm_at.set(None);
+        let limits = self.limits()?;
         self.run_redrive_batch(now_ms())?;
         self.deliver_due().await?;
-        self.schedule().await?;
+        self.prune_if_due(now_ms(), &limits)?;
+        self.schedule(&limits).await?;
         Response::ok("done")
     }
 }
@@ -142,8 +155,9 @@ struct Count {
     n: i64,
 }
 
-#[derive(Deserialize, Clone)]
-struct DeliveryRow {
+/// A delivery row as SQLite hands it over; [`DeliveryRow`] is the parsed form.
+#[derive(Deserialize)]
+struct StoredDelivery {
     seq: i64,
     delivery_id: String,
     subscription_id: String,
@@ -163,20 +177,64 @@ const DELIVERY_COLUMNS: &str =
     "seq, delivery_id, subscription_id, event_id, event_type, state, attempts, budget_base, \
     next_at, last_status, last_error, created_at, updated_at";
 
+#[derive(Clone)]
+struct DeliveryRow {
+    seq: u64,
+    delivery_id: String,
+    subscription_id: String,
+    event_id: String,
+    event_type: EventType,
+    state: DeliveryState,
+    progress: DeliveryProgress,
+    next_at: Option<u64>,
+    last_status: Option<u16>,
+    last_error: Option<String>,
+    created_at: u64,
+    updated_at: u64,
+}
+
+impl TryFrom<StoredDelivery> for DeliveryRow {
+    type Error = String;
+
+    /// A stored value that no longer parses is an error naming the row,
+    /// never a guess (an unknown event type is not a test ping).
+    fn try_from(row: StoredDelivery) -> std::result::Result<Self, String> {
+        let event_type = EventType::parse(&row.event_type)
+            .ok_or_else(|| format!("delivery {}: stored event type {:?} is not in the catalogue", row.delivery_id, row.event_type))?;
+        let state = DeliveryState::parse(&row.state)
+            .ok_or_else(|| format!("delivery {}: stored state {:?} is unknown", row.delivery_id, row.state))?;
+        let count = |n: i64| u32::try_from(n).map_err(|_| format!("delivery {}: attempt count {n} is out of range", row.delivery_id));
+        Ok(Self {
+            seq: row.seq.unsigned_abs(),
+            progress: DeliveryProgress { attempts: count(row.attempts)?, budget_base: count(row.budget_base)? },
+            delivery_id: row.delivery_id,
+            subscription_id: row.subscription_id,
+            event_id: row.event_id,
+            event_type,
+            state,
+            next_at: row.next_at.map(i64::unsigned_abs),
+            last_status: row.last_status.and_then(|s| u16::try_from(s).ok()),
+            last_error: row.last_error,
+            created_at: row.created_at.unsigned_abs(),
+            updated_at: row.updated_at.unsigned_abs(),
+        })
+    }
+}
+
 impl DeliveryRow {
     fn to_delivery(&self) -> Delivery {
         Delivery {
             delivery_id: self.delivery_id.clone(),
             subscription_id: self.subscription_id.clone(),
             event_id: self.event_id.clone(),
-            event_type: EventType::parse(&self.event_type).unwrap_or(EventType::Test),
-            state: DeliveryState::parse(&self.state).unwrap_or(DeliveryState::Queued),
-            attempts: u32::try_from(self.attempts).unwrap_or(0),
-            next_attempt_at_ms: self.next_at.map(i64::unsigned_abs),
-            last_status: self.last_status.and_then(|s| u16::try_from(s).ok()),
+            event_type: self.event_type,
+            state: self.state,
+            attempts: self.progress.attempts,
+            next_attempt_at_ms: self.next_at,
+            last_status: self.last_status,
             last_error: self.last_error.clone(),
-            created_at_ms: self.created_at.unsigned_abs(),
-            updated_at_ms: self.updated_at.unsigned_abs(),
+            created_at_ms: self.created_at,
+            updated_at_ms: self.updated_at,
         }
     }
 }
@@ -185,23 +243,36 @@ fn api_to_worker(error: crate::error::ApiError) -> worker::Error {
     worker::Error::from(format!("{error:?}"))
 }
 
-/// What every attempt of one alarm's batch shares, read from the environment once.
+/// What every attempt of one alarm's batch shares, read from the environment
+/// once. A broken setting fails each attempt (and spends its budget) rather
+/// than leaving the batch `processing` for ever.
 struct AttemptContext {
     policy: RetryPolicy,
-    url_policy: partner_edge::webhooks::ssrf::UrlPolicy,
-    master: MasterKey,
+    url_policy: std::result::Result<partner_edge::webhooks::ssrf::UrlPolicy, String>,
+    master: std::result::Result<MasterKey, String>,
 }
 
-/// One attempt's outcome before it is recorded.
+/// One attempt's outcome before it is settled.
 struct Outcome {
     row: DeliveryRow,
     started_at: u64,
-    status: Option<u16>,
-    retry_after: Option<u64>,
+    result: AttemptOutcome,
     latency_ms: u64,
     body_excerpt: String,
     kids: Vec<String>,
-    error: Option<String>,
+}
+
+impl Outcome {
+    fn failed(row: &DeliveryRow, started_at: u64, kind: AttemptErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            row: row.clone(),
+            started_at,
+            result: AttemptOutcome::Failed(AttemptError::new(kind, message)),
+            latency_ms: 0,
+            body_excerpt: String::new(),
+            kids: Vec::new(),
+        }
+    }
 }
 
 impl WebhookHub {
@@ -224,6 +295,10 @@ impl WebhookHub {
 
     fn policy(&self) -> Result<RetryPolicy> {
         config::retry_policy(&self.env).map_err(api_to_worker)
+    }
+
+    fn limits(&self) -> Result<WebhookLimits> {
+        config::webhook_limits(&self.env).map_err(api_to_worker)
     }
 
     async fn run(&self, command: HubCommand) -> Result<HubReply> {
@@ -353,6 +428,12 @@ impl WebhookHub {
     }
 
     async fn create(&self, input: partner_edge::webhooks::SubscriptionIn, now: u64) -> Result<HubReply> {
+        let cap = self.limits()?.max_subscriptions;
+        if self.count("SELECT COUNT(*) AS n FROM subscriptions", vec![])? >= u64::from(cap) {
+            return Ok(Err(Refusal::limit_exceeded(format!(
+                "this key already has {cap} webhook subscriptions, the most WEBHOOK_MAX_SUBSCRIPTIONS allows; delete one first"
+            ))));
+        }
         let id = new_subscription_id(random_bytes().map_err(api_to_worker)?);
         let (slot, secret) = self.new_slot(&id, "whk_1", now)?;
         let mut event_types = input.event_types;
@@ -390,31 +471,37 @@ impl WebhookHub {
             Err(error) => return Ok(Err(error)),
         };
         let overlap = self.policy()?.rotation_overlap_secs;
+        let cap = self.limits()?.max_live_secrets;
         let now_secs = now / 1000;
-        let mut highest = 0;
-        for mut slot in self.slots(subscription_id)? {
-            highest = highest.max(slot.kid.trim_start_matches("whk_").parse::<u32>().unwrap_or(0));
-            match slot.valid_until {
-                Some(until) if until <= now_secs => {
-                    self.sql.exec(
-                        "DELETE FROM secrets WHERE subscription_id = ? AND kid = ?",
-                        vec![subscription_id.into(), slot.kid.as_str().into()],
-                    )?;
-                }
-                Some(_) => {}
-                None => {
-                    slot.valid_until = Some(now_secs + overlap);
-                    self.sql.exec(
-                        "UPDATE secrets SET doc = ? WHERE subscription_id = ? AND kid = ?",
-                        vec![to_json(&slot)?.into(), subscription_id.into(), slot.kid.as_str().into()],
-                    )?;
-                }
+        let slots = self.slots(subscription_id)?;
+        let plan = match plan_rotation(&slots, now_secs, overlap, cap as usize) {
+            Ok(plan) => plan,
+            Err(refused) => {
+                return Ok(Err(Refusal::limit_exceeded(format!(
+                    "{} secrets are still signing, the most WEBHOOK_MAX_LIVE_SECRETS ({}) allows; \
+                     rotate again once the oldest overlap ends",
+                    refused.live, refused.cap
+                ))))
+            }
+        };
+        for kid in &plan.expired {
+            self.sql.exec(
+                "DELETE FROM secrets WHERE subscription_id = ? AND kid = ?",
+                vec![subscription_id.into(), kid.as_str().into()],
+            )?;
+        }
+        for (kid, until) in &plan.retiring {
+            if let Some(mut slot) = slots.iter().find(|slot| &slot.kid == kid).cloned() {
+                slot.valid_until = Some(*until);
+                self.sql.exec(
+                    "UPDATE secrets SET doc = ? WHERE subscription_id = ? AND kid = ?",
+                    vec![to_json(&slot)?.into(), subscription_id.into(), kid.as_str().into()],
+                )?;
             }
         }
-        let kid = format!("whk_{}", highest + 1);
-        let (_, secret) = self.new_slot(subscription_id, &kid, now)?;
-        subscription.current_secret_id = kid;
-        subscription.previous_secret_valid_until = (overlap > 0).then_some(now_secs + overlap);
+        let (_, secret) = self.new_slot(subscription_id, &plan.new_kid, now)?;
+        subscription.current_secret_id = plan.new_kid;
+        subscription.previous_secret_valid_until = plan.previous_valid_until;
         subscription.updated_at = now_secs;
         self.save_subscription(&subscription)?;
         Ok(Ok(HubOk::WithSecret(SubscriptionWithSecret { subscription, secret: secret.expose().to_owned() })))
@@ -474,9 +561,11 @@ impl WebhookHub {
         // Lets the operator's replay route find the event's partner. The
         // event itself is already stored; the index is written after the answer.
         let key_id = self.key_id()?;
+        // KV refuses expirations under 60 s; the index never outlives the event by more.
+        let ttl = self.limits()?.retention_secs.max(60);
         let put = self.env.kv(bindings::KV)?.put(&format!("webhook-event:{}", event.event_id), key_id)?;
         self.state.wait_until(async move {
-            if let Err(error) = put.expiration_ttl(30 * 86_400).execute().await {
+            if let Err(error) = put.expiration_ttl(ttl).execute().await {
                 worker::console_error!("could not index a webhook event for replay: {error}");
             }
         });
@@ -520,10 +609,19 @@ impl WebhookHub {
         Ok(())
     }
 
+    /// Delivery rows, parsed. A row that no longer parses fails the read with
+    /// its id and the bad value, logged where the caller surfaces it.
     fn delivery_rows(&self, condition: &str, bindings: Vec<SqlStorageValue>) -> Result<Vec<DeliveryRow>> {
+        self.stored_deliveries(condition, bindings)?
+            .into_iter()
+            .map(|row| DeliveryRow::try_from(row).map_err(worker::Error::from))
+            .collect()
+    }
+
+    fn stored_deliveries(&self, condition: &str, bindings: Vec<SqlStorageValue>) -> Result<Vec<StoredDelivery>> {
         self.sql
             .exec(&format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE {condition}"), bindings)?
-            .to_array::<DeliveryRow>()
+            .to_array::<StoredDelivery>()
     }
 
     /// Back to the queue, due now, with a fresh attempt budget.
@@ -552,8 +650,9 @@ impl WebhookHub {
         Ok(())
     }
 
-    /// Sets the alarm for the next thing due: a delivery, a lease running out, a re-drive batch.
-    async fn schedule(&self) -> Result<()> {
+    /// Sets the alarm for the next thing due: a delivery, a lease running
+    /// out, a re-drive batch, or the next prune while anything is stored.
+    async fn schedule(&self, limits: &WebhookLimits) -> Result<()> {
         #[derive(Deserialize)]
         struct Next {
             at: Option<i64>,
@@ -568,19 +667,103 @@ impl WebhookHub {
                 None,
             )?
             .one::<Next>()?
-            .at;
+            .at
+            .map(i64::unsigned_abs);
+        let next = match (next, self.next_prune_at(limits)?) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(at) = next {
             self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&(at as f64).into()))).await?;
         }
-        self.alarm_at.set(next.map(i64::unsigned_abs));
+        self.alarm_at.set(next);
         Ok(())
     }
 
-    /// Attempts every due delivery (up to a batch), concurrently.
+    // ---------------------------------------------------------------- retention
+
+    fn meta_number(&self, name: &str) -> Result<Option<u64>> {
+        Ok(first_doc(&self.sql, "SELECT value AS doc FROM meta WHERE name = ?", vec![name.into()])?
+            .and_then(|value| value.parse().ok()))
+    }
+
+    fn set_meta_number(&self, name: &str, value: u64) -> Result<()> {
+        self.sql.exec(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+            vec![name.into(), value.to_string().into()],
+        )?;
+        Ok(())
+    }
+
+    /// When the next prune is due, if anything is stored that could need one.
+    fn next_prune_at(&self, limits: &WebhookLimits) -> Result<Option<u64>> {
+        let stored = self.count(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries LIMIT 1))
+                  + (SELECT COUNT(*) FROM (SELECT 1 FROM events LIMIT 1))
+                  + (SELECT COUNT(*) FROM (SELECT 1 FROM transitions LIMIT 1)) AS n",
+            vec![],
+        )?;
+        if stored == 0 {
+            return Ok(None);
+        }
+        let last = match self.meta_number("last_pruned_at")? {
+            Some(last) => last,
+            None => {
+                // Nothing has been pruned yet: the clock starts now.
+                let now = now_ms();
+                self.set_meta_number("last_pruned_at", now)?;
+                now
+            }
+        };
+        Ok(Some(last.saturating_add(limits.prune_interval_secs.saturating_mul(1000))))
+    }
+
+    /// Deletes what is past its retention: finished deliveries with their
+    /// attempts, events no delivery refers to any more, and metric
+    /// transitions older than the windows that read them. In batches, so one
+    /// alarm never runs long; a full batch brings the next prune forward.
+    fn prune_if_due(&self, now: u64, limits: &WebhookLimits) -> Result<()> {
+        let interval = limits.prune_interval_secs.saturating_mul(1000);
+        if self.meta_number("last_pruned_at")?.is_some_and(|last| now < last.saturating_add(interval)) {
+            return Ok(());
+        }
+        let before = sql_int(limits.prune_before_ms(now))?;
+        let finished = format!(
+            "SELECT delivery_id FROM deliveries WHERE state IN ('succeeded', 'failed_dead_letter') AND updated_at < ?
+             ORDER BY updated_at LIMIT {PRUNE_BATCH}"
+        );
+        self.sql.exec(&format!("DELETE FROM attempts WHERE delivery_id IN ({finished})"), vec![before.clone()])?;
+        let deleted = self.sql.exec(&format!("DELETE FROM deliveries WHERE delivery_id IN ({finished})"), vec![before.clone()])?.rows_written();
+        let orphaned = self.sql.exec(
+            &format!(
+                "DELETE FROM events WHERE event_id IN (
+                    SELECT e.event_id FROM events e
+                    WHERE CAST(json_extract(e.doc, '$.occurred_at_ms') AS INTEGER) < ?
+                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id)
+                    LIMIT {PRUNE_BATCH})"
+            ),
+            vec![before],
+        )?.rows_written();
+        self.sql.exec(
+            "DELETE FROM transitions WHERE at < ?",
+            vec![sql_int(now.saturating_sub(TRANSITIONS_KEPT_MS))?],
+        )?;
+        let full = deleted >= PRUNE_BATCH as usize || orphaned >= PRUNE_BATCH as usize;
+        // A full batch: prune again soon rather than an interval from now.
+        let stamp = if full { now.saturating_sub(interval).saturating_add(1_000) } else { now };
+        self.set_meta_number("last_pruned_at", stamp)
+    }
+
+    // -------------------------------------------------------------- attempts
+
+    /// Attempts every due delivery (up to a batch), concurrently. A delivery
+    /// whose lease ran out lost its attempt (the worker died or hung): that
+    /// counts as a failed attempt, so no delivery can cycle through
+    /// `processing` without spending budget.
     async fn deliver_due(&self) -> Result<()> {
         let policy = self.policy()?;
         let now = now_ms();
-        let due = self.delivery_rows(
+        let due = self.stored_deliveries(
             &format!(
                 "((state IN ('queued', 'retrying') AND next_at <= ?1) OR (state = 'processing' AND lease_until <= ?1))
                  ORDER BY next_at LIMIT {BATCH}"
@@ -590,42 +773,71 @@ impl WebhookHub {
         if due.is_empty() {
             return Ok(());
         }
-        let lease = now + policy.timeout_secs * 1000 + 30_000;
-        for row in &due {
+        let context = AttemptContext {
+            policy,
+            url_policy: config::webhook_url_policy(&self.env).map_err(|e| format!("{e:?}")),
+            master: self.master().map_err(|e| e.to_string()),
+        };
+        let lease = now + context.policy.timeout_secs * 1000 + 30_000;
+        let mut to_send = Vec::new();
+        for stored in due {
+            let id = stored.delivery_id.clone();
+            let row = match DeliveryRow::try_from(stored) {
+                Ok(row) => row,
+                Err(reason) => {
+                    // Surfaced in the log and ended: it can never be sent.
+                    worker::console_error!("webhook delivery dead-lettered, its row is unreadable: {reason}");
+                    self.sql.exec(
+                        "UPDATE deliveries SET state = 'failed_dead_letter', next_at = NULL, lease_until = NULL,
+                            last_error = ?, updated_at = ?, dead_at = ? WHERE delivery_id = ?",
+                        vec![reason.into(), sql_int(now)?, sql_int(now)?, id.into()],
+                    )?;
+                    self.transition(DeliveryState::FailedDeadLetter, now)?;
+                    continue;
+                }
+            };
+            if row.state == DeliveryState::Processing {
+                let lost = Outcome::failed(
+                    &row,
+                    row.updated_at,
+                    AttemptErrorKind::LeaseExpired,
+                    "the attempt did not finish within its lease",
+                );
+                self.record(lost, &context.policy).await?;
+                continue;
+            }
             self.sql.exec(
                 "UPDATE deliveries SET state = 'processing', lease_until = ?, updated_at = ? WHERE delivery_id = ?",
                 vec![sql_int(lease)?, sql_int(now)?, row.delivery_id.as_str().into()],
             )?;
             self.transition(DeliveryState::Processing, now)?;
+            to_send.push(DeliveryRow { state: DeliveryState::Processing, ..row });
         }
-        // Read once per batch. If the configuration is broken, the batch stays
-        // `processing` and is tried again when its lease runs out.
-        let context = match (config::webhook_url_policy(&self.env), self.master()) {
-            (Ok(url_policy), Ok(master)) => AttemptContext { policy, url_policy, master },
-            (Err(error), _) => {
-                worker::console_error!("webhook attempts cannot run: {error:?}");
-                return Ok(());
-            }
-            (_, Err(error)) => {
-                worker::console_error!("webhook attempts cannot run: {error}");
-                return Ok(());
-            }
-        };
-        let jobs: Vec<_> = due.into_iter().map(|row| self.attempt(row, &context)).collect();
-        let outcomes = futures_util::future::join_all(jobs).await;
-        for outcome in outcomes {
-            match outcome {
-                Ok(Some(outcome)) => self.record(outcome, &context.policy).await?,
-                Ok(None) => {}
-                Err(error) => worker::console_error!("webhook attempt could not run: {error}"),
-            }
+        let jobs: Vec<_> = to_send.into_iter().map(|row| self.attempt(row, &context)).collect();
+        for outcome in futures_util::future::join_all(jobs).await.into_iter().flatten() {
+            self.record(outcome, &context.policy).await?;
         }
         Ok(())
     }
 
-    /// Sends one attempt. `None` when there is nothing to send (the subscription is gone).
-    async fn attempt(&self, row: DeliveryRow, context: &AttemptContext) -> Result<Option<Outcome>> {
+    /// One attempt, always settled: `None` only when the subscription is gone
+    /// (and the delivery with it). Whatever fails before or while sending is
+    /// a failed attempt of the matching kind.
+    async fn attempt(&self, row: DeliveryRow, context: &AttemptContext) -> Option<Outcome> {
         let started_at = now_ms();
+        match self.send(&row, context, started_at).await {
+            Ok(outcome) => outcome,
+            Err(error) => Some(Outcome::failed(
+                &row,
+                started_at,
+                AttemptErrorKind::RequestUnbuildable,
+                format!("the attempt could not be prepared: {error}"),
+            )),
+        }
+    }
+
+    async fn send(&self, row: &DeliveryRow, context: &AttemptContext, started_at: u64) -> Result<Option<Outcome>> {
+        let fail = |kind, message: String| Ok(Some(Outcome::failed(row, started_at, kind, message)));
         let subscription = match self.subscription(&row.subscription_id)? {
             Ok(subscription) => subscription,
             Err(_) => {
@@ -633,40 +845,46 @@ impl WebhookHub {
                 return Ok(None);
             }
         };
-        let fail = |error: String| Outcome {
-            row: row.clone(),
-            started_at,
-            status: None,
-            retry_after: None,
-            latency_ms: 0,
-            body_excerpt: String::new(),
-            kids: Vec::new(),
-            error: Some(error),
-        };
-        let event_type = EventType::parse(&row.event_type).unwrap_or(EventType::Test);
-        if !subscription.active && event_type != EventType::Test {
-            return Ok(Some(fail("the subscription is disabled".into())));
+        if !subscription.active && row.event_type != EventType::Test {
+            return fail(AttemptErrorKind::SubscriptionDisabled, "the subscription is disabled".into());
         }
-        let url = match check_webhook_url(&subscription.url, context.url_policy) {
+        let url_policy = match &context.url_policy {
+            Ok(policy) => *policy,
+            Err(error) => return fail(AttemptErrorKind::UrlRefused, format!("the URL rules are misconfigured: {error}")),
+        };
+        let url = match check_webhook_url(&subscription.url, url_policy) {
             Ok(url) => url,
-            Err(reason) => return Ok(Some(fail(format!("url refused at delivery: {reason}")))),
+            Err(reason) => return fail(AttemptErrorKind::UrlRefused, format!("url refused at delivery: {reason}")),
         };
         let Some(doc) =
             first_doc(&self.sql, "SELECT doc FROM events WHERE event_id = ?", vec![row.event_id.as_str().into()])?
         else {
-            return Ok(Some(fail("the event is missing".into())));
+            return fail(AttemptErrorKind::EventUnreadable, "the event is missing".into());
         };
-        let event: Event = from_json(&doc)?;
+        let event: Event = match serde_json::from_str(&doc) {
+            Ok(event) => event,
+            Err(error) => return fail(AttemptErrorKind::EventUnreadable, format!("the stored event does not parse: {error}")),
+        };
+        let master = match &context.master {
+            Ok(master) => master,
+            Err(error) => return fail(AttemptErrorKind::SecretUnreadable, format!("no master key to unseal with: {error}")),
+        };
         let envelope = Envelope::new(&event);
         let body = envelope.body();
-
         let slots = self.slots(&row.subscription_id)?;
-        let live = live_slots(&slots, started_at / 1000);
         let mut secrets = Vec::new();
-        for slot in &live {
+        for slot in live_slots(&slots, started_at / 1000) {
             let aad = format!("{}:{}", row.subscription_id, slot.kid);
-            let text = context.master.open_text(&aad, &slot.sealed).map_err(|e| worker::Error::from(e.to_string()))?;
-            secrets.push((slot.kid.as_str(), WebhookSecret::parse(&text).map_err(worker::Error::from)?));
+            let opened = master.open_text(&aad, &slot.sealed).map_err(|e| e.to_string()).and_then(|text| WebhookSecret::parse(&text));
+            match opened {
+                Ok(secret) => secrets.push((slot.kid.as_str(), secret)),
+                Err(error) => {
+                    return fail(AttemptErrorKind::SecretUnreadable, format!("secret {} cannot be unsealed: {error}", slot.kid))
+                }
+            }
+        }
+        if secrets.is_empty() {
+            return fail(AttemptErrorKind::SecretUnreadable, "the subscription has no live secret".into());
         }
         let refs: Vec<(&str, &WebhookSecret)> = secrets.iter().map(|(kid, secret)| (*kid, secret)).collect();
         let (signature, kids) = signature_headers(&refs, &envelope, started_at / 1000, &body);
@@ -678,50 +896,60 @@ impl WebhookHub {
             headers.set(name, &value)?;
         }
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()))
+            .with_redirect(worker::RequestRedirect::Manual);
         let request = Request::new_with_init(url.as_str(), &init)?;
-        let result = fetch_with_timeout(request, Duration::from_secs(context.policy.timeout_secs)).await;
+        let timeout = Duration::from_secs(context.policy.timeout_secs);
+        let result = fetch_bounded(request, timeout, ANSWER_PREFIX_BYTES).await;
         let latency_ms = now_ms().saturating_sub(started_at);
-        Ok(Some(match result {
+        let (result, body_excerpt) = match result {
             Ok(answer) => {
-                let retry_after = honours_retry_after(answer.status)
-                    .then(|| answer.headers.get("retry-after").ok().flatten())
-                    .flatten()
-                    .and_then(|raw| parse_retry_after(&raw, started_at / 1000));
-                Outcome {
-                    row,
-                    started_at,
-                    status: Some(answer.status),
-                    retry_after,
-                    latency_ms,
-                    body_excerpt: excerpt(&String::from_utf8_lossy(&answer.body)),
-                    kids,
-                    error: None,
-                }
+                let header = |name: &str| answer.headers.get(name).ok().flatten();
+                let retry_after = header("retry-after").and_then(|raw| parse_retry_after(&raw, started_at / 1000));
+                let location = header("location").map(|l| l.chars().take(512).collect());
+                let result = AttemptOutcome::Answered { status: answer.status, retry_after_secs: retry_after, location };
+                (result, excerpt(&String::from_utf8_lossy(&answer.body)))
             }
-            Err(failure) => Outcome { latency_ms, kids, ..fail(failure.to_string()) },
-        }))
+            Err(crate::http::FetchFailure::TimedOut(limit)) => (
+                AttemptOutcome::Failed(AttemptError::new(
+                    AttemptErrorKind::TimedOut,
+                    format!("no answer within {} s", limit.as_secs()),
+                )),
+                String::new(),
+            ),
+            Err(crate::http::FetchFailure::Failed(reason)) => {
+                (AttemptOutcome::Failed(AttemptError::new(AttemptErrorKind::ConnectionFailed, reason)), String::new())
+            }
+        };
+        Ok(Some(Outcome { row: row.clone(), started_at, result, latency_ms, body_excerpt, kids }))
     }
 
-    /// Records an attempt and moves its delivery on: succeeded, retrying or dead-lettered.
+    /// Records an attempt and stores what `settle_attempt` decided.
     async fn record(&self, outcome: Outcome, policy: &RetryPolicy) -> Result<()> {
         let now = now_ms();
         let row = &outcome.row;
-        let attempt_no = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
-        let succeeded = outcome.status.is_some_and(is_success);
-        let event_type = EventType::parse(&row.event_type).unwrap_or(EventType::Test);
+        let mut subscription = self.subscription(&row.subscription_id)?.ok();
+        let health = subscription
+            .as_ref()
+            .map(|s| EndpointHealth { active: s.active, consecutive_failures: s.consecutive_failures });
+        let draw = f64::from(u32::from_le_bytes(random_bytes().map_err(api_to_worker)?)) / (f64::from(u32::MAX) + 1.0);
+        let settled = settle_attempt(row.progress, row.event_type, health, &outcome.result, policy, now, draw);
+
         let attempt = Attempt {
             delivery_id: row.delivery_id.clone(),
             event_id: row.event_id.clone(),
-            event_type,
-            attempt: attempt_no,
+            event_type: row.event_type,
+            attempt: settled.attempt_no,
             started_at_ms: outcome.started_at,
-            status: outcome.status,
+            status: outcome.result.status(),
             latency_ms: outcome.latency_ms,
             response_excerpt: outcome.body_excerpt.clone(),
             signing_key_ids: outcome.kids.clone(),
-            error: outcome.error.clone(),
-            succeeded,
+            error: settled.error.as_ref().map(|e| e.message.clone()),
+            error_kind: settled.error.as_ref().map(|e| e.kind),
+            succeeded: settled.succeeded,
         };
         self.sql.exec(
             "INSERT INTO attempts (delivery_id, subscription_id, event_type, succeeded, doc) VALUES (?, ?, ?, ?, ?)",
@@ -729,11 +957,11 @@ impl WebhookHub {
                 row.delivery_id.as_str().into(),
                 row.subscription_id.as_str().into(),
                 row.event_type.as_str().into(),
-                i64::from(succeeded).into(),
+                i64::from(settled.succeeded).into(),
                 to_json(&attempt)?.into(),
             ],
         )?;
-        if outcome.status.is_some() || outcome.error.as_deref().is_some_and(|e| e.starts_with("no answer")) {
+        if outcome.result.counts_latency() {
             self.bump(&format!("latency_bucket:{}", latency_bucket(outcome.latency_ms)), 1)?;
             self.bump("latency_sum_ms", outcome.latency_ms)?;
             self.bump("latency_count", 1)?;
@@ -744,110 +972,89 @@ impl WebhookHub {
             "SELECT COUNT(*) AS n FROM deliveries WHERE delivery_id = ? AND state = 'processing'",
             vec![row.delivery_id.as_str().into()],
         )? == 1;
-        let last_status: SqlStorageValue = outcome.status.map_or(SqlStorageValue::Null, |s| i64::from(s).into());
-        let last_error: SqlStorageValue = outcome.error.as_deref().map_or(SqlStorageValue::Null, Into::into);
         if !still_ours {
             return Ok(());
         }
-        let mut subscription = self.subscription(&row.subscription_id)?.ok();
-        let counts_for_endpoint = event_type != EventType::Test;
-        if succeeded {
-            self.sql.exec(
-                "UPDATE deliveries SET state = 'succeeded', attempts = ?, next_at = NULL, lease_until = NULL,
-                    last_status = ?, last_error = NULL, updated_at = ? WHERE delivery_id = ?",
-                vec![i64::from(attempt_no).into(), last_status, sql_int(now)?, row.delivery_id.as_str().into()],
-            )?;
-            self.transition(DeliveryState::Succeeded, now)?;
-            if let Some(subscription) =
-                subscription.as_mut().filter(|s| counts_for_endpoint && s.consecutive_failures > 0)
-            {
-                subscription.consecutive_failures = 0;
-                self.save_subscription(subscription)?;
-            }
-            return Ok(());
-        }
+        let last_status: SqlStorageValue =
+            outcome.result.status().map_or(SqlStorageValue::Null, |s| i64::from(s).into());
+        let last_error: SqlStorageValue =
+            settled.error.as_ref().map_or(SqlStorageValue::Null, |e| e.message.as_str().into());
+        let (next_at, dead_at): (SqlStorageValue, SqlStorageValue) = match settled.next {
+            NextStep::Succeeded => (SqlStorageValue::Null, SqlStorageValue::Null),
+            NextStep::RetryAt { at_ms } => (sql_int(at_ms)?, SqlStorageValue::Null),
+            NextStep::DeadLetter => (SqlStorageValue::Null, sql_int(now)?),
+        };
+        let state = settled.next.state();
+        self.sql.exec(
+            "UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, lease_until = NULL, last_status = ?,
+                last_error = ?, updated_at = ?, dead_at = ? WHERE delivery_id = ?",
+            vec![
+                state.as_str().into(),
+                i64::from(settled.attempt_no).into(),
+                next_at,
+                last_status,
+                last_error,
+                sql_int(now)?,
+                dead_at,
+                row.delivery_id.as_str().into(),
+            ],
+        )?;
+        self.transition(state, now)?;
 
-        let in_budget = attempt_no.saturating_sub(u32::try_from(row.budget_base).unwrap_or(0));
-        let draw = f64::from(u32::from_le_bytes(random_bytes().map_err(api_to_worker)?)) / (f64::from(u32::MAX) + 1.0);
-        let disabled = outcome.error.as_deref() == Some("the subscription is disabled");
-        let next = if disabled { None } else { policy.next_retry_ms(in_budget, outcome.retry_after, draw) };
-        match next {
-            Some(wait) => {
-                self.sql.exec(
-                    "UPDATE deliveries SET state = 'retrying', attempts = ?, next_at = ?, lease_until = NULL,
-                        last_status = ?, last_error = ?, updated_at = ? WHERE delivery_id = ?",
-                    vec![
-                        i64::from(attempt_no).into(),
-                        sql_int(now + wait)?,
-                        last_status,
-                        last_error,
-                        sql_int(now)?,
-                        row.delivery_id.as_str().into(),
-                    ],
-                )?;
-                self.transition(DeliveryState::Retrying, now)
+        if let (Some(subscription), Some(health)) = (subscription.as_mut(), settled.endpoint) {
+            subscription.consecutive_failures = health.consecutive_failures;
+            if subscription.active && !health.active {
+                subscription.active = false;
+                subscription.disabled_reason = Some(format!(
+                    "{} consecutive events failed; PATCH active=true to re-enable",
+                    health.consecutive_failures
+                ));
             }
-            None => {
-                self.sql.exec(
-                    "UPDATE deliveries SET state = 'failed_dead_letter', attempts = ?, next_at = NULL, lease_until = NULL,
-                        last_status = ?, last_error = ?, updated_at = ?, dead_at = ? WHERE delivery_id = ?",
-                    vec![
-                        i64::from(attempt_no).into(),
-                        last_status,
-                        last_error,
-                        sql_int(now)?,
-                        sql_int(now)?,
-                        row.delivery_id.as_str().into(),
-                    ],
-                )?;
-                self.transition(DeliveryState::FailedDeadLetter, now)?;
-                // Tell the partner's other endpoints, except about webhook.* events
-                // themselves, so failing endpoints cannot feed each other forever.
-                let is_meta = event_type.as_str().starts_with("webhook.");
-                if !is_meta && !disabled {
-                    let data = serde_json::to_value(DeliveryFailed {
+            self.save_subscription(subscription)?;
+        }
+        for follow_up in settled.follow_ups {
+            let (event_type, data) = match follow_up {
+                FollowUp::DeliveryFailed => (
+                    EventType::DeliveryFailed,
+                    serde_json::to_value(DeliveryFailed {
                         subscription_id: row.subscription_id.clone(),
                         delivery_id: row.delivery_id.clone(),
                         event_id: row.event_id.clone(),
-                        event_type,
-                        attempts: attempt_no,
-                        last_status: outcome.status,
-                        last_error: outcome.error.clone(),
-                    })
-                    .map_err(|e| worker::Error::from(e.to_string()))?;
-                    self.emit(EventType::DeliveryFailed, data, Some(&row.subscription_id), now).await?;
-                }
-                if let Some(mut subscription) = subscription.filter(|_| counts_for_endpoint && !disabled) {
-                    subscription.consecutive_failures += 1;
-                    let limit = policy.auto_disable_after;
-                    let disable_now = subscription.active && subscription.consecutive_failures >= limit;
-                    if disable_now {
-                        subscription.active = false;
-                        subscription.disabled_reason =
-                            Some(format!("{limit} consecutive events failed; PATCH active=true to re-enable"));
-                    }
-                    self.save_subscription(&subscription)?;
-                    if disable_now {
-                        let data = serde_json::to_value(EndpointDisabled {
-                            subscription_id: subscription.subscription_id.clone(),
-                            url: subscription.url.clone(),
-                            consecutive_failures: subscription.consecutive_failures,
-                            disabled_at: now / 1000,
-                        })
-                        .map_err(|e| worker::Error::from(e.to_string()))?;
-                        self.emit(EventType::EndpointDisabled, data, Some(&subscription.subscription_id), now).await?;
-                    }
-                }
-                Ok(())
-            }
+                        event_type: row.event_type,
+                        attempts: settled.attempt_no,
+                        last_status: outcome.result.status(),
+                        last_error: settled.error.as_ref().map(|e| e.message.clone()),
+                    }),
+                ),
+                FollowUp::EndpointDisabled { consecutive_failures } => (
+                    EventType::EndpointDisabled,
+                    serde_json::to_value(EndpointDisabled {
+                        subscription_id: row.subscription_id.clone(),
+                        url: subscription.as_ref().map(|s| s.url.clone()).unwrap_or_default(),
+                        consecutive_failures,
+                        disabled_at: now / 1000,
+                    }),
+                ),
+            };
+            let data = data.map_err(|e| worker::Error::from(e.to_string()))?;
+            // Tell the partner's other endpoints, not the one that failed.
+            self.emit(event_type, data, Some(&row.subscription_id), now).await?;
         }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- the log
 
-    fn attempts_of(&self, delivery_id: &str) -> Result<Vec<Attempt>> {
+    /// The newest attempts of a delivery (at most `WEBHOOK_LOG_ATTEMPTS_PER_DELIVERY`), oldest first.
+    fn attempts_of(&self, delivery_id: &str, listed: u32) -> Result<Vec<Attempt>> {
         self.sql
-            .exec("SELECT doc FROM attempts WHERE delivery_id = ? ORDER BY seq", vec![delivery_id.into()])?
+            .exec(
+                &format!(
+                    "SELECT doc FROM (SELECT seq, doc FROM attempts WHERE delivery_id = ? ORDER BY seq DESC LIMIT {listed})
+                     ORDER BY seq"
+                ),
+                vec![delivery_id.into()],
+            )?
             .to_array::<Doc>()?
             .iter()
             .map(|row| from_json(&row.doc))
@@ -871,11 +1078,15 @@ impl WebhookHub {
         }
         condition.push_str(&format!(" ORDER BY seq DESC LIMIT {}", query.limit + 1));
         let rows = self.delivery_rows(&condition, bindings)?;
-        let (rows, next_cursor) = split_page(rows, query.limit, |row| cursor(row.seq.unsigned_abs()));
+        let (rows, next_cursor) = split_page(rows, query.limit, |row| cursor(row.seq));
+        let listed = self.limits()?.attempts_listed;
         let entries = rows
             .iter()
             .map(|row| {
-                Ok(DeliveryLogEntry { delivery: row.to_delivery(), attempt_log: self.attempts_of(&row.delivery_id)? })
+                Ok(DeliveryLogEntry {
+                    delivery: row.to_delivery(),
+                    attempt_log: self.attempts_of(&row.delivery_id, listed)?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Ok(HubOk::Deliveries { entries, next_cursor, limit: query.limit }))
@@ -914,8 +1125,7 @@ impl WebhookHub {
             return Ok(Err(Refusal::not_found("event", event_id)));
         }
         // Already delivered everywhere: acknowledge, and send nothing twice.
-        let pending: Vec<&DeliveryRow> =
-            rows.iter().filter(|row| matches!(row.state.as_str(), "failed_dead_letter" | "retrying")).collect();
+        let pending: Vec<&DeliveryRow> = rows.iter().filter(|row| replay_requeues(row.state)).collect();
         for row in &pending {
             self.requeue(row, now)?;
         }
@@ -1018,7 +1228,6 @@ impl WebhookHub {
             name: String,
             value: i64,
         }
-        self.sql.exec("DELETE FROM transitions WHERE at < ?", vec![sql_int(now.saturating_sub(86_400_000))?])?;
         let mut snapshot =
             MetricsSnapshot { latency_buckets: vec![0; LATENCY_BUCKETS_MS.len() + 1], ..MetricsSnapshot::default() };
         for counter in self.sql.exec("SELECT name, value FROM counters", None)?.to_array::<Counter>()? {
@@ -1064,8 +1273,10 @@ impl WebhookHub {
             retried: self
                 .count("SELECT COUNT(*) AS n FROM transitions WHERE at >= ? AND state = 'retrying'", vec![since])?,
         };
-        snapshot.dead_letters_24h =
-            self.count("SELECT COUNT(*) AS n FROM transitions WHERE state = 'failed_dead_letter'", vec![])?;
+        snapshot.dead_letters_24h = self.count(
+            "SELECT COUNT(*) AS n FROM transitions WHERE state = 'failed_dead_letter' AND at >= ?",
+            vec![sql_int(now.saturating_sub(TRANSITIONS_KEPT_MS))?],
+        )?;
         Ok(snapshot)
     }
 }

@@ -36,10 +36,13 @@ pub enum AttemptErrorKind {
     SecretUnreadable,
     /// The outbound request could not be built.
     RequestUnbuildable,
+    /// An earlier attempt's lease ran out before it was recorded (the worker
+    /// died or hung mid-attempt); it counts as a failed attempt.
+    LeaseExpired,
 }
 
 impl AttemptErrorKind {
-    pub const ALL: [AttemptErrorKind; 9] = [
+    pub const ALL: [AttemptErrorKind; 10] = [
         AttemptErrorKind::BadStatus,
         AttemptErrorKind::Redirected,
         AttemptErrorKind::TimedOut,
@@ -49,6 +52,7 @@ impl AttemptErrorKind {
         AttemptErrorKind::EventUnreadable,
         AttemptErrorKind::SecretUnreadable,
         AttemptErrorKind::RequestUnbuildable,
+        AttemptErrorKind::LeaseExpired,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -62,6 +66,7 @@ impl AttemptErrorKind {
             AttemptErrorKind::EventUnreadable => "event_unreadable",
             AttemptErrorKind::SecretUnreadable => "secret_unreadable",
             AttemptErrorKind::RequestUnbuildable => "request_unbuildable",
+            AttemptErrorKind::LeaseExpired => "lease_expired",
         }
     }
 

@@ -11,16 +11,35 @@ use worker::{Env, Request, Response};
 use crate::error::ApiError;
 use crate::http::{json_body, now_secs, random_bytes, success};
 use crate::router::Edge;
-use crate::{config, keys};
+use crate::{config, keys, public_limit};
 
 pub const ADMIN_HEADER: &str = "X-Admin-Key";
 
 /// Compares `X-Admin-Key` with the `ADMIN_API_KEY` secret in constant time.
-pub fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
+///
+/// The admin API stays off (503) while the key is unset, or, outside
+/// `EDGE_ENV=local`, shorter than 32 characters. A client that has failed
+/// `ADMIN_AUTH_FAILURES_PER_MIN` times this minute is refused (429) before
+/// its key is even compared, so the key cannot be guessed at speed.
+pub async fn authorize(req: &Request, env: &Env, now_secs: u64) -> Result<(), ApiError> {
     let expected = config::lookup(env, "ADMIN_API_KEY")
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the admin API is off: ADMIN_API_KEY is not set"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotConfigured, "the admin API is off: ADMIN_API_KEY is not set"))?;
+    if !config::is_local(env) && expected.chars().count() < config::ADMIN_KEY_MIN_CHARS {
+        return Err(ApiError::new(
+            ErrorCode::NotConfigured,
+            format!(
+                "the admin API is off: ADMIN_API_KEY is shorter than {} characters; set a strong one with \
+                 `openssl rand -hex 32 | npx wrangler secret put ADMIN_API_KEY`",
+                config::ADMIN_KEY_MIN_CHARS
+            ),
+        ));
+    }
+    let limit = config::admin_failures_per_min(env)?;
+    let failures = public_limit::client_window(req, env, "admin-auth-failures")?;
+    public_limit::refuse_if_spent(&failures, now_secs, limit).await?;
     let presented = req.headers().get(ADMIN_HEADER)?.unwrap_or_default();
     if presented.is_empty() || !secrets_equal(&presented, &expected) {
+        public_limit::take_from(&failures, now_secs, limit).await?;
         return Err(ApiError::new(ErrorCode::Unauthorized, format!("{ADMIN_HEADER} is missing or wrong")));
     }
     Ok(())

@@ -17,7 +17,7 @@ use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 use crate::durable::call;
 use crate::error::ApiError;
 use crate::gate::VerifiedPartner;
-use crate::http::{fetch_with_timeout, json_body, now_secs, paginated, query_pairs, success};
+use crate::http::{fetch_bounded, json_body, now_secs, paginated, query_pairs, success};
 use crate::router::Edge;
 use crate::{bindings, config};
 
@@ -157,6 +157,9 @@ const NOT_FORWARDED: &[&str] = &[
     "x-request-id",
 ];
 
+/// The largest origin answer passed back (and stored for idempotent replay).
+const ORIGIN_ANSWER_LIMIT: usize = 10 * 1024 * 1024;
+
 fn forwarded(name: &str) -> bool {
     let signature_headers = [HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE];
     !NOT_FORWARDED.contains(&name)
@@ -188,15 +191,26 @@ async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url) -> Result<Res
 
     let method = Method::from(req.method().to_string());
     let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
+    // A proxy hands a redirect back rather than following it somewhere the
+    // gate never authorised.
+    init.with_method(method.clone()).with_headers(headers).with_redirect(worker::RequestRedirect::Manual);
     if !matches!(method, Method::Get | Method::Head) {
         init.with_body(Some(worker::js_sys::Uint8Array::from(edge.body.as_slice()).into()));
     }
     let outbound = Request::new_with_init(target.as_str(), &init)?;
-    let answer = fetch_with_timeout(outbound, config::origin_timeout(edge.env)?).await.map_err(|failure| {
-        ApiError::new(partner_edge::error::ErrorCode::DependencyUnavailable, "the origin did not answer")
-            .with_detail(format!("{target}: {failure}"))
-    })?;
+    let answer = fetch_bounded(outbound, config::origin_timeout(edge.env)?, ORIGIN_ANSWER_LIMIT).await.map_err(
+        |failure| {
+            ApiError::new(partner_edge::error::ErrorCode::DependencyUnavailable, "the origin did not answer")
+                .with_detail(format!("{target}: {failure}"))
+        },
+    )?;
+    if answer.truncated {
+        return Err(ApiError::new(
+            partner_edge::error::ErrorCode::DependencyUnavailable,
+            "the origin's answer is larger than the edge passes on",
+        )
+        .with_detail(format!("{target}: answer over {ORIGIN_ANSWER_LIMIT} bytes")));
+    }
     let status = answer.status;
     let answer_headers = Headers::new();
     for (name, value) in answer.headers.entries() {

@@ -8,19 +8,41 @@ use crate::bindings;
 use crate::error::ApiError;
 use crate::http::{now_ms, success};
 use crate::router::Edge;
-use crate::status_monitor;
+use crate::{config, status_monitor};
+
+type Assessed = Result<health::HealthReport, String>;
+
+thread_local! {
+    /// This isolate's latest probe result and when it was taken.
+    static LAST_PROBE: std::cell::RefCell<Option<(u64, Assessed)>> = const { std::cell::RefCell::new(None) };
+}
 
 /// Runs the KV and Durable Object probes concurrently; the shared crate
-/// decides whether the edge is healthy.
+/// decides whether the edge is healthy. A result younger than
+/// `HEALTH_CACHE_SECONDS` (5 s by default) is served again instead, so an
+/// unauthenticated caller cannot turn health checks into storage writes or
+/// race them into a false 503.
 pub async fn health(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let record = ProbeRecord { request_id: edge.request_id.clone(), at_ms: edge.now_ms };
-    let (kv, durable_object) = futures_util::join!(
-        measure(probe_kv(edge.env, &record)),
-        measure(status_monitor::record_probe(edge.env, &record)),
-    );
-    match health::assess(edge.now_ms, kv, durable_object) {
+    let max_age_ms = config::health_cache_secs(edge.env)? * 1000;
+    let cached = LAST_PROBE.with_borrow(|last| {
+        last.as_ref().filter(|(at, _)| edge.now_ms.saturating_sub(*at) < max_age_ms).map(|(_, result)| result.clone())
+    });
+    let result = match cached {
+        Some(result) => result,
+        None => {
+            let record = ProbeRecord { request_id: edge.request_id.clone(), at_ms: edge.now_ms };
+            let (kv, durable_object) = futures_util::join!(
+                measure(probe_kv(edge.env, &record)),
+                measure(status_monitor::record_probe(edge.env, &record)),
+            );
+            let result = health::assess(edge.now_ms, kv, durable_object).map_err(|unhealthy| unhealthy.to_string());
+            LAST_PROBE.set(Some((edge.now_ms, result.clone())));
+            result
+        }
+    };
+    match result {
         Ok(report) => success(200, report),
-        Err(unhealthy) => Err(ApiError::new(ErrorCode::DependencyUnavailable, unhealthy.to_string())),
+        Err(unhealthy) => Err(ApiError::new(ErrorCode::DependencyUnavailable, unhealthy)),
     }
 }
 
