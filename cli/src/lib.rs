@@ -143,6 +143,41 @@ pub fn verify_webhook(
     Ok(results)
 }
 
+/// What an origin behind the edge runs on each request it receives: checks
+/// `X-Edge-Signature` over the request as received, with the
+/// `ORIGIN_SIGNING_SECRET` it shares with the edge. `headers` are
+/// (lowercase name, value) pairs.
+pub fn verify_origin(
+    secret: &str,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    now: u64,
+    tolerance: u64,
+) -> Result<(), String> {
+    use partner_edge::origin::{verify_forwarded, Forwarded, HEADER_EDGE_SIGNATURE, HEADER_EDGE_TIMESTAMP};
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| format!("the request has no {name} header: it did not come through the edge"))
+    };
+    let timestamp = header(HEADER_EDGE_TIMESTAMP)?
+        .parse::<u64>()
+        .map_err(|_| format!("{HEADER_EDGE_TIMESTAMP} is not unix seconds"))?;
+    let parts = Forwarded {
+        timestamp,
+        method,
+        path_and_query,
+        body,
+        partner_id: header("x-partner-id")?,
+        request_id: header("x-request-id")?,
+    };
+    verify_forwarded(secret, &parts, header(HEADER_EDGE_SIGNATURE)?, now, tolerance).map_err(|e| e.to_string())
+}
+
 /// Whether this method needs an Idempotency-Key (mutations do).
 pub fn is_mutation(method: &str) -> bool {
     needs_idempotency_key(method)
@@ -181,6 +216,37 @@ mod tests {
             ]
         );
         assert!(headers[3].1.starts_with("v1=") && headers[3].1.len() == 67);
+    }
+
+    #[test]
+    fn an_origin_verifies_what_the_edge_signed_and_nothing_else() {
+        use partner_edge::origin::{sign_forwarded, Forwarded};
+        let parts = Forwarded {
+            timestamp: 1_700_000_000,
+            method: "POST",
+            path_and_query: "/base/api/salutes/credit",
+            body: b"{}",
+            partner_id: "pk_live_0123456789abcdef01234567",
+            request_id: "req_1",
+        };
+        let secret = "an-origin-signing-secret-of-32-chars!";
+        let headers = vec![
+            ("x-edge-timestamp".to_owned(), "1700000000".to_owned()),
+            ("x-edge-signature".to_owned(), sign_forwarded(secret, &parts)),
+            ("x-partner-id".to_owned(), parts.partner_id.to_owned()),
+            ("x-request-id".to_owned(), "req_1".to_owned()),
+        ];
+        let check = |method, path, body: &[u8], headers: &[(String, String)]| {
+            verify_origin(secret, method, path, headers, body, 1_700_000_005, 300)
+        };
+        assert_eq!(check("POST", "/base/api/salutes/credit", b"{}", &headers), Ok(()));
+        assert!(check("POST", "/base/api/salutes/debit", b"{}", &headers).is_err());
+        assert!(check("POST", "/base/api/salutes/credit", b"{\"a\":1}", &headers).is_err());
+        let mut spoofed = headers.clone();
+        spoofed[2].1 = "pk_live_ffffffffffffffffffffffff".to_owned();
+        assert!(check("POST", "/base/api/salutes/credit", b"{}", &spoofed).is_err(), "a forged identity fails");
+        let error = check("POST", "/base/api/salutes/credit", b"{}", &headers[1..]).unwrap_err();
+        assert!(error.contains("X-Edge-Timestamp"), "{error}");
     }
 
     #[test]

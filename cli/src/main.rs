@@ -5,6 +5,7 @@
 //! partner-edge curl    --method POST --path /api/salutes/credit --json '{"user_id":"4",…}'
 //! partner-edge send    --method POST --path /api/salutes/credit --json '{"user_id":"4",…}'
 //! partner-edge verify  --secret whsec_… --headers-file h.txt --body-file body.json
+//! partner-edge verify-origin --method POST --path /api/salutes/credit --headers-file h.txt --body-file body.json
 //! ```
 //!
 //! The key id and secret come from `--key-id`/`--secret` or, better (no shell
@@ -37,6 +38,35 @@ enum Command {
     /// X-Webhook-Signature hex HMAC and Standard Webhooks). Exits 0 when every
     /// scheme present verifies, 1 otherwise.
     Verify(VerifyArgs),
+    /// For an origin behind the edge: check that a request it received came
+    /// through the edge (X-Edge-Signature, keyed with ORIGIN_SIGNING_SECRET)
+    /// and was not changed. Exits 0 when it verifies, 1 otherwise.
+    VerifyOrigin(VerifyOriginArgs),
+}
+
+#[derive(Args)]
+struct VerifyOriginArgs {
+    /// The secret shared with the edge (`ORIGIN_SIGNING_SECRET`).
+    #[arg(long, env = "ORIGIN_SIGNING_SECRET", hide_env_values = true)]
+    secret: String,
+    /// The method as received.
+    #[arg(long)]
+    method: String,
+    /// The path and query as received.
+    #[arg(long)]
+    path: String,
+    /// A received header, `Name: value`; repeat for each.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// A file of received headers, one `Name: value` per line.
+    #[arg(long)]
+    headers_file: Option<std::path::PathBuf>,
+    /// The raw body as received; none means empty.
+    #[arg(long)]
+    body_file: Option<std::path::PathBuf>,
+    /// Accepted clock skew, in seconds.
+    #[arg(long, default_value_t = 300)]
+    tolerance: u64,
 }
 
 #[derive(Args)]
@@ -141,17 +171,47 @@ fn unix_now() -> Result<u64, String> {
         .map_err(|e| format!("the clock is before 1970: {e}"))
 }
 
-fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
-    let mut lines = args.headers;
-    if let Some(path) = &args.headers_file {
+/// `Name: value` lines from `--header` and `--headers-file`, names lowercased.
+fn read_headers(mut lines: Vec<String>, file: Option<&std::path::Path>) -> Result<Vec<(String, String)>, String> {
+    if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         lines.extend(text.lines().map(str::to_owned));
     }
-    let headers: Vec<(String, String)> = lines
+    Ok(lines
         .iter()
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
+        .collect())
+}
+
+fn verify_origin(args: VerifyOriginArgs) -> Result<ExitCode, String> {
+    let headers = read_headers(args.headers, args.headers_file.as_deref())?;
+    let body = match &args.body_file {
+        Some(path) => std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => Vec::new(),
+    };
+    match partner_edge_cli::verify_origin(
+        &args.secret,
+        &args.method,
+        &args.path,
+        &headers,
+        &body,
+        unix_now()?,
+        args.tolerance,
+    ) {
+        Ok(()) => {
+            println!("X-Edge-Signature: valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            println!("X-Edge-Signature: INVALID ({reason})");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
+    let headers = read_headers(args.headers, args.headers_file.as_deref())?;
     let body = std::fs::read(&args.body_file).map_err(|e| format!("{}: {e}", args.body_file.display()))?;
     let body = String::from_utf8(body).map_err(|_| "the body is not UTF-8 JSON".to_owned())?;
     let now = match args.now {
@@ -175,6 +235,7 @@ fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Verify(args) => verify(args),
+        Command::VerifyOrigin(args) => verify_origin(args),
         Command::Headers(common) => {
             for (name, value) in headers(&common.into_spec()?) {
                 println!("{name}: {value}");

@@ -57,8 +57,11 @@ pub fn parse_page_limit(raw: &str) -> Result<u32, crate::partner::FieldError> {
 
 /// Reads a `cursor` query parameter: `prefix` and a sequence number.
 pub fn parse_cursor(raw: &str, prefix: &str) -> Result<u64, crate::partner::FieldError> {
+    // Sequence numbers are SQLite integers: a cursor past i64::MAX names no row
+    // and must be refused here, not fail the query.
     raw.strip_prefix(prefix)
         .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| i64::try_from(*n).is_ok())
         .ok_or_else(|| crate::partner::FieldError::new("cursor", "pass next_cursor from the previous page"))
 }
 
@@ -153,6 +156,18 @@ impl std::fmt::Display for RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_and_limits_out_of_range_are_refused_by_name() {
+        assert_eq!(parse_cursor("c_9", "c_").unwrap(), 9);
+        assert_eq!(parse_cursor("c_9223372036854775807", "c_").unwrap(), i64::MAX as u64);
+        for raw in ["c_9223372036854775808", "c_18446744073709551615", "c_99999999999999999999", "c_-1", "9", "c_"] {
+            assert_eq!(parse_cursor(raw, "c_").unwrap_err().field, "cursor", "{raw}");
+        }
+        for raw in ["0", "-1", "abc", "", "1e3", "4294967296", "99999999999999999999"] {
+            assert_eq!(parse_page_limit(raw).unwrap_err().field, "limit", "{raw}");
+        }
+    }
 
     #[test]
     fn request_id_formats_all_128_bits_with_prefix() {

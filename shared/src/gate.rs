@@ -44,6 +44,10 @@ pub struct GateConfig {
     pub webhook_per_minute: u32,
     /// `IDEMPOTENCY_TTL_SECONDS`: how long a stored answer replays.
     pub idempotency_ttl_secs: u64,
+    /// `RATE_LIMIT_WINDOW_SECONDS`: the length of every fixed rate window
+    /// (60 s, so the limits above are per minute; tests lengthen it so a
+    /// window never ends mid-test).
+    pub rate_window_secs: u64,
 }
 
 impl Default for GateConfig {
@@ -56,6 +60,7 @@ impl Default for GateConfig {
             public_per_minute: 90,
             webhook_per_minute: 120,
             idempotency_ttl_secs: 24 * 60 * 60,
+            rate_window_secs: RATE_WINDOW_SECS,
         }
     }
 }
@@ -93,7 +98,11 @@ impl GateConfig {
             public_per_minute: read(&lookup, "RATE_LIMIT_PUBLIC_API_PER_MIN", defaults.public_per_minute)?,
             webhook_per_minute: read(&lookup, "RATE_LIMIT_WEBHOOK_PER_MIN", defaults.webhook_per_minute)?,
             idempotency_ttl_secs: read(&lookup, "IDEMPOTENCY_TTL_SECONDS", defaults.idempotency_ttl_secs)?,
+            rate_window_secs: read(&lookup, "RATE_LIMIT_WINDOW_SECONDS", defaults.rate_window_secs)?,
         };
+        if !(1..=86_400).contains(&config.rate_window_secs) {
+            return Err(format!("RATE_LIMIT_WINDOW_SECONDS must be 1 to 86400, not {}", config.rate_window_secs));
+        }
         let limits = [
             config.sandbox_per_minute,
             config.live_default_per_minute,
@@ -246,10 +255,15 @@ pub struct RateVerdict {
 
 pub const RATE_WINDOW_SECS: u64 = 60;
 
+fn default_window_secs() -> u64 {
+    RATE_WINDOW_SECS
+}
+
 /// Takes one request from the window at `now`, if the limit allows.
 /// Returns the window to store and the verdict; a refused request does not count.
-pub fn take(window: Option<RateWindow>, now: u64, limit: u32) -> (RateWindow, RateVerdict, bool) {
-    let current_start = now - now % RATE_WINDOW_SECS;
+pub fn take(window: Option<RateWindow>, now: u64, limit: u32, window_secs: u64) -> (RateWindow, RateVerdict, bool) {
+    let window_secs = window_secs.max(1);
+    let current_start = now - now % window_secs;
     let mut window = match window {
         Some(w) if w.started_at == current_start => w,
         _ => RateWindow { started_at: current_start, admitted: 0 },
@@ -258,7 +272,7 @@ pub fn take(window: Option<RateWindow>, now: u64, limit: u32) -> (RateWindow, Ra
     if allowed {
         window.admitted += 1;
     }
-    let reset_at = current_start + RATE_WINDOW_SECS;
+    let reset_at = current_start + window_secs;
     let verdict =
         RateVerdict { limit, remaining: limit.saturating_sub(window.admitted), reset_at, retry_after: reset_at - now };
     (window, verdict, allowed)
@@ -373,10 +387,20 @@ pub fn request_fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> S
     hex::encode(hasher.finalize())
 }
 
+/// How long past its timestamp window a nonce is kept, in seconds: a margin
+/// for clocks that disagree by a little, so a replay is refused by its
+/// nonce even where the timestamp check alone would let it through.
+pub const NONCE_SAFETY_MARGIN_SECS: u64 = 60;
+
+/// Until when (unix seconds) a nonce signed at `signed_at` must be kept.
+pub fn nonce_expires_at(signed_at: u64, tolerance_secs: u64) -> u64 {
+    signed_at.saturating_add(tolerance_secs).saturating_add(NONCE_SAFETY_MARGIN_SECS)
+}
+
 /// How long a reservation holds before a retry may take it over, in seconds.
 /// Longer than any request the edge serves; a reservation this old belongs to
 /// a request that died before it could record its answer.
-pub const IDEMPOTENCY_LEASE_SECS: u64 = 120;
+pub const IDEMPOTENCY_LEASE_SECS: u64 = 360;
 
 /// A mutation's claim on its idempotency key, sent with the admission.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -463,6 +487,9 @@ pub struct AdmissionRequest {
     pub scope_granted: bool,
     pub rate_class: RateClass,
     pub rate_limit: u32,
+    /// The rate window's length.
+    #[serde(default = "default_window_secs")]
+    pub rate_window_secs: u64,
     /// Present on mutations.
     #[serde(default)]
     pub idempotency: Option<IdempotencyClaim>,
@@ -526,7 +553,7 @@ pub fn admit(
     if !request.scope_granted {
         return (Admission::Forbidden, effects);
     }
-    let (window, rate, allowed) = take(window, request.now, request.rate_limit);
+    let (window, rate, allowed) = take(window, request.now, request.rate_limit, request.rate_window_secs);
     if !allowed {
         return (Admission::RateLimited { rate }, effects);
     }
@@ -609,6 +636,7 @@ mod tests {
             scope_granted,
             rate_class: RateClass::Partner,
             rate_limit: limit,
+            rate_window_secs: 60,
             idempotency: None,
             idempotency_ttl_secs: 86_400,
         }
@@ -682,7 +710,7 @@ mod tests {
         let mut window = None;
         let mut admitted = 0;
         for i in 0..10 {
-            let (w, verdict, allowed) = take(window, 120 + i, 3);
+            let (w, verdict, allowed) = take(window, 120 + i, 3, 60);
             window = Some(w);
             if allowed {
                 admitted += 1;
@@ -691,9 +719,17 @@ mod tests {
             assert_eq!(verdict.retry_after, 180 - (120 + i));
         }
         assert_eq!(admitted, 3);
-        let (w, verdict, allowed) = take(window, 180, 3);
+        let (w, verdict, allowed) = take(window, 180, 3, 60);
         assert!(allowed);
         assert_eq!((w.admitted, verdict.remaining, verdict.reset_at), (1, 2, 240));
+    }
+
+    #[test]
+    fn nonces_outlive_the_timestamp_window_by_a_margin() {
+        // A request signed at 1000 is accepted until 1300; its nonce is kept past that.
+        assert_eq!(nonce_expires_at(1_000, 300), 1_360);
+        assert!(nonce_expires_at(1_000, 300) > 1_000 + 300);
+        assert_eq!(nonce_expires_at(u64::MAX - 5, 300), u64::MAX);
     }
 
     #[test]

@@ -784,6 +784,42 @@ impl<'a> PathParams<'a> {
     pub fn get(&self, name: &str) -> Option<&'a str> {
         self.0.iter().find(|(key, _)| *key == name).map(|(_, value)| *value)
     }
+
+    /// Refuses a parameter that could mean another path once something
+    /// downstream decodes or normalises it: empty, a dot segment (`.`, `..`,
+    /// or their `%2E` spellings), or an encoded slash or backslash.
+    pub fn check(&self) -> Result<(), crate::partner::FieldError> {
+        for (name, value) in &self.0 {
+            let lower = value.to_ascii_lowercase();
+            let decoded_dots = lower.replace("%2e", ".");
+            let reason = if value.is_empty() {
+                Some("must not be empty")
+            } else if decoded_dots == "." || decoded_dots == ".." {
+                Some("must not be a dot segment")
+            } else if lower.contains("%2f") || lower.contains("%5c") || value.contains('\\') {
+                Some("must not contain an encoded slash or backslash")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(crate::partner::FieldError::new(name, reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// The route's path with these parameters in place: what the edge
+    /// matched and authorised, and all it forwards.
+    pub fn fill(&self, template: &str) -> String {
+        template
+            .split('/')
+            .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => self.get(name).unwrap_or_default(),
+                None => segment,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
 }
 
 /// What the table says about a request line.
@@ -864,6 +900,41 @@ fn match_template<'a>(template: &'static str, segments: &[&'a str]) -> Option<(V
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    fn params_of(path: &str) -> PathParams<'_> {
+        match match_route("GET", path) {
+            RouteMatch::Found { params, .. } => params,
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn path_parameters_that_could_mean_another_path_are_refused() {
+        for path in [
+            "/api/partner/users/..",
+            "/api/partner/users/.",
+            "/api/partner/users/%2e%2E",
+            "/api/partner/users/%2E",
+            "/api/partner/users/a%2Fb",
+            "/api/partner/users/a%2fb",
+            "/api/partner/users/a%5cb",
+            "/api/partner/users/a\\b",
+            "/api/partner/webhooks/..%2F..%2Fadmin",
+        ] {
+            let error = params_of(path).check().unwrap_err();
+            assert!(["user_id", "webhook_id"].contains(&error.field), "{path}: {error:?}");
+        }
+        assert_eq!(params_of("/api/partner/users/user-42").check(), Ok(()));
+        assert_eq!(params_of("/api/partner/users/a.b..c").check(), Ok(()), "dots inside a value are fine");
+    }
+
+    #[test]
+    fn the_canonical_path_is_the_template_filled_with_its_parameters() {
+        let params = params_of("/api/partner/users/u-7");
+        assert_eq!(params.fill("/api/partner/users/{user_id}"), "/api/partner/users/u-7");
+        let params = params_of("/api/salutes/ledger");
+        assert_eq!(params.fill("/api/salutes/ledger"), "/api/salutes/ledger");
+    }
 
     #[test]
     fn every_route_id_has_exactly_one_row_and_unique_operation() {

@@ -9,7 +9,6 @@ use crate::EdgeTest;
 
 pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
     ("health_reports_passing_kv_and_durable_object_checks", health_reports_passing_kv_and_durable_object_checks),
-    ("health_counts_every_probe", health_counts_every_probe),
     ("head_on_health_has_headers_and_no_body", head_on_health_has_headers_and_no_body),
     ("unknown_api_route_is_a_taxonomy_404", unknown_api_route_is_a_taxonomy_404),
     (
@@ -56,15 +55,6 @@ fn health_reports_passing_kv_and_durable_object_checks(edge: &Edge) {
     assert!(data["checks"]["kv"]["latency_ms"].is_u64());
     assert!(data["probes_recorded"].as_u64().unwrap() >= 1);
     assert!(data["checked_at_ms"].as_u64().unwrap() > 1_600_000_000_000, "checked_at_ms is unix ms");
-}
-
-fn health_counts_every_probe(edge: &Edge) {
-    let (_, first) = health(edge);
-    let (_, second) = health(edge);
-    let before = first["data"]["probes_recorded"].as_u64().unwrap();
-    let after = second["data"]["probes_recorded"].as_u64().unwrap();
-    assert!(after > before, "probe count did not grow: {before} -> {after}");
-    assert!(second["data"]["previous_probe"]["request_id"].is_string(), "KV kept no previous probe");
 }
 
 fn head_on_health_has_headers_and_no_body(edge: &Edge) {

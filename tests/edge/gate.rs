@@ -45,7 +45,8 @@ fn signed_me_returns_identity_and_rate_headers(edge: &Edge) {
     assert_eq!(reply.header("x-ratelimit-limit"), Some("30"));
     assert_eq!(reply.header("x-ratelimit-remaining"), Some("29"));
     let reset: u64 = reply.header("x-ratelimit-reset").unwrap().parse().unwrap();
-    assert!(reset > unix_now() && reset <= unix_now() + 61, "reset {reset}");
+    // Test edges run hour-long windows (RATE_LIMIT_WINDOW_SECONDS=3600).
+    assert!(reset > unix_now() && reset <= unix_now() + 3601, "reset {reset}");
 }
 
 fn missing_unknown_and_malformed_keys_are_unauthorized(edge: &Edge) {
@@ -209,10 +210,6 @@ fn fifty_identical_signed_requests_admit_exactly_one(edge: &Edge) {
 }
 
 fn a_burst_over_the_sandbox_limit_admits_exactly_the_limit(edge: &Edge) {
-    // The window turns on the minute; start the burst well inside one.
-    while unix_now() % 60 > 45 {
-        thread::sleep(std::time::Duration::from_millis(500));
-    }
     let client = edge.partner("sandbox", &["read"]);
     let replies: Vec<_> = thread::scope(|scope| {
         let handles: Vec<_> = (0..40).map(|_| scope.spawn(|| client.send("GET", ME, b""))).collect();

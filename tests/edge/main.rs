@@ -14,6 +14,7 @@ use partner_edge_tests::Edge;
 mod backend;
 mod foundation;
 mod gate;
+mod hardening;
 mod webhooks;
 
 /// An edge tests share, started on first use with its extra variables.
@@ -42,8 +43,11 @@ fn main() {
     let webhook_edge = Arc::new(SharedEdge::with_vars(webhooks::EDGE_VARS));
 
     let mut trials = Vec::new();
-    for (name, test) in
-        foundation::SHARED_EDGE_TESTS.iter().chain(gate::SHARED_EDGE_TESTS).chain(backend::SHARED_EDGE_TESTS)
+    for (name, test) in foundation::SHARED_EDGE_TESTS
+        .iter()
+        .chain(gate::SHARED_EDGE_TESTS)
+        .chain(backend::SHARED_EDGE_TESTS)
+        .chain(hardening::SHARED_EDGE_TESTS)
     {
         let shared = Arc::clone(&shared);
         trials.push(Trial::test(*name, move || {
@@ -51,7 +55,7 @@ fn main() {
             Ok(())
         }));
     }
-    for (name, test) in webhooks::SHARED_EDGE_TESTS {
+    for (name, test) in webhooks::SHARED_EDGE_TESTS.iter().chain(hardening::WEBHOOK_EDGE_TESTS) {
         let edge = Arc::clone(&webhook_edge);
         trials.push(Trial::test(*name, move || {
             test(edge.get());
@@ -63,6 +67,7 @@ fn main() {
         .chain(gate::OWN_EDGE_TESTS)
         .chain(backend::OWN_EDGE_TESTS)
         .chain(webhooks::OWN_EDGE_TESTS)
+        .chain(hardening::OWN_EDGE_TESTS)
     {
         trials.push(Trial::test(*name, move || {
             test();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// Secrets the test edges run with, instead of a developer's `.dev.vars`.
-pub const TEST_ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+pub const TEST_ADMIN_KEY: &str = "test-admin-key-0123456789abcdef-0123456789";
 pub const TEST_MASTER_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -72,8 +72,12 @@ impl Edge {
             );
         }
         let env_file = state_dir.join("test.env");
-        let mut env_text =
-            format!("ADMIN_API_KEY={TEST_ADMIN_KEY}\nPARTNER_KEY_MASTER={TEST_MASTER_KEY}\nEDGE_ENV=local\n");
+        // Rate windows last an hour, so no test straddles a window's end and
+        // none waits for the clock; the limits a test checks it sets itself.
+        let mut env_text = format!(
+            "ADMIN_API_KEY={TEST_ADMIN_KEY}\nPARTNER_KEY_MASTER={TEST_MASTER_KEY}\nEDGE_ENV=local\n\
+             RATE_LIMIT_WINDOW_SECONDS=3600\nRATE_LIMIT_PUBLIC_API_PER_MIN=100000\nRATE_LIMIT_WEBHOOK_PER_MIN=100000\n"
+        );
         for (name, value) in vars {
             env_text.push_str(&format!("{name}={value}\n"));
         }

@@ -19,6 +19,7 @@ const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS rate_window (
 pub struct TakeRequest {
     pub now: u64,
     pub limit: u32,
+    pub window_secs: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,7 +68,7 @@ impl DurableObject for ClientRateLimit {
 impl ClientRateLimit {
     async fn take(&self, request: &TakeRequest) -> Result<TakeAnswer> {
         let window = read_window(&self.sql, "SELECT started_at, admitted FROM rate_window WHERE id = 1", vec![])?;
-        let (window, rate, allowed) = take(window, request.now, request.limit);
+        let (window, rate, allowed) = take(window, request.now, request.limit, request.window_secs);
         if allowed {
             self.sql.exec(
                 "INSERT OR REPLACE INTO rate_window (id, started_at, admitted) VALUES (1, ?, ?)",
@@ -85,7 +86,7 @@ impl ClientRateLimit {
     /// Whether a take would be allowed, writing nothing.
     fn peek(&self, request: &TakeRequest) -> Result<TakeAnswer> {
         let window = read_window(&self.sql, "SELECT started_at, admitted FROM rate_window WHERE id = 1", vec![])?;
-        let (_, rate, allowed) = take(window, request.now, request.limit);
+        let (_, rate, allowed) = take(window, request.now, request.limit, request.window_secs);
         Ok(TakeAnswer { allowed, rate })
     }
 }

@@ -50,10 +50,28 @@ pub fn origin_timeout(env: &Env) -> Result<std::time::Duration, ApiError> {
             .trim()
             .parse::<u64>()
             .ok()
-            .filter(|s| (1..=300).contains(s))
-            .ok_or_else(|| misconfigured(format!("ORIGIN_TIMEOUT_SECONDS must be 1 to 300, not {raw:?}")))?,
+            .filter(|s| (1..=partner_edge::origin::MAX_ORIGIN_TIMEOUT_SECS).contains(s))
+            .ok_or_else(|| {
+                misconfigured(format!(
+                    "ORIGIN_TIMEOUT_SECONDS must be 1 to {}, not {raw:?}",
+                    partner_edge::origin::MAX_ORIGIN_TIMEOUT_SECS
+                ))
+            })?,
     };
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// `ORIGIN_SIGNING_SECRET`: the secret the edge signs forwarded requests
+/// with and the origin verifies them with. Required once `ORIGIN_URL` is set,
+/// and at least 32 characters, so an origin can always tell the edge's
+/// requests from anyone else's.
+pub fn origin_signing_secret(env: &Env) -> Result<String, ApiError> {
+    let secret = lookup(env, "ORIGIN_SIGNING_SECRET")
+        .ok_or_else(|| misconfigured("ORIGIN_SIGNING_SECRET must be set when ORIGIN_URL is".to_owned()))?;
+    if secret.chars().count() < 32 {
+        return Err(misconfigured("ORIGIN_SIGNING_SECRET must be at least 32 characters".to_owned()));
+    }
+    Ok(secret)
 }
 
 /// Webhook delivery settings (`WEBHOOK_*`).

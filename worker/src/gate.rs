@@ -106,11 +106,12 @@ pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'
     let rate_class = RateClass::of(input.scope);
     let request = AdmissionRequest {
         nonce,
-        nonce_expires_at: signed_at + gate_config.timestamp_tolerance_secs + 1,
+        nonce_expires_at: partner_edge::gate::nonce_expires_at(signed_at, gate_config.timestamp_tolerance_secs),
         now: input.now_secs,
         scope_granted,
         rate_class,
         rate_limit: rate_limit_for(&key, gate_config, rate_class),
+        rate_window_secs: gate_config.rate_window_secs,
         idempotency: claim.clone(),
         idempotency_ttl_secs: gate_config.idempotency_ttl_secs,
     };

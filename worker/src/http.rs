@@ -121,10 +121,7 @@ pub struct Fetched {
 /// Reads at most `limit` bytes of a body stream, then cancels the rest, so a
 /// peer that streams without end costs `limit` bytes of memory and no more.
 /// `None` when the body is not a stream (empty, or already buffered).
-pub async fn read_prefix(
-    stream: worker::Result<worker::ByteStream>,
-    limit: usize,
-) -> worker::Result<(Vec<u8>, bool)> {
+pub async fn read_prefix(stream: worker::Result<worker::ByteStream>, limit: usize) -> worker::Result<(Vec<u8>, bool)> {
     use futures_util::StreamExt;
     let Ok(mut stream) = stream else {
         return Ok((Vec::new(), false));

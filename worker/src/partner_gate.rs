@@ -12,7 +12,7 @@ use partner_edge::gate::{
     admit, complete, Admission, AdmissionRequest, Completion, CompletionEffect, IdempotencyRecord, IdempotencyState,
 };
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, SqlStorage, State};
 
 use crate::durable::{read_window, sql_int, SchemaOnce};
 
@@ -35,13 +35,29 @@ const SCHEMA: &[&str] = &[
 
 #[durable_object]
 pub struct PartnerGate {
+    state: State,
     sql: SqlStorage,
     schema: SchemaOnce,
+    /// Whether this instance knows a purge alarm is set.
+    purge_armed: std::cell::Cell<bool>,
 }
 
 impl DurableObject for PartnerGate {
     fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
+        let sql = state.storage().sql();
+        Self { state, sql, schema: SchemaOnce::default(), purge_armed: std::cell::Cell::new(false) }
+    }
+
+    /// Purges what has expired, so a key that goes quiet does not keep its
+    /// nonces and stored answers for ever, and re-arms while any remain.
+    async fn alarm(&self) -> Result<Response> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        self.purge_armed.set(false);
+        let now = sql_int(worker::Date::now().as_millis() / 1000)?;
+        self.sql.exec("DELETE FROM nonces WHERE expires_at <= ?", vec![now.clone()])?;
+        self.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", vec![now])?;
+        self.arm_purge().await?;
+        Response::ok("purged")
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -49,7 +65,11 @@ impl DurableObject for PartnerGate {
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/admit") => {
                 let request: AdmissionRequest = req.json().await?;
-                Response::from_json(&self.admit(&request)?)
+                let admission = self.admit(&request)?;
+                if !self.purge_armed.get() {
+                    self.arm_purge().await?;
+                }
+                Response::from_json(&admission)
             }
             (Method::Post, "/complete") => {
                 let completion: Completion = req.json().await?;
@@ -69,6 +89,29 @@ struct IdempotencyRow {
 }
 
 impl PartnerGate {
+    /// Sets the alarm for the earliest expiry among stored rows, if any.
+    async fn arm_purge(&self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Next {
+            at: Option<i64>,
+        }
+        let next = self
+            .sql
+            .exec(
+                "SELECT MIN(at) AS at FROM (SELECT MIN(expires_at) AS at FROM nonces
+                    UNION ALL SELECT MIN(expires_at) FROM idempotency)",
+                None,
+            )?
+            .one::<Next>()?
+            .at;
+        if let Some(at) = next {
+            let at_ms = (at.unsigned_abs() * 1000) as f64;
+            self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&at_ms.into()))).await?;
+            self.purge_armed.set(true);
+        }
+        Ok(())
+    }
+
     fn admit(&self, request: &AdmissionRequest) -> Result<Admission> {
         #[derive(Deserialize)]
         struct Seen {

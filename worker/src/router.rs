@@ -6,7 +6,7 @@
 use partner_edge::api::RequestId;
 use partner_edge::gate::{self, Completion, GateConfig, StoredResponse, HEADER_IDEMPOTENT_REPLAYED};
 use partner_edge::routes::{match_route, Access, PathParams, RouteId, RouteMatch};
-use worker::{Env, Headers, Request, Response, ResponseBuilder};
+use worker::{js_sys, wasm_bindgen, wasm_bindgen_futures, Env, Headers, Request, Response, ResponseBuilder};
 
 use crate::error::ApiError;
 use crate::gate::{verify_partner_request, GateInput, Passed, VerifiedPartner};
@@ -39,6 +39,8 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         RouteMatch::MethodNotAllowed { allow } => return Err(ApiError::method_not_allowed(&method, path, allow)),
         RouteMatch::NotFound => return Err(ApiError::not_found(&method, path)),
     };
+    // A parameter that could mean another path once decoded goes no further.
+    params.check()?;
     let now_ms = now_ms();
     let gate_config = config::gate(env)?;
     let body = read_body(&mut req, &gate_config).await?;
@@ -183,18 +185,22 @@ fn replayed(
 
 /// Reads the body through the size cap (413 once it is over), whether or
 /// not `Content-Length` was sent: a declared size over the cap is refused
-/// before anything is read, and a streamed body is read chunk by chunk and
-/// cancelled as soon as it passes the cap, so the excess is never buffered.
-/// Every route goes through here, so the gate need not check the size again.
+/// before anything is read, and a streamed body is copied into memory only
+/// up to the cap. Past it, the rest is read and dropped in JS without being
+/// copied anywhere (up to [`DISCARD_LIMIT`], then cancelled), so the client
+/// gets its 413 instead of a reset connection. Every route goes through
+/// here, so the gate need not check the size again.
 async fn read_body(req: &mut Request, limit: &GateConfig) -> Result<Vec<u8>, ApiError> {
     let declared = req.headers().get("content-length")?.and_then(|v| v.trim().parse::<usize>().ok());
     if let Some(size) = declared {
         gate::check_body_size(size, limit)?;
     }
     let cap = limit.max_body_bytes;
-    let (body, over) = crate::http::read_prefix(req.stream(), cap)
-        .await
-        .map_err(|e| ApiError::invalid_request(format!("unreadable body: {e}")))?;
+    let Some(stream) = req.inner().body() else {
+        return Ok(Vec::new());
+    };
+    let (body, over) =
+        read_capped(stream, cap).await.map_err(|e| ApiError::invalid_request(format!("unreadable body: {e:?}")))?;
     if over {
         return Err(ApiError::new(
             partner_edge::error::ErrorCode::PayloadTooLarge,
@@ -202,6 +208,42 @@ async fn read_body(req: &mut Request, limit: &GateConfig) -> Result<Vec<u8>, Api
         ));
     }
     Ok(body)
+}
+
+/// How much of an over-limit body is read and dropped before the stream is
+/// cancelled instead.
+const DISCARD_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads a body stream, copying at most `cap` bytes into wasm memory.
+/// Returns the bytes and whether the body was longer than `cap`.
+async fn read_capped(
+    stream: worker::web_sys::ReadableStream,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), wasm_bindgen::JsValue> {
+    use wasm_bindgen::JsCast;
+    let reader: worker::web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut body = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        let chunk = wasm_bindgen_futures::JsFuture::from(reader.read()).await?;
+        if js_sys::Reflect::get(&chunk, &"done".into())?.as_bool().unwrap_or(true) {
+            return Ok((body, seen > cap));
+        }
+        let value: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into())?.unchecked_into();
+        let length = value.length() as usize;
+        seen = seen.saturating_add(length);
+        if seen <= cap {
+            let start = body.len();
+            body.resize(start + length, 0);
+            value.copy_to(&mut body[start..]);
+        } else if body.capacity() > 0 {
+            body = Vec::new(); // over the cap: what was kept is not needed
+        }
+        if seen > DISCARD_LIMIT {
+            let _ = wasm_bindgen_futures::JsFuture::from(reader.cancel()).await;
+            return Ok((Vec::new(), true));
+        }
+    }
 }
 
 /// HEAD answers carry the GET answer's status and headers, and no body.

@@ -199,11 +199,14 @@ impl TryFrom<StoredDelivery> for DeliveryRow {
     /// A stored value that no longer parses is an error naming the row,
     /// never a guess (an unknown event type is not a test ping).
     fn try_from(row: StoredDelivery) -> std::result::Result<Self, String> {
-        let event_type = EventType::parse(&row.event_type)
-            .ok_or_else(|| format!("delivery {}: stored event type {:?} is not in the catalogue", row.delivery_id, row.event_type))?;
+        let event_type = EventType::parse(&row.event_type).ok_or_else(|| {
+            format!("delivery {}: stored event type {:?} is not in the catalogue", row.delivery_id, row.event_type)
+        })?;
         let state = DeliveryState::parse(&row.state)
             .ok_or_else(|| format!("delivery {}: stored state {:?} is unknown", row.delivery_id, row.state))?;
-        let count = |n: i64| u32::try_from(n).map_err(|_| format!("delivery {}: attempt count {n} is out of range", row.delivery_id));
+        let count = |n: i64| {
+            u32::try_from(n).map_err(|_| format!("delivery {}: attempt count {n} is out of range", row.delivery_id))
+        };
         Ok(Self {
             seq: row.seq.unsigned_abs(),
             progress: DeliveryProgress { attempts: count(row.attempts)?, budget_base: count(row.budget_base)? },
@@ -733,21 +736,25 @@ impl WebhookHub {
              ORDER BY updated_at LIMIT {PRUNE_BATCH}"
         );
         self.sql.exec(&format!("DELETE FROM attempts WHERE delivery_id IN ({finished})"), vec![before.clone()])?;
-        let deleted = self.sql.exec(&format!("DELETE FROM deliveries WHERE delivery_id IN ({finished})"), vec![before.clone()])?.rows_written();
-        let orphaned = self.sql.exec(
-            &format!(
-                "DELETE FROM events WHERE event_id IN (
+        let deleted = self
+            .sql
+            .exec(&format!("DELETE FROM deliveries WHERE delivery_id IN ({finished})"), vec![before.clone()])?
+            .rows_written();
+        let orphaned = self
+            .sql
+            .exec(
+                &format!(
+                    "DELETE FROM events WHERE event_id IN (
                     SELECT e.event_id FROM events e
                     WHERE CAST(json_extract(e.doc, '$.occurred_at_ms') AS INTEGER) < ?
                       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id)
                     LIMIT {PRUNE_BATCH})"
-            ),
-            vec![before],
-        )?.rows_written();
-        self.sql.exec(
-            "DELETE FROM transitions WHERE at < ?",
-            vec![sql_int(now.saturating_sub(TRANSITIONS_KEPT_MS))?],
-        )?;
+                ),
+                vec![before],
+            )?
+            .rows_written();
+        self.sql
+            .exec("DELETE FROM transitions WHERE at < ?", vec![sql_int(now.saturating_sub(TRANSITIONS_KEPT_MS))?])?;
         let full = deleted >= PRUNE_BATCH as usize || orphaned >= PRUNE_BATCH as usize;
         // A full batch: prune again soon rather than an interval from now.
         let stamp = if full { now.saturating_sub(interval).saturating_add(1_000) } else { now };
@@ -850,7 +857,9 @@ impl WebhookHub {
         }
         let url_policy = match &context.url_policy {
             Ok(policy) => *policy,
-            Err(error) => return fail(AttemptErrorKind::UrlRefused, format!("the URL rules are misconfigured: {error}")),
+            Err(error) => {
+                return fail(AttemptErrorKind::UrlRefused, format!("the URL rules are misconfigured: {error}"))
+            }
         };
         let url = match check_webhook_url(&subscription.url, url_policy) {
             Ok(url) => url,
@@ -863,11 +872,15 @@ impl WebhookHub {
         };
         let event: Event = match serde_json::from_str(&doc) {
             Ok(event) => event,
-            Err(error) => return fail(AttemptErrorKind::EventUnreadable, format!("the stored event does not parse: {error}")),
+            Err(error) => {
+                return fail(AttemptErrorKind::EventUnreadable, format!("the stored event does not parse: {error}"))
+            }
         };
         let master = match &context.master {
             Ok(master) => master,
-            Err(error) => return fail(AttemptErrorKind::SecretUnreadable, format!("no master key to unseal with: {error}")),
+            Err(error) => {
+                return fail(AttemptErrorKind::SecretUnreadable, format!("no master key to unseal with: {error}"))
+            }
         };
         let envelope = Envelope::new(&event);
         let body = envelope.body();
@@ -875,11 +888,17 @@ impl WebhookHub {
         let mut secrets = Vec::new();
         for slot in live_slots(&slots, started_at / 1000) {
             let aad = format!("{}:{}", row.subscription_id, slot.kid);
-            let opened = master.open_text(&aad, &slot.sealed).map_err(|e| e.to_string()).and_then(|text| WebhookSecret::parse(&text));
+            let opened = master
+                .open_text(&aad, &slot.sealed)
+                .map_err(|e| e.to_string())
+                .and_then(|text| WebhookSecret::parse(&text));
             match opened {
                 Ok(secret) => secrets.push((slot.kid.as_str(), secret)),
                 Err(error) => {
-                    return fail(AttemptErrorKind::SecretUnreadable, format!("secret {} cannot be unsealed: {error}", slot.kid))
+                    return fail(
+                        AttemptErrorKind::SecretUnreadable,
+                        format!("secret {} cannot be unsealed: {error}", slot.kid),
+                    )
                 }
             }
         }
@@ -909,7 +928,8 @@ impl WebhookHub {
                 let header = |name: &str| answer.headers.get(name).ok().flatten();
                 let retry_after = header("retry-after").and_then(|raw| parse_retry_after(&raw, started_at / 1000));
                 let location = header("location").map(|l| l.chars().take(512).collect());
-                let result = AttemptOutcome::Answered { status: answer.status, retry_after_secs: retry_after, location };
+                let result =
+                    AttemptOutcome::Answered { status: answer.status, retry_after_secs: retry_after, location };
                 (result, excerpt(&String::from_utf8_lossy(&answer.body)))
             }
             Err(crate::http::FetchFailure::TimedOut(limit)) => (

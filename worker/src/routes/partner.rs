@@ -6,7 +6,8 @@
 //! (the `PartnerSandbox` Durable Object) otherwise.
 
 use partner_edge::api::PageMeta;
-use partner_edge::gate::{PartnerIdentity, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use partner_edge::gate::PartnerIdentity;
+use partner_edge::origin;
 use partner_edge::routes::RouteId;
 use partner_edge::sandbox::{
     capabilities, check_user_id, Backend, DonationClaimIn, EntryKind, LedgerQuery, OnceKey, SalutesIn, SandboxCommand,
@@ -39,7 +40,7 @@ pub async fn capabilities_of(_req: Request, edge: Edge<'_>) -> Result<Response, 
 /// A partner resource route: forwarded to the origin, or run on the sandbox.
 pub async fn resource(req: Request, edge: Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
     match config::origin(edge.env)? {
-        Some(origin) => forward(&req, &edge, origin).await,
+        Some(origin) => forward(&req, &edge, origin, id).await,
         None => sandbox(&req, &edge, id).await,
     }
 }
@@ -143,43 +144,26 @@ async fn emit_event(edge: &Edge<'_>, key_id: &partner_edge::partner::KeyId, repl
     crate::routes::webhooks::publish_event(edge.env, key_id, event).await
 }
 
-/// Headers that describe one hop, or that only the edge may see.
-const NOT_FORWARDED: &[&str] = &[
-    "host",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "x-partner-id",
-    "x-partner-scopes",
-    "x-partner-environment",
-    "x-request-id",
-];
-
 /// The largest origin answer passed back (and stored for idempotent replay).
 const ORIGIN_ANSWER_LIMIT: usize = 10 * 1024 * 1024;
 
-fn forwarded(name: &str) -> bool {
-    let signature_headers = [HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE];
-    !NOT_FORWARDED.contains(&name)
-        && !name.starts_with("cf-")
-        && !signature_headers.iter().any(|header| header.eq_ignore_ascii_case(name))
-}
-
 /// Sends the verified request to the origin with the identity the gate
-/// established, and passes the origin's answer back.
-async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url) -> Result<Response, ApiError> {
+/// established, and passes the origin's answer back. What goes out is what
+/// the gate authorised: the matched route's canonical path, no hop-by-hop or
+/// URL-rewriting header, and the edge's own signature over all of it.
+async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url, id: RouteId) -> Result<Response, ApiError> {
     let partner = verified(edge)?;
+    let signing_secret = config::origin_signing_secret(edge.env)?;
     let incoming = req.url()?;
     let mut target = origin.clone();
     let base = origin.path().trim_end_matches('/');
-    target.set_path(&format!("{base}{}", incoming.path()));
+    target.set_path(&format!("{base}{}", edge.params.fill(id.route().path)));
     target.set_query(incoming.query());
 
+    let connection = origin::connection_tokens(req.headers().get("connection")?.as_deref());
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
-        if forwarded(&name) {
+        if origin::is_forwarded(&name, &connection) {
             headers.append(&name, &value)?;
         }
     }
@@ -188,8 +172,24 @@ async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url) -> Result<Res
     headers.set("X-Partner-Scopes", &scopes.join(","))?;
     headers.set("X-Partner-Environment", partner.key.key_id.environment().as_str())?;
     headers.set("X-Request-Id", edge.request_id.as_str())?;
+    let method = req.inner().method();
+    let path_and_query = &target[url::Position::BeforePath..url::Position::AfterQuery];
+    let timestamp = now_secs(edge.now_ms);
+    let signature = origin::sign_forwarded(
+        &signing_secret,
+        &origin::Forwarded {
+            timestamp,
+            method: &method,
+            path_and_query,
+            body: &edge.body,
+            partner_id: partner.key.key_id.as_str(),
+            request_id: edge.request_id.as_str(),
+        },
+    );
+    headers.set(origin::HEADER_EDGE_TIMESTAMP, &timestamp.to_string())?;
+    headers.set(origin::HEADER_EDGE_SIGNATURE, &signature)?;
 
-    let method = Method::from(req.method().to_string());
+    let method = Method::from(method);
     let mut init = RequestInit::new();
     // A proxy hands a redirect back rather than following it somewhere the
     // gate never authorised.
@@ -198,12 +198,11 @@ async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url) -> Result<Res
         init.with_body(Some(worker::js_sys::Uint8Array::from(edge.body.as_slice()).into()));
     }
     let outbound = Request::new_with_init(target.as_str(), &init)?;
-    let answer = fetch_bounded(outbound, config::origin_timeout(edge.env)?, ORIGIN_ANSWER_LIMIT).await.map_err(
-        |failure| {
+    let answer =
+        fetch_bounded(outbound, config::origin_timeout(edge.env)?, ORIGIN_ANSWER_LIMIT).await.map_err(|failure| {
             ApiError::new(partner_edge::error::ErrorCode::DependencyUnavailable, "the origin did not answer")
                 .with_detail(format!("{target}: {failure}"))
-        },
-    )?;
+        })?;
     if answer.truncated {
         return Err(ApiError::new(
             partner_edge::error::ErrorCode::DependencyUnavailable,
