@@ -8,7 +8,7 @@ use leptos_router::path;
 pub mod api;
 mod routes;
 
-use routes::{hub::Hub, not_found::NotFound, reference::Reference};
+use routes::{developer_hub::DeveloperHub, not_found::NotFound, reference::Reference};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -23,7 +23,7 @@ pub fn App() -> impl IntoView {
             </header>
             <main>
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=Hub />
+                    <Route path=path!("/") view=DeveloperHub />
                     <Route path=path!("/reference") view=Reference />
                 </Routes>
             </main>

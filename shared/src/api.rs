@@ -33,6 +33,13 @@ impl<T> Success<T> {
     }
 }
 
+/// One page of a list, as an object hands it to the worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub entries: Vec<T>,
+    pub meta: PageMeta,
+}
+
 /// Cursor pagination details for list responses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

@@ -103,7 +103,8 @@ error_catalogue! {
         action: "Regenerate the nonce (and idempotency key) and retry once.",
         remediation: "Every signed request needs a nonce never used before within the timestamp window.";
     /// The Idempotency-Key is still being executed by an earlier request.
-    IdempotencyReplay = "idempotency_replay", 409, SafeNoop,
+    #[serde(rename = "idempotency_replay")]
+    IdempotencyInFlight = "idempotency_replay", 409, SafeNoop,
         action: "Treat as a duplicate of the call in flight; wait, then read the latest state or resend to get its stored answer.",
         remediation: "Another request with this Idempotency-Key has not finished yet; never run two retries at once.";
     /// The Idempotency-Key was first used for a different request.

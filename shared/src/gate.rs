@@ -139,10 +139,10 @@ pub enum GateError {
     #[error("{0}")]
     Signature(SignatureError),
     #[error("this nonce was already used inside the replay window")]
-    Replay,
+    NonceReused,
     #[error("the key lacks the `{}` scope this route needs", .0.as_str())]
     MissingScope(Scope),
-    #[error("over the limit of {} requests per minute; retry after {} s", .0.limit, .0.retry_after)]
+    #[error("over the limit of {} requests in this window; retry after {} s", .0.limit, .0.retry_after)]
     RateLimited(RateVerdict),
     #[error("mutations need an Idempotency-Key header (1 to 255 visible ASCII characters)")]
     MissingIdempotencyKey,
@@ -165,12 +165,12 @@ impl GateError {
             GateError::MalformedTimestamp | GateError::StaleTimestamp { .. } => ErrorCode::StaleTimestamp,
             GateError::Signature(SignatureError::Retired { .. }) => ErrorCode::SignatureVersionRetired,
             GateError::Signature(_) => ErrorCode::Unauthorized,
-            GateError::Replay => ErrorCode::ReplayDetected,
+            GateError::NonceReused => ErrorCode::ReplayDetected,
             GateError::MissingScope(_) => ErrorCode::Forbidden,
             GateError::RateLimited(_) => ErrorCode::RateLimited,
             GateError::MissingIdempotencyKey | GateError::MalformedIdempotencyKey => ErrorCode::InvalidRequest,
             GateError::IdempotencyMismatch => ErrorCode::IdempotencyMismatch,
-            GateError::IdempotencyInFlight => ErrorCode::IdempotencyReplay,
+            GateError::IdempotencyInFlight => ErrorCode::IdempotencyInFlight,
         }
     }
 }
@@ -508,11 +508,11 @@ pub enum Admission {
         rate: RateVerdict,
     },
     /// Same key, same request, already answered: send this instead of executing.
-    Replayed {
+    StoredAnswer {
         rate: RateVerdict,
         response: StoredResponse,
     },
-    Replay,
+    NonceReused,
     Forbidden,
     RateLimited {
         rate: RateVerdict,
@@ -545,7 +545,7 @@ pub fn admit(
 ) -> (Admission, AdmissionEffects) {
     let mut effects = AdmissionEffects { record_nonce: false, window: None, reserve: None };
     if nonce_seen {
-        return (Admission::Replay, effects);
+        return (Admission::NonceReused, effects);
     }
     // A request refused for its scope or its rate stores nothing a partner
     // could grow at will: its nonce is not kept (the request did nothing, so
@@ -566,7 +566,7 @@ pub fn admit(
     let admission = match live {
         Some(record) if record.fingerprint != claim.fingerprint => Admission::IdempotencyMismatch { rate },
         Some(IdempotencyRecord { state: IdempotencyState::Completed { response }, .. }) => {
-            Admission::Replayed { rate, response: response.clone() }
+            Admission::StoredAnswer { rate, response: response.clone() }
         }
         Some(IdempotencyRecord { state: IdempotencyState::InFlight { lease_expires_at }, .. })
             if *lease_expires_at > request.now =>
@@ -591,6 +591,47 @@ pub fn admit(
 pub struct Completion {
     pub claim: IdempotencyClaim,
     pub response: StoredResponse,
+}
+
+crate::object_commands! {
+    /// What the worker asks a key's `PartnerGate` object.
+    pub enum GateCommand {
+        /// Nonce, scope, rate and idempotency reservation: one round trip.
+        Admit(AdmissionRequest) => Admission,
+        /// Keeps a reserved mutation's answer, or releases the key.
+        Complete(Completion) => bool,
+    }
+}
+
+/// A client's fixed rate window: how many it may take, and how long the window is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowRequest {
+    pub now: u64,
+    pub limit: u32,
+    pub window_secs: u64,
+}
+
+/// Takes one from the window if it has room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakeFromWindow(pub WindowRequest);
+
+/// Says whether the window has room, taking nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeekAtWindow(pub WindowRequest);
+
+/// Whether a take was (or would be) allowed, and the window's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowAnswer {
+    pub allowed: bool,
+    pub rate: RateVerdict,
+}
+
+crate::object_commands! {
+    /// What the worker asks a `ClientRateLimit` object (one per client IP and purpose).
+    pub enum ClientWindowCommand {
+        Take(TakeFromWindow) => WindowAnswer,
+        Peek(PeekAtWindow) => WindowAnswer,
+    }
 }
 
 /// What to do with the stored record once the request holding the reservation has its answer.
@@ -735,7 +776,7 @@ mod tests {
     #[test]
     fn admission_checks_replay_then_scope_then_rate() {
         let (outcome, effects) = admit(&request(60, false, 1), true, None, None);
-        assert_eq!(outcome, Admission::Replay, "replay comes before a missing scope");
+        assert_eq!(outcome, Admission::NonceReused, "replay comes before a missing scope");
         assert!(!effects.record_nonce);
 
         let (outcome, effects) = admit(&request(60, false, 1), false, None, None);
@@ -784,7 +825,7 @@ mod tests {
         };
 
         let (outcome, effects) = admit(&mutation(1005, "idem-1", b"{\"amount\":1}"), false, None, Some(&done));
-        assert!(matches!(outcome, Admission::Replayed { response, .. } if response == stored_ok()));
+        assert!(matches!(outcome, Admission::StoredAnswer { response, .. } if response == stored_ok()));
         assert_eq!(effects.reserve, None);
 
         let (outcome, _) = admit(&mutation(1005, "idem-1", b"{\"amount\":2}"), false, None, Some(&done));
@@ -895,12 +936,12 @@ mod tests {
                 GateError::Signature(SignatureError::Retired { version: "v1", cutoff: 5, upgrade: "v2" }),
                 ErrorCode::SignatureVersionRetired,
             ),
-            (GateError::Replay, ErrorCode::ReplayDetected),
+            (GateError::NonceReused, ErrorCode::ReplayDetected),
             (GateError::MissingScope(Scope::Credit), ErrorCode::Forbidden),
             (GateError::RateLimited(rate), ErrorCode::RateLimited),
             (GateError::MissingIdempotencyKey, ErrorCode::InvalidRequest),
             (GateError::IdempotencyMismatch, ErrorCode::IdempotencyMismatch),
-            (GateError::IdempotencyInFlight, ErrorCode::IdempotencyReplay),
+            (GateError::IdempotencyInFlight, ErrorCode::IdempotencyInFlight),
         ];
         for (error, code) in cases {
             assert_eq!(error.code(), code, "{error}");
@@ -917,7 +958,7 @@ mod tests {
         let json = serde_json::to_value(Admission::Admitted { rate }).unwrap();
         assert_eq!(json["admitted"]["rate"]["remaining"], 29, "externally tagged: {json}");
         assert_eq!(serde_json::from_value::<Admission>(json).unwrap(), Admission::Admitted { rate });
-        let replay = serde_json::to_value(Admission::Replay).unwrap();
-        assert_eq!(serde_json::from_value::<Admission>(replay).unwrap(), Admission::Replay);
+        let replay = serde_json::to_value(Admission::NonceReused).unwrap();
+        assert_eq!(serde_json::from_value::<Admission>(replay).unwrap(), Admission::NonceReused);
     }
 }

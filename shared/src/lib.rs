@@ -10,6 +10,7 @@ pub mod api;
 pub mod error;
 pub mod gate;
 pub mod health;
+pub mod object;
 pub mod origin;
 pub mod partner;
 pub mod routes;

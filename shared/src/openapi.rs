@@ -20,9 +20,9 @@ use crate::sandbox::{
     Balance, Capabilities, DonationClaim, DonationClaimIn, LedgerEntry, SalutesIn, SandboxUser, UserIn, UserPatch,
     WalletIn,
 };
-use crate::webhooks::hub::DeliveryLogEntry;
+use crate::webhooks::commands::DeliveryLogEntry;
 use crate::webhooks::{
-    Attempt, Delivery, Envelope, PublishEvent, Published, Redrive, RedriveIn, Replayed, Subscription, SubscriptionIn,
+    Attempt, Delivery, Envelope, PublishEvent, Published, Redrive, RedriveIn, Resent, Subscription, SubscriptionIn,
     SubscriptionPatch, SubscriptionWithSecret,
 };
 
@@ -38,7 +38,7 @@ const GATE_ERRORS: &[ErrorCode] = &[
 
 /// What a signed mutation adds: a missing Idempotency-Key, and its conflicts.
 const IDEMPOTENCY_ERRORS: &[ErrorCode] =
-    &[ErrorCode::InvalidRequest, ErrorCode::IdempotencyReplay, ErrorCode::IdempotencyMismatch];
+    &[ErrorCode::InvalidRequest, ErrorCode::IdempotencyInFlight, ErrorCode::IdempotencyMismatch];
 
 /// Every error a route can answer with: its own, the gate's, and `server_error`.
 pub fn route_errors(route: &Route) -> Vec<ErrorCode> {
@@ -272,7 +272,7 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::DeliveryLog => generator.subschema_for::<Success<Vec<DeliveryLogEntry>>>(),
         Payload::FailureLog => generator.subschema_for::<Success<Vec<Attempt>>>(),
         Payload::Delivery => generator.subschema_for::<Success<Delivery>>(),
-        Payload::Replayed => generator.subschema_for::<Replayed>(),
+        Payload::Resent => generator.subschema_for::<Resent>(),
         Payload::Redrive => generator.subschema_for::<Success<Redrive>>(),
         Payload::EventCatalogue => {
             // Registers the envelope's schema under components, where the description points.

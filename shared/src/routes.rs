@@ -149,8 +149,8 @@ pub enum Payload {
     FailureLog,
     /// `Success<Delivery>`.
     Delivery,
-    /// `Replayed`, the seed's top-level shape.
-    Replayed,
+    /// `Resent`, the seed's top-level shape.
+    Resent,
     /// `Success<Redrive>`.
     Redrive,
     /// The event catalogue with schemas and examples.
@@ -718,7 +718,7 @@ route_table! {
         errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::PayloadTooLarge],
     }
     /// Re-drives one event.
-    ReplayWebhookEvent => {
+    ResendWebhookEvent => {
         method: Method::Post,
         path: "/api/admin/webhook-events/{event_id}/replay",
         operation_id: "replayWebhookEvent",
@@ -730,7 +730,7 @@ route_table! {
         request: None,
         query: &[],
         success_status: 200,
-        response: Payload::Replayed,
+        response: Payload::Resent,
         errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound],
     }
     /// Re-drives dead letters in batches.

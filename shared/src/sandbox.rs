@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::api::{parse_cursor, parse_page_limit, split_page, DEFAULT_PAGE};
+use crate::api::{parse_cursor, parse_page_limit, split_page, Page, DEFAULT_PAGE};
 use crate::error::Refusal;
 use crate::partner::{Environment, FieldError, Scope};
 use crate::routes::{Access, ROUTES};
@@ -443,8 +443,9 @@ impl LedgerQuery {
     }
 
     /// Given up to `limit + 1` rows fetched newest first, the page and its next cursor.
-    pub fn page(&self, rows: Vec<LedgerEntry>) -> (Vec<LedgerEntry>, Option<String>) {
-        split_page(rows, self.limit, |entry| entry.entry_id.clone())
+    pub fn page(&self, rows: Vec<LedgerEntry>) -> Page<LedgerEntry> {
+        let (entries, next_cursor) = split_page(rows, self.limit, |entry| entry.entry_id.clone());
+        Page { entries, meta: crate::api::PageMeta { next_cursor, limit: self.limit } }
     }
 }
 
@@ -498,16 +499,67 @@ pub fn capabilities(environment: Environment, backend: Backend, granted: &[Scope
 /// One operation on a partner's sandbox, as the worker sends it to the
 /// `PartnerSandbox` object. Inputs arrive validated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxCommand {
-    CreateUser { input: UserIn },
-    GetUser { user_id: String },
-    PatchUser { user_id: String, patch: UserPatch },
-    LinkWallet { user_id: String, wallet: Wallet },
-    Apply { kind: EntryKind, input: SalutesIn, once: OnceKey },
-    Balance { user_id: String },
-    Ledger { query: LedgerQuery },
-    ClaimDonation { input: DonationClaimIn, once: OnceKey },
+pub struct CreateUser {
+    pub input: UserIn,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetUser {
+    pub user_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchUser {
+    pub user_id: String,
+    pub patch: UserPatch,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkWallet {
+    pub user_id: String,
+    pub wallet: Wallet,
+}
+
+/// A credit or debit, applied once per [`OnceKey`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyEntry {
+    pub kind: EntryKind,
+    pub input: SalutesIn,
+    pub once: OnceKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetBalance {
+    pub user_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListLedger {
+    pub query: LedgerQuery,
+}
+
+/// A donation claim, recorded once per [`OnceKey`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimDonation {
+    pub input: DonationClaimIn,
+    pub once: OnceKey,
+}
+
+/// What the sandbox refuses a partner can act on; anything else is a failure of the edge.
+pub type SandboxReply<T> = Result<T, Refusal>;
+
+crate::object_commands! {
+    /// Everything the worker asks a partner's `PartnerSandbox` object.
+    pub enum SandboxCommand {
+        CreateUser(CreateUser) => SandboxReply<SandboxUser>,
+        GetUser(GetUser) => SandboxReply<SandboxUser>,
+        PatchUser(PatchUser) => SandboxReply<SandboxUser>,
+        LinkWallet(LinkWallet) => SandboxReply<SandboxUser>,
+        Apply(ApplyEntry) => SandboxReply<LedgerEntry>,
+        Balance(GetBalance) => SandboxReply<Balance>,
+        Ledger(ListLedger) => SandboxReply<Page<LedgerEntry>>,
+        ClaimDonation(ClaimDonation) => SandboxReply<DonationClaim>,
+    }
 }
 
 /// Makes a mutation apply once even if the edge's idempotency record was
@@ -526,24 +578,11 @@ impl OnceKey {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SandboxRequest {
     pub now: u64,
     pub command: SandboxCommand,
 }
-
-/// A successful sandbox answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxOk {
-    User(SandboxUser),
-    Entry(LedgerEntry),
-    Balance(Balance),
-    Ledger { entries: Vec<LedgerEntry>, next_cursor: Option<String>, limit: u32 },
-    Claim(DonationClaim),
-}
-
-pub type SandboxReply = Result<SandboxOk, Refusal>;
 
 #[cfg(test)]
 mod tests {
@@ -624,11 +663,11 @@ mod tests {
             idempotency_key: format!("k{seq}"),
             created_at: 0,
         };
-        let (page, next) = query.page(vec![entry(9), entry(8), entry(7)]);
-        assert_eq!(page.len(), 2);
-        assert_eq!(next.as_deref(), Some("le_8"));
-        let (page, next) = query.page(vec![entry(2)]);
-        assert_eq!((page.len(), next), (1, None));
+        let page = query.page(vec![entry(9), entry(8), entry(7)]);
+        assert_eq!(page.entries.len(), 2);
+        assert_eq!(page.meta.next_cursor.as_deref(), Some("le_8"));
+        let page = query.page(vec![entry(2)]);
+        assert_eq!((page.entries.len(), page.meta.next_cursor), (1, None));
     }
 
     #[test]
@@ -649,13 +688,13 @@ mod tests {
             Refusal::from(FieldError::new("amount", "too big")),
         ];
         for refusal in refusals {
-            let reply: SandboxReply = Err(refusal);
+            let reply: SandboxReply<Balance> = Err(refusal);
             let json = serde_json::to_string(&reply).expect("every refusal crosses the Durable Object boundary");
-            assert_eq!(serde_json::from_str::<SandboxReply>(&json).unwrap(), reply);
+            assert_eq!(serde_json::from_str::<SandboxReply<Balance>>(&json).unwrap(), reply);
         }
-        let ok: SandboxReply = Ok(SandboxOk::Balance(Balance { user_id: "4".into(), balance: 100, entries: 1 }));
+        let ok: SandboxReply<Balance> = Ok(Balance { user_id: "4".into(), balance: 100, entries: 1 });
         let json = serde_json::to_string(&ok).unwrap();
-        assert_eq!(serde_json::from_str::<SandboxReply>(&json).unwrap(), ok);
+        assert_eq!(serde_json::from_str::<SandboxReply<Balance>>(&json).unwrap(), ok);
     }
 
     #[test]

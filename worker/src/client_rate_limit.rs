@@ -3,30 +3,16 @@
 //! (`RATE_LIMIT_PUBLIC_API_PER_MIN`, 90 a minute by default). The arithmetic
 //! is `partner_edge::gate::take`, the same fixed window partner keys use.
 
-use partner_edge::gate::{take, RateVerdict};
-use serde::{Deserialize, Serialize};
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, SqlStorage, State};
+use partner_edge::gate::{take, ClientWindowCommand, PeekAtWindow, TakeFromWindow, WindowAnswer, WindowRequest};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State};
 
-use crate::durable::{read_window, sql_int, SchemaOnce};
+use crate::durable::{read_window, reply, serve, sql_int, SchemaOnce};
 
 const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS rate_window (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     started_at INTEGER NOT NULL,
     admitted INTEGER NOT NULL
 )"];
-
-#[derive(Serialize, Deserialize)]
-pub struct TakeRequest {
-    pub now: u64,
-    pub limit: u32,
-    pub window_secs: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct TakeAnswer {
-    pub allowed: bool,
-    pub rate: RateVerdict,
-}
 
 #[durable_object]
 pub struct ClientRateLimit {
@@ -49,24 +35,20 @@ impl DurableObject for ClientRateLimit {
         Response::ok("forgotten")
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
-        match (req.method(), req.path().as_str()) {
-            (Method::Post, "/take") => {
-                let request: TakeRequest = req.json().await?;
-                Response::from_json(&self.take(&request).await?)
+        serve(req, "ClientRateLimit", |command| async move {
+            match command {
+                ClientWindowCommand::Take(take) => reply::<TakeFromWindow>(&self.take(&take.0).await?),
+                ClientWindowCommand::Peek(peek) => reply::<PeekAtWindow>(&self.peek(&peek.0)?),
             }
-            (Method::Post, "/peek") => {
-                let request: TakeRequest = req.json().await?;
-                Response::from_json(&self.peek(&request)?)
-            }
-            (method, path) => Response::error(format!("ClientRateLimit has no {method} {path}"), 404),
-        }
+        })
+        .await
     }
 }
 
 impl ClientRateLimit {
-    async fn take(&self, request: &TakeRequest) -> Result<TakeAnswer> {
+    async fn take(&self, request: &WindowRequest) -> Result<WindowAnswer> {
         let window = read_window(&self.sql, "SELECT started_at, admitted FROM rate_window WHERE id = 1", vec![])?;
         let (window, rate, allowed) = take(window, request.now, request.limit, request.window_secs);
         if allowed {
@@ -80,13 +62,13 @@ impl ClientRateLimit {
                 self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&at_ms.into()))).await?;
             }
         }
-        Ok(TakeAnswer { allowed, rate })
+        Ok(WindowAnswer { allowed, rate })
     }
 
     /// Whether a take would be allowed, writing nothing.
-    fn peek(&self, request: &TakeRequest) -> Result<TakeAnswer> {
+    fn peek(&self, request: &WindowRequest) -> Result<WindowAnswer> {
         let window = read_window(&self.sql, "SELECT started_at, admitted FROM rate_window WHERE id = 1", vec![])?;
         let (_, rate, allowed) = take(window, request.now, request.limit, request.window_secs);
-        Ok(TakeAnswer { allowed, rate })
+        Ok(WindowAnswer { allowed, rate })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 
+use partner_edge::object::Command;
 use worker::{Request, RequestInit, Response, Result, SqlStorage, Stub};
 
 /// Creates an object's SQLite schema on first use. `DurableObject::new`
@@ -21,22 +22,47 @@ impl SchemaOnce {
     }
 }
 
-/// POSTs `body` as JSON to `path` on an object and reads its JSON answer.
-pub async fn call<In: serde::Serialize, Out: serde::de::DeserializeOwned>(
-    stub: &Stub,
-    path: &str,
-    body: &In,
-) -> Result<Out> {
-    let text = serde_json::to_string(body).map_err(|e| worker::Error::from(e.to_string()))?;
+/// Where every object takes its commands.
+const CALL_URL: &str = "https://durable-object/call";
+
+/// Sends a command to an object; the reply is read as the type the command names.
+pub async fn send<C: Command>(stub: &Stub, command: C) -> Result<C::Reply> {
+    send_in::<C, _>(stub, &C::Envelope::from(command)).await
+}
+
+/// As [`send`], for objects whose envelope travels inside a wrapper that
+/// carries what every command needs (the sandbox's clock, the hub's key id).
+pub async fn send_in<C: Command, W: serde::Serialize>(stub: &Stub, wrapper: &W) -> Result<C::Reply> {
+    let text = serde_json::to_string(wrapper).map_err(|e| worker::Error::from(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(worker::Method::Post).with_body(Some(text.into()));
-    let request = Request::new_with_init(&format!("https://durable-object{path}"), &init)?;
+    let request = Request::new_with_init(CALL_URL, &init)?;
     let mut response: Response = stub.fetch_with_request(request).await?;
     if response.status_code() != 200 {
         let text = response.text().await.unwrap_or_default();
-        return Err(worker::Error::from(format!("{path} answered {}: {text}", response.status_code())));
+        return Err(worker::Error::from(format!("object answered {}: {text}", response.status_code())));
     }
     response.json().await
+}
+
+/// The skeleton of every object's `fetch`: the one path, the message parsed
+/// as `M`, and whatever `run` answers. Anything else is a 404 naming the object.
+pub async fn serve<M, F, Fut>(mut req: Request, object: &str, run: F) -> Result<Response>
+where
+    M: serde::de::DeserializeOwned,
+    F: FnOnce(M) -> Fut,
+    Fut: std::future::Future<Output = Result<Response>>,
+{
+    if req.method() != worker::Method::Post || req.path() != "/call" {
+        return Response::error(format!("{object} has no {} {}", req.method(), req.path()), 404);
+    }
+    let message: M = req.json().await?;
+    run(message).await
+}
+
+/// An object's answer to command `C`, of the one type `C` names.
+pub fn reply<C: Command>(reply: &C::Reply) -> Result<Response> {
+    Response::from_json(reply)
 }
 
 /// A unix time or count as a SQLite integer.

@@ -12,7 +12,7 @@ use partner_edge::partner::{KeyId, PartnerKeyRecord, Scope};
 use partner_edge::signing::{SignatureHeader, SignedParts};
 use worker::{Env, Request};
 
-use crate::durable::call;
+use crate::durable::send;
 use crate::error::ApiError;
 use crate::{bindings, config, keys};
 
@@ -29,7 +29,7 @@ pub enum Passed {
     /// Run the handler.
     Proceed(VerifiedPartner),
     /// An identical request already ran under this Idempotency-Key: send its answer again.
-    Replayed { rate: RateVerdict, response: StoredResponse },
+    StoredAnswer { rate: RateVerdict, response: StoredResponse },
 }
 
 fn header(req: &Request, name: &'static str) -> Result<Option<String>, ApiError> {
@@ -116,14 +116,14 @@ pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'
         idempotency_ttl_secs: gate_config.idempotency_ttl_secs,
     };
     let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key.key_id.as_str())?;
-    let admission: Admission = call(&stub, "/admit", &request).await?;
+    let admission: Admission = send(&stub, request).await?;
     match admission {
         Admission::Admitted { rate } => match claim_error {
             Some(error) => Err(error.with_rate(rate)),
             None => Ok(Passed::Proceed(VerifiedPartner { key, rate, claim })),
         },
-        Admission::Replayed { rate, response } => Ok(Passed::Replayed { rate, response }),
-        Admission::Replay => Err(GateError::Replay.into()),
+        Admission::StoredAnswer { rate, response } => Ok(Passed::StoredAnswer { rate, response }),
+        Admission::NonceReused => Err(GateError::NonceReused.into()),
         Admission::Forbidden => Err(match input.scope {
             Some(scope) => GateError::MissingScope(scope).into(),
             // A route without a scope always grants; the object cannot refuse it.
@@ -138,6 +138,6 @@ pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'
 /// Records a reserved mutation's answer (or releases the key after a 5xx).
 pub async fn complete(env: &Env, key_id: &KeyId, completion: &Completion) -> Result<(), ApiError> {
     let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key_id.as_str())?;
-    let _: bool = call(&stub, "/complete", completion).await?;
+    let _: bool = send(&stub, completion.clone()).await?;
     Ok(())
 }

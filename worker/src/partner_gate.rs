@@ -9,12 +9,13 @@
 //! and reservations are exact under any concurrency.
 
 use partner_edge::gate::{
-    admit, complete, Admission, AdmissionRequest, Completion, CompletionEffect, IdempotencyRecord, IdempotencyState,
+    admit, complete, Admission, AdmissionRequest, Completion, CompletionEffect, GateCommand, IdempotencyRecord,
+    IdempotencyState,
 };
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, ScheduledTime, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State};
 
-use crate::durable::{read_window, sql_int, SchemaOnce};
+use crate::durable::{read_window, reply, serve, sql_int, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
@@ -60,24 +61,24 @@ impl DurableObject for PartnerGate {
         Response::ok("purged")
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
-        match (req.method(), req.path().as_str()) {
-            (Method::Post, "/admit") => {
-                let request: AdmissionRequest = req.json().await?;
-                let admission = self.admit(&request)?;
-                if !self.purge_armed.get() {
-                    self.arm_purge().await?;
+        serve(req, "PartnerGate", |command| async move {
+            match command {
+                GateCommand::Admit(request) => {
+                    let admission = self.admit(&request)?;
+                    if !self.purge_armed.get() {
+                        self.arm_purge().await?;
+                    }
+                    reply::<AdmissionRequest>(&admission)
                 }
-                Response::from_json(&admission)
+                GateCommand::Complete(completion) => {
+                    self.complete(&completion)?;
+                    reply::<Completion>(&true)
+                }
             }
-            (Method::Post, "/complete") => {
-                let completion: Completion = req.json().await?;
-                self.complete(&completion)?;
-                Response::from_json(&true)
-            }
-            (method, path) => Response::error(format!("PartnerGate has no {method} {path}"), 404),
-        }
+        })
+        .await
     }
 }
 

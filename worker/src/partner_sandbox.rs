@@ -9,18 +9,17 @@
 //! under their `OnceKey`, so one Idempotency-Key applies once even if the
 //! gate's record of it was lost.
 
+use partner_edge::api::Page;
 use partner_edge::error::Refusal;
 use partner_edge::sandbox::{
-    apply_entry, demo_users, entry_id, Balance, DonationClaim, DonationClaimIn, EntryKind, LedgerEntry, LedgerQuery,
-    OnceKey, SalutesIn, SandboxCommand, SandboxOk, SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch,
-    Wallet,
+    apply_entry, demo_users, entry_id, ApplyEntry, Balance, ClaimDonation, CreateUser, DonationClaim, DonationClaimIn,
+    EntryKind, GetBalance, GetUser, LedgerEntry, LedgerQuery, LinkWallet, ListLedger, OnceKey, PatchUser, SalutesIn,
+    SandboxCommand, SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch, Wallet,
 };
 use serde::Deserialize;
-use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, SqlStorageValue, State,
-};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
-use crate::durable::{first_doc, from_json, sql_int, to_json, Doc, SchemaOnce};
+use crate::durable::{first_doc, from_json, reply, serve, sql_int, to_json, Doc, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS users (
@@ -57,17 +56,23 @@ impl DurableObject for PartnerSandbox {
         Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
-        match (req.method(), req.path().as_str()) {
-            (Method::Post, "/command") => {
-                let request: SandboxRequest = req.json().await?;
-                self.seed_once(request.now)?;
-                let reply: SandboxReply = self.run(request)?;
-                Response::from_json(&reply)
+        serve(req, "PartnerSandbox", |request: SandboxRequest| async move {
+            self.seed_once(request.now)?;
+            let now = request.now;
+            match request.command {
+                SandboxCommand::CreateUser(c) => reply::<CreateUser>(&self.create_user(c.input, now)?),
+                SandboxCommand::GetUser(c) => reply::<GetUser>(&self.load_user(&c.user_id)?),
+                SandboxCommand::PatchUser(c) => reply::<PatchUser>(&self.patch_user(&c.user_id, c.patch, now)?),
+                SandboxCommand::LinkWallet(c) => reply::<LinkWallet>(&self.link_wallet(&c.user_id, c.wallet, now)?),
+                SandboxCommand::Apply(c) => reply::<ApplyEntry>(&self.apply(c.kind, c.input, &c.once, now)?),
+                SandboxCommand::Balance(c) => reply::<GetBalance>(&self.balance(&c.user_id)?),
+                SandboxCommand::Ledger(c) => reply::<ListLedger>(&self.ledger(&c.query)?),
+                SandboxCommand::ClaimDonation(c) => reply::<ClaimDonation>(&self.claim(c.input, &c.once, now)?),
             }
-            (method, path) => Response::error(format!("PartnerSandbox has no {method} {path}"), 404),
-        }
+        })
+        .await
     }
 }
 
@@ -90,33 +95,11 @@ impl PartnerSandbox {
 
     /// Runs one command. `Err` is a storage failure (a 500); business
     /// refusals are `Ok(Err(Refusal))`.
-    fn run(&self, request: SandboxRequest) -> Result<SandboxReply> {
-        let now = request.now;
-        Ok(match request.command {
-            SandboxCommand::CreateUser { input } => self.create_user(input, now)?,
-            SandboxCommand::GetUser { user_id } => self.user(&user_id)?,
-            SandboxCommand::PatchUser { user_id, patch } => self.patch_user(&user_id, patch, now)?,
-            SandboxCommand::LinkWallet { user_id, wallet } => self.link_wallet(&user_id, wallet, now)?,
-            SandboxCommand::Apply { kind, input, once } => self.apply(kind, input, &once, now)?,
-            SandboxCommand::Balance { user_id } => self.balance(&user_id)?,
-            SandboxCommand::Ledger { query } => self.ledger(&query)?,
-            SandboxCommand::ClaimDonation { input, once } => self.claim(input, &once, now)?,
-        })
-    }
-
-    fn user(&self, user_id: &str) -> Result<SandboxReply> {
+    fn load_user(&self, user_id: &str) -> Result<SandboxReply<SandboxUser>> {
         match first_doc(&self.sql, "SELECT doc FROM users WHERE user_id = ?", vec![user_id.into()])? {
-            Some(doc) => Ok(Ok(SandboxOk::User(from_json(&doc)?))),
+            Some(doc) => Ok(Ok(from_json(&doc)?)),
             None => Ok(Err(Refusal::not_found("user", user_id))),
         }
-    }
-
-    fn load_user(&self, user_id: &str) -> Result<std::result::Result<SandboxUser, Refusal>> {
-        Ok(match self.user(user_id)? {
-            Ok(SandboxOk::User(user)) => Ok(user),
-            Ok(_) => Err(Refusal::not_found("user", user_id)),
-            Err(error) => Err(error),
-        })
     }
 
     fn insert_user(&self, user: &SandboxUser) -> Result<()> {
@@ -141,7 +124,7 @@ impl PartnerSandbox {
         Ok(())
     }
 
-    fn create_user(&self, input: UserIn, now: u64) -> Result<SandboxReply> {
+    fn create_user(&self, input: UserIn, now: u64) -> Result<SandboxReply<SandboxUser>> {
         if let Some(external_id) = &input.external_id {
             let taken =
                 first_doc(&self.sql, "SELECT doc FROM users WHERE external_id = ?", vec![external_id.as_str().into()])?;
@@ -156,20 +139,20 @@ impl PartnerSandbox {
         let highest = self.sql.exec("SELECT MAX(number) AS highest FROM users", None)?.one::<Highest>()?.highest;
         let user = SandboxUser::create(input, highest.unwrap_or(0).unsigned_abs(), now);
         self.insert_user(&user)?;
-        Ok(Ok(SandboxOk::User(user)))
+        Ok(Ok(user))
     }
 
-    fn patch_user(&self, user_id: &str, patch: UserPatch, now: u64) -> Result<SandboxReply> {
+    fn patch_user(&self, user_id: &str, patch: UserPatch, now: u64) -> Result<SandboxReply<SandboxUser>> {
         let mut user = match self.load_user(user_id)? {
             Ok(user) => user,
             Err(error) => return Ok(Err(error)),
         };
         patch.apply(&mut user, now);
         self.save_user(&user)?;
-        Ok(Ok(SandboxOk::User(user)))
+        Ok(Ok(user))
     }
 
-    fn link_wallet(&self, user_id: &str, wallet: Wallet, now: u64) -> Result<SandboxReply> {
+    fn link_wallet(&self, user_id: &str, wallet: Wallet, now: u64) -> Result<SandboxReply<SandboxUser>> {
         let mut user = match self.load_user(user_id)? {
             Ok(user) => user,
             Err(error) => return Ok(Err(error)),
@@ -189,14 +172,14 @@ impl PartnerSandbox {
         user.wallets.push(wallet);
         user.updated_at = now;
         self.save_user(&user)?;
-        Ok(Ok(SandboxOk::User(user)))
+        Ok(Ok(user))
     }
 
-    fn apply(&self, kind: EntryKind, input: SalutesIn, once: &OnceKey, now: u64) -> Result<SandboxReply> {
+    fn apply(&self, kind: EntryKind, input: SalutesIn, once: &OnceKey, now: u64) -> Result<SandboxReply<LedgerEntry>> {
         let key = once.storage_key();
         if let Some(doc) = first_doc(&self.sql, "SELECT doc FROM ledger WHERE once_key = ?", vec![key.as_str().into()])?
         {
-            return Ok(Ok(SandboxOk::Entry(from_json(&doc)?)));
+            return Ok(Ok(from_json(&doc)?));
         }
         let mut user = match self.load_user(&input.user_id)? {
             Ok(user) => user,
@@ -234,10 +217,10 @@ impl PartnerSandbox {
         user.balance = balance;
         user.updated_at = now;
         self.save_user(&user)?;
-        Ok(Ok(SandboxOk::Entry(entry)))
+        Ok(Ok(entry))
     }
 
-    fn balance(&self, user_id: &str) -> Result<SandboxReply> {
+    fn balance(&self, user_id: &str) -> Result<SandboxReply<Balance>> {
         let user = match self.load_user(user_id)? {
             Ok(user) => user,
             Err(error) => return Ok(Err(error)),
@@ -252,10 +235,10 @@ impl PartnerSandbox {
             .one::<Count>()?
             .entries
             .unsigned_abs();
-        Ok(Ok(SandboxOk::Balance(Balance { user_id: user.user_id, balance: user.balance, entries })))
+        Ok(Ok(Balance { user_id: user.user_id, balance: user.balance, entries }))
     }
 
-    fn ledger(&self, query: &LedgerQuery) -> Result<SandboxReply> {
+    fn ledger(&self, query: &LedgerQuery) -> Result<SandboxReply<Page<LedgerEntry>>> {
         let mut sql = String::from("SELECT doc FROM ledger WHERE 1 = 1");
         let mut bindings: Vec<SqlStorageValue> = Vec::new();
         if let Some(user_id) = &query.user_id {
@@ -279,15 +262,14 @@ impl PartnerSandbox {
             .iter()
             .map(|row| from_json::<LedgerEntry>(&row.doc))
             .collect::<Result<Vec<_>>>()?;
-        let (entries, next_cursor) = query.page(rows);
-        Ok(Ok(SandboxOk::Ledger { entries, next_cursor, limit: query.limit }))
+        Ok(Ok(query.page(rows)))
     }
 
-    fn claim(&self, input: DonationClaimIn, once: &OnceKey, now: u64) -> Result<SandboxReply> {
+    fn claim(&self, input: DonationClaimIn, once: &OnceKey, now: u64) -> Result<SandboxReply<DonationClaim>> {
         let key = once.storage_key();
         if let Some(doc) = first_doc(&self.sql, "SELECT doc FROM claims WHERE once_key = ?", vec![key.as_str().into()])?
         {
-            return Ok(Ok(SandboxOk::Claim(from_json(&doc)?)));
+            return Ok(Ok(from_json(&doc)?));
         }
         if let Err(error) = self.load_user(&input.user_id)? {
             return Ok(Err(error));
@@ -313,6 +295,6 @@ impl PartnerSandbox {
             created_at: now,
         };
         self.sql.exec("UPDATE claims SET doc = ? WHERE seq = ?", vec![to_json(&claim)?.into(), sql_int(seq)?])?;
-        Ok(Ok(SandboxOk::Claim(claim)))
+        Ok(Ok(claim))
     }
 }

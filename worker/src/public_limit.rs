@@ -7,12 +7,11 @@
 //! request and which a client cannot override there. Locally, `wrangler dev`
 //! sets it too; a request without it shares one `unknown` bucket.
 
-use partner_edge::gate::{GateConfig, GateError, RateVerdict};
+use partner_edge::gate::{GateConfig, GateError, PeekAtWindow, RateVerdict, TakeFromWindow, WindowRequest};
 use worker::{Env, Request, Stub};
 
 use crate::bindings;
-use crate::client_rate_limit::{TakeAnswer, TakeRequest};
-use crate::durable::call;
+use crate::durable::send;
 use crate::error::ApiError;
 
 /// The client's window object for one purpose (`public`, `admin-auth-failures`).
@@ -28,7 +27,7 @@ pub async fn take(req: &Request, env: &Env, config: &GateConfig, now: u64) -> Re
 
 /// Takes one from a window, or refuses with 429.
 pub async fn take_from(window: &Stub, now: u64, limit: u32, window_secs: u64) -> Result<RateVerdict, ApiError> {
-    let answer: TakeAnswer = call(window, "/take", &TakeRequest { now, limit, window_secs }).await?;
+    let answer = send(window, TakeFromWindow(WindowRequest { now, limit, window_secs })).await?;
     if answer.allowed {
         Ok(answer.rate)
     } else {
@@ -38,7 +37,7 @@ pub async fn take_from(window: &Stub, now: u64, limit: u32, window_secs: u64) ->
 
 /// Refuses with 429 if the window is already spent, without taking from it.
 pub async fn refuse_if_spent(window: &Stub, now: u64, limit: u32, window_secs: u64) -> Result<(), ApiError> {
-    let answer: TakeAnswer = call(window, "/peek", &TakeRequest { now, limit, window_secs }).await?;
+    let answer = send(window, PeekAtWindow(WindowRequest { now, limit, window_secs })).await?;
     if answer.allowed {
         Ok(())
     } else {

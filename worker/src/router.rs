@@ -72,7 +72,7 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
                     rate = Some(verified.rate);
                     Some(verified)
                 }
-                Passed::Replayed { rate, response } => return replayed(&response, &rate, request_id),
+                Passed::StoredAnswer { rate, response } => return stored_answer(&response, &rate, request_id),
             }
         }
     };
@@ -112,7 +112,7 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         | RouteId::ListWebhookFailures
         | RouteId::RetryWebhookDelivery => webhooks::partner(req, edge, id).await,
         RouteId::PublishEvent => webhooks::publish(req, edge).await,
-        RouteId::ReplayWebhookEvent => webhooks::replay(req, edge).await,
+        RouteId::ResendWebhookEvent => webhooks::resend(req, edge).await,
         RouteId::RedriveDeadLetters => webhooks::redrive(req, edge).await,
         RouteId::Metrics => webhooks::metrics(req, edge).await,
     };
@@ -167,7 +167,7 @@ async fn remember(
 }
 
 /// The stored answer of an earlier identical request, marked as a replay.
-fn replayed(
+fn stored_answer(
     stored: &StoredResponse,
     rate: &partner_edge::gate::RateVerdict,
     request_id: &RequestId,

@@ -4,12 +4,12 @@
 //!
 //! The object only stores: deciding what a probe means is `partner_edge::health`'s job.
 
-use partner_edge::health::{DurableObjectProbe, ProbeRecord};
+use partner_edge::health::{DurableObjectProbe, MonitorCommand, ProbeRecord};
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::bindings;
-use crate::durable::{call, SchemaOnce};
+use crate::durable::{reply, send, serve, SchemaOnce};
 
 /// Probes older than this many are pruned; the count keeps growing regardless.
 const PROBES_KEPT: i64 = 1000;
@@ -31,15 +31,14 @@ impl DurableObject for StatusMonitor {
         Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
-        match (req.method(), req.path().as_str()) {
-            (Method::Post, "/probes") => {
-                let record: ProbeRecord = req.json().await?;
-                Response::from_json(&self.record(&record)?)
+        serve(req, "StatusMonitor", |command| async move {
+            match command {
+                MonitorCommand::RecordProbe(record) => reply::<ProbeRecord>(&self.record(&record)?),
             }
-            (method, path) => Response::error(format!("StatusMonitor has no {method} {path}"), 404),
-        }
+        })
+        .await
     }
 }
 
@@ -66,7 +65,7 @@ impl StatusMonitor {
 pub async fn record_probe(env: &Env, record: &ProbeRecord) -> std::result::Result<DurableObjectProbe, String> {
     let round_trip = async {
         let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
-        call(&stub, "/probes", record).await
+        send(&stub, record.clone()).await
     };
     round_trip.await.map_err(|e| e.to_string())
 }

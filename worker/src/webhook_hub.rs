@@ -12,30 +12,35 @@
 
 use std::time::Duration;
 
-use partner_edge::api::split_page;
+use partner_edge::api::{split_page, Page, PageMeta};
 use partner_edge::error::Refusal;
 use partner_edge::partner::MasterKey;
+use partner_edge::webhooks::commands::{
+    cursor, CreateSubscription, DeleteSubscription, DeliveryLogEntry, GetSubscription, HubCommand, HubReply,
+    HubRequest, ListDeliveries, ListFailures, ListSubscriptions, LogQuery, PatchSubscription, Publish, ReadMetrics,
+    RedriveDeadLetters, ResendEvent, RetryDelivery, RotateSecret,
+};
 use partner_edge::webhooks::delivery::{
     plan_rotation, replay_requeues, settle_attempt, AttemptError, AttemptErrorKind, AttemptOutcome, DeliveryProgress,
     EndpointHealth, FollowUp, NextStep,
 };
-use partner_edge::webhooks::hub::{cursor, DeliveryLogEntry, HubCommand, HubOk, HubReply, LogQuery};
 use partner_edge::webhooks::limits::{WebhookLimits, TRANSITIONS_KEPT_MS};
-use partner_edge::webhooks::metrics::{latency_bucket, MetricsSnapshot, Window, LATENCY_BUCKETS_MS};
+use partner_edge::webhooks::metrics::{latency_bucket, Counter, MetricsSnapshot, Window};
+use partner_edge::webhooks::redrive::{DeadLetter, RedriveJob};
 use partner_edge::webhooks::retry::{parse_retry_after, RetryPolicy};
 use partner_edge::webhooks::ssrf::check_webhook_url;
 use partner_edge::webhooks::{
     excerpt, live_slots, new_delivery_id, new_event_id, new_subscription_id, signature_headers, Attempt, Delivery,
-    DeliveryFailed, DeliveryState, EndpointDisabled, Envelope, Event, EventType, Published, Redrive, Replayed,
-    SecretSlot, Subscription, SubscriptionWithSecret, TestPing, WebhookSecret,
+    DeliveryFailed, DeliveryState, EndpointDisabled, Envelope, Event, EventType, Published, Redrive, Resent,
+    SecretSlot, Subscription, SubscriptionWithSecret, TestPing, WebhookSecret, FIRST_SECRET_ID,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::{
     durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, ScheduledTime,
     SqlStorage, SqlStorageValue, State,
 };
 
-use crate::durable::{first_doc, from_json, sql_int, to_json, Doc, SchemaOnce};
+use crate::durable::{first_doc, from_json, reply, serve, sql_int, to_json, Doc, SchemaOnce};
 use crate::http::{fetch_bounded, now_ms, random_bytes};
 use crate::{bindings, config};
 
@@ -101,13 +106,6 @@ const ANSWER_PREFIX_BYTES: usize = 4 * 1024;
 /// Rows one prune deletes per table; a full batch brings the next prune forward.
 const PRUNE_BATCH: u32 = 1_000;
 
-/// What the worker sends.
-#[derive(Serialize, Deserialize)]
-pub struct HubRequest {
-    pub key_id: String,
-    pub command: HubCommand,
-}
-
 #[durable_object]
 pub struct WebhookHub {
     state: State,
@@ -124,17 +122,38 @@ impl DurableObject for WebhookHub {
         Self { state, env, sql, schema: SchemaOnce::default(), alarm_at: std::cell::Cell::new(None) }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
-        match (req.method(), req.path().as_str()) {
-            (Method::Post, "/command") => {
-                let request: HubRequest = req.json().await?;
-                self.remember_key(&request.key_id)?;
-                let reply = self.run(request.command).await?;
-                Response::from_json(&reply)
+        serve(req, "WebhookHub", |request: HubRequest| async move {
+            self.remember_key(&request.key_id)?;
+            let now = now_ms();
+            match request.command {
+                HubCommand::CreateSubscription(c) => reply::<CreateSubscription>(&self.create(c.input, now).await?),
+                HubCommand::ListSubscriptions(_) => reply::<ListSubscriptions>(&self.subscriptions()?),
+                HubCommand::GetSubscription(c) => reply::<GetSubscription>(&self.subscription(&c.subscription_id)?),
+                HubCommand::PatchSubscription(c) => reply::<PatchSubscription>(&self.patch(c, now)?),
+                HubCommand::DeleteSubscription(c) => reply::<DeleteSubscription>(&self.delete(&c.subscription_id)?),
+                HubCommand::RotateSecret(c) => reply::<RotateSecret>(&self.rotate(&c.subscription_id, now)?),
+                HubCommand::Publish(c) => {
+                    let only = c.only_subscription.as_deref();
+                    let published = self.publish(&c.event, only, None, now).await?.ok_or_else(|| {
+                        Refusal::not_found("webhook", c.only_subscription.as_deref().unwrap_or_default())
+                    });
+                    reply::<Publish>(&published)
+                }
+                HubCommand::ListDeliveries(c) => {
+                    reply::<ListDeliveries>(&self.deliveries(&c.subscription_id, &c.query)?)
+                }
+                HubCommand::ListFailures(c) => reply::<ListFailures>(&self.failures(&c.subscription_id, &c.query)?),
+                HubCommand::RetryDelivery(c) => reply::<RetryDelivery>(&self.retry_delivery(&c, now).await?),
+                HubCommand::ResendEvent(c) => reply::<ResendEvent>(&self.resend(&c.event_id, now).await?),
+                HubCommand::RedriveDeadLetters(c) => reply::<RedriveDeadLetters>(
+                    &self.start_redrive(c.subscription_id, c.batch_size, c.cooldown_seconds, now).await?,
+                ),
+                HubCommand::ReadMetrics(_) => reply::<ReadMetrics>(&self.metrics(now)?),
             }
-            (method, path) => Response::error(format!("WebhookHub has no {method} {path}"), 404),
-        }
+        })
+        .await
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -242,6 +261,21 @@ impl DeliveryRow {
     }
 }
 
+/// A state as a SQL literal, from the enum's one spelling of it.
+fn lit(state: DeliveryState) -> String {
+    format!("'{}'", state.as_str())
+}
+
+/// States as a SQL list: `'queued', 'retrying'`.
+fn lits(states: &[DeliveryState]) -> String {
+    states.iter().map(|state| lit(*state)).collect::<Vec<_>>().join(", ")
+}
+
+/// Deliveries still on their way.
+const WAITING: [DeliveryState; 2] = [DeliveryState::Queued, DeliveryState::Retrying];
+const PENDING: [DeliveryState; 3] = [DeliveryState::Queued, DeliveryState::Retrying, DeliveryState::Processing];
+const FINISHED: [DeliveryState; 2] = [DeliveryState::Succeeded, DeliveryState::FailedDeadLetter];
+
 fn api_to_worker(error: crate::error::ApiError) -> worker::Error {
     worker::Error::from(format!("{error:?}"))
 }
@@ -304,75 +338,48 @@ impl WebhookHub {
         config::webhook_limits(&self.env).map_err(api_to_worker)
     }
 
-    async fn run(&self, command: HubCommand) -> Result<HubReply> {
-        let now = now_ms();
-        Ok(match command {
-            HubCommand::CreateSubscription { input } => self.create(input, now).await?,
-            HubCommand::ListSubscriptions => Ok(HubOk::Subscriptions(self.subscriptions()?)),
-            HubCommand::GetSubscription { subscription_id } => {
-                self.subscription(&subscription_id)?.map(HubOk::Subscription)
-            }
-            HubCommand::PatchSubscription { subscription_id, patch } => match self.subscription(&subscription_id)? {
-                Ok(mut subscription) => match patch.apply(&mut subscription, now / 1000) {
-                    Ok(()) => {
-                        self.save_subscription(&subscription)?;
-                        Ok(HubOk::Subscription(subscription))
-                    }
-                    Err(error) => Err(error.into()),
-                },
-                Err(error) => Err(error),
-            },
-            HubCommand::DeleteSubscription { subscription_id } => match self.subscription(&subscription_id)? {
-                Ok(subscription) => {
-                    for table in [
-                        "subscriptions WHERE id",
-                        "secrets WHERE subscription_id",
-                        "deliveries WHERE subscription_id",
-                        "attempts WHERE subscription_id",
-                    ] {
-                        self.sql.exec(&format!("DELETE FROM {table} = ?"), vec![subscription_id.as_str().into()])?;
-                    }
-                    Ok(HubOk::Subscription(subscription))
-                }
-                Err(error) => Err(error),
-            },
-            HubCommand::RotateSecret { subscription_id } => self.rotate(&subscription_id, now)?,
-            HubCommand::Publish { event, only_subscription } => {
-                let published = self.publish(&event, only_subscription.as_deref(), None, now).await?;
-                match published {
-                    Some(published) => Ok(HubOk::Published(published)),
-                    None => Err(Refusal::not_found("webhook", only_subscription.as_deref().unwrap_or_default())),
-                }
-            }
-            HubCommand::Deliveries { subscription_id, query } => match self.subscription(&subscription_id)? {
-                Ok(_) => self.deliveries(&subscription_id, &query)?,
-                Err(error) => Err(error),
-            },
-            HubCommand::Failures { subscription_id, query } => match self.subscription(&subscription_id)? {
-                Ok(_) => self.failures(&subscription_id, &query)?,
-                Err(error) => Err(error),
-            },
-            HubCommand::RetryDelivery { subscription_id, delivery_id } => {
-                let rows = self.delivery_rows(
-                    "delivery_id = ? AND subscription_id = ?",
-                    vec![delivery_id.as_str().into(), subscription_id.as_str().into()],
-                )?;
-                match rows.into_iter().next() {
-                    Some(row) => {
-                        self.requeue(&row, now)?;
-                        self.ensure_alarm(now).await?;
-                        let row = self.delivery_rows("delivery_id = ?", vec![delivery_id.as_str().into()])?;
-                        Ok(HubOk::Delivery(row.first().map(DeliveryRow::to_delivery).ok_or("delivery vanished")?))
-                    }
-                    None => Err(Refusal::not_found("delivery", &delivery_id)),
-                }
-            }
-            HubCommand::Replay { event_id } => self.replay(&event_id, now).await?,
-            HubCommand::Redrive { subscription_id, batch_size, cooldown_seconds } => {
-                self.start_redrive(subscription_id, batch_size, cooldown_seconds, now).await?
-            }
-            HubCommand::Metrics => Ok(HubOk::Metrics(self.metrics(now)?)),
-        })
+    fn patch(&self, command: PatchSubscription, now: u64) -> Result<HubReply<Subscription>> {
+        let mut subscription = match self.subscription(&command.subscription_id)? {
+            Ok(subscription) => subscription,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if let Err(error) = command.patch.apply(&mut subscription, now / 1000) {
+            return Ok(Err(error.into()));
+        }
+        self.save_subscription(&subscription)?;
+        Ok(Ok(subscription))
+    }
+
+    /// Deletes a subscription with everything stored for it.
+    fn delete(&self, subscription_id: &str) -> Result<HubReply<Subscription>> {
+        let subscription = match self.subscription(subscription_id)? {
+            Ok(subscription) => subscription,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        for table in [
+            "subscriptions WHERE id",
+            "secrets WHERE subscription_id",
+            "deliveries WHERE subscription_id",
+            "attempts WHERE subscription_id",
+        ] {
+            self.sql.exec(&format!("DELETE FROM {table} = ?"), vec![subscription_id.into()])?;
+        }
+        Ok(Ok(subscription))
+    }
+
+    /// A partner's manual retry: back to the queue with a fresh budget.
+    async fn retry_delivery(&self, command: &RetryDelivery, now: u64) -> Result<HubReply<Delivery>> {
+        let rows = self.delivery_rows(
+            "delivery_id = ? AND subscription_id = ?",
+            vec![command.delivery_id.as_str().into(), command.subscription_id.as_str().into()],
+        )?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(Err(Refusal::not_found("delivery", &command.delivery_id)));
+        };
+        self.requeue(&row.delivery_id, now)?;
+        self.ensure_alarm(now).await?;
+        let row = self.delivery_rows("delivery_id = ?", vec![command.delivery_id.as_str().into()])?;
+        Ok(Ok(row.first().map(DeliveryRow::to_delivery).ok_or("the delivery vanished while it was requeued")?))
     }
 
     // ------------------------------------------------------------ subscriptions
@@ -430,7 +437,11 @@ impl WebhookHub {
             .collect()
     }
 
-    async fn create(&self, input: partner_edge::webhooks::SubscriptionIn, now: u64) -> Result<HubReply> {
+    async fn create(
+        &self,
+        input: partner_edge::webhooks::SubscriptionIn,
+        now: u64,
+    ) -> Result<HubReply<SubscriptionWithSecret>> {
         let cap = self.limits()?.max_subscriptions;
         if self.count("SELECT COUNT(*) AS n FROM subscriptions", vec![])? >= u64::from(cap) {
             return Ok(Err(Refusal::limit_exceeded(format!(
@@ -438,24 +449,8 @@ impl WebhookHub {
             ))));
         }
         let id = new_subscription_id(random_bytes().map_err(api_to_worker)?);
-        let (slot, secret) = self.new_slot(&id, "whk_1", now)?;
-        let mut event_types = input.event_types;
-        event_types.sort_unstable();
-        event_types.dedup();
-        let subscription = Subscription {
-            subscription_id: id,
-            url: input.url,
-            description: input.description,
-            event_types,
-            receive_all: input.receive_all,
-            active: true,
-            disabled_reason: None,
-            consecutive_failures: 0,
-            current_secret_id: slot.kid,
-            previous_secret_valid_until: None,
-            created_at: now / 1000,
-            updated_at: now / 1000,
-        };
+        let (slot, secret) = self.new_slot(&id, FIRST_SECRET_ID, now)?;
+        let subscription = Subscription::create(input, id, slot.kid, now / 1000);
         self.save_subscription(&subscription)?;
         // Lets /metrics find this hub without waking every partner's.
         let key_id = self.key_id()?;
@@ -465,10 +460,10 @@ impl WebhookHub {
             .execute()
             .await
             .map_err(|e| worker::Error::from(e.to_string()))?;
-        Ok(Ok(HubOk::WithSecret(SubscriptionWithSecret { subscription, secret: secret.expose().to_owned() })))
+        Ok(Ok(SubscriptionWithSecret { subscription, secret: secret.expose().to_owned() }))
     }
 
-    fn rotate(&self, subscription_id: &str, now: u64) -> Result<HubReply> {
+    fn rotate(&self, subscription_id: &str, now: u64) -> Result<HubReply<SubscriptionWithSecret>> {
         let mut subscription = match self.subscription(subscription_id)? {
             Ok(subscription) => subscription,
             Err(error) => return Ok(Err(error)),
@@ -507,7 +502,7 @@ impl WebhookHub {
         subscription.previous_secret_valid_until = plan.previous_valid_until;
         subscription.updated_at = now_secs;
         self.save_subscription(&subscription)?;
-        Ok(Ok(HubOk::WithSecret(SubscriptionWithSecret { subscription, secret: secret.expose().to_owned() })))
+        Ok(Ok(SubscriptionWithSecret { subscription, secret: secret.expose().to_owned() }))
     }
 
     // ------------------------------------------------------------------ events
@@ -548,12 +543,13 @@ impl WebhookHub {
             let delivery_id = new_delivery_id(random_bytes().map_err(api_to_worker)?);
             self.sql.exec(
                 "INSERT INTO deliveries (delivery_id, subscription_id, event_id, event_type, state, attempts, budget_base,
-                    next_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 0, 0, ?, ?, ?)",
+                    next_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
                 vec![
                     delivery_id.into(),
                     subscription.subscription_id.as_str().into(),
                     event.event_id.as_str().into(),
                     event.event_type.as_str().into(),
+                    DeliveryState::Queued.as_str().into(),
                     sql_int(now)?,
                     sql_int(now)?,
                     sql_int(now)?,
@@ -598,16 +594,16 @@ impl WebhookHub {
     // -------------------------------------------------------------- the queue
 
     fn transition(&self, state: DeliveryState, now: u64) -> Result<()> {
-        self.bump(&format!("events_total:{}", state.as_str()), 1)?;
+        self.bump(Counter::EventsTotal(state), 1)?;
         self.sql
             .exec("INSERT INTO transitions (at, state) VALUES (?, ?)", vec![sql_int(now)?, state.as_str().into()])?;
         Ok(())
     }
 
-    fn bump(&self, name: &str, by: u64) -> Result<()> {
+    fn bump(&self, counter: Counter, by: u64) -> Result<()> {
         self.sql.exec(
             "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-            vec![name.into(), sql_int(by)?],
+            vec![counter.name().into(), sql_int(by)?],
         )?;
         Ok(())
     }
@@ -628,11 +624,11 @@ impl WebhookHub {
     }
 
     /// Back to the queue, due now, with a fresh attempt budget.
-    fn requeue(&self, row: &DeliveryRow, now: u64) -> Result<()> {
+    fn requeue(&self, delivery_id: &str, now: u64) -> Result<()> {
         self.sql.exec(
-            "UPDATE deliveries SET state = 'queued', next_at = ?, lease_until = NULL, budget_base = attempts,
+            "UPDATE deliveries SET state = ?, next_at = ?, lease_until = NULL, budget_base = attempts,
                 dead_at = NULL, updated_at = ? WHERE delivery_id = ?",
-            vec![sql_int(now)?, sql_int(now)?, row.delivery_id.as_str().into()],
+            vec![DeliveryState::Queued.as_str().into(), sql_int(now)?, sql_int(now)?, delivery_id.into()],
         )?;
         self.transition(DeliveryState::Queued, now)
     }
@@ -663,10 +659,14 @@ impl WebhookHub {
         let next = self
             .sql
             .exec(
-                "SELECT MIN(at) AS at FROM (
-                    SELECT MIN(next_at) AS at FROM deliveries WHERE state IN ('queued', 'retrying')
-                    UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE state = 'processing'
-                    UNION ALL SELECT next_at FROM redrive WHERE id = 1)",
+                &format!(
+                    "SELECT MIN(at) AS at FROM (
+                        SELECT MIN(next_at) AS at FROM deliveries WHERE state IN ({})
+                        UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE state = {}
+                        UNION ALL SELECT next_at FROM redrive WHERE id = 1)",
+                    lits(&WAITING),
+                    lit(DeliveryState::Processing)
+                ),
                 None,
             )?
             .one::<Next>()?
@@ -732,8 +732,9 @@ impl WebhookHub {
         }
         let before = sql_int(limits.prune_before_ms(now))?;
         let finished = format!(
-            "SELECT delivery_id FROM deliveries WHERE state IN ('succeeded', 'failed_dead_letter') AND updated_at < ?
-             ORDER BY updated_at LIMIT {PRUNE_BATCH}"
+            "SELECT delivery_id FROM deliveries WHERE state IN ({}) AND updated_at < ?
+             ORDER BY updated_at LIMIT {PRUNE_BATCH}",
+            lits(&FINISHED)
         );
         self.sql.exec(&format!("DELETE FROM attempts WHERE delivery_id IN ({finished})"), vec![before.clone()])?;
         let deleted = self
@@ -772,8 +773,10 @@ impl WebhookHub {
         let now = now_ms();
         let due = self.stored_deliveries(
             &format!(
-                "((state IN ('queued', 'retrying') AND next_at <= ?1) OR (state = 'processing' AND lease_until <= ?1))
-                 ORDER BY next_at LIMIT {BATCH}"
+                "((state IN ({}) AND next_at <= ?1) OR (state = {} AND lease_until <= ?1))
+                 ORDER BY next_at LIMIT {BATCH}",
+                lits(&WAITING),
+                lit(DeliveryState::Processing)
             ),
             vec![sql_int(now)?],
         )?;
@@ -795,9 +798,15 @@ impl WebhookHub {
                     // Surfaced in the log and ended: it can never be sent.
                     worker::console_error!("webhook delivery dead-lettered, its row is unreadable: {reason}");
                     self.sql.exec(
-                        "UPDATE deliveries SET state = 'failed_dead_letter', next_at = NULL, lease_until = NULL,
+                        "UPDATE deliveries SET state = ?, next_at = NULL, lease_until = NULL,
                             last_error = ?, updated_at = ?, dead_at = ? WHERE delivery_id = ?",
-                        vec![reason.into(), sql_int(now)?, sql_int(now)?, id.into()],
+                        vec![
+                            DeliveryState::FailedDeadLetter.as_str().into(),
+                            reason.into(),
+                            sql_int(now)?,
+                            sql_int(now)?,
+                            id.into(),
+                        ],
                     )?;
                     self.transition(DeliveryState::FailedDeadLetter, now)?;
                     continue;
@@ -814,8 +823,13 @@ impl WebhookHub {
                 continue;
             }
             self.sql.exec(
-                "UPDATE deliveries SET state = 'processing', lease_until = ?, updated_at = ? WHERE delivery_id = ?",
-                vec![sql_int(lease)?, sql_int(now)?, row.delivery_id.as_str().into()],
+                "UPDATE deliveries SET state = ?, lease_until = ?, updated_at = ? WHERE delivery_id = ?",
+                vec![
+                    DeliveryState::Processing.as_str().into(),
+                    sql_int(lease)?,
+                    sql_int(now)?,
+                    row.delivery_id.as_str().into(),
+                ],
             )?;
             self.transition(DeliveryState::Processing, now)?;
             to_send.push(DeliveryRow { state: DeliveryState::Processing, ..row });
@@ -982,15 +996,15 @@ impl WebhookHub {
             ],
         )?;
         if outcome.result.counts_latency() {
-            self.bump(&format!("latency_bucket:{}", latency_bucket(outcome.latency_ms)), 1)?;
-            self.bump("latency_sum_ms", outcome.latency_ms)?;
-            self.bump("latency_count", 1)?;
+            self.bump(Counter::LatencyBucket(latency_bucket(outcome.latency_ms)), 1)?;
+            self.bump(Counter::LatencySumMs, outcome.latency_ms)?;
+            self.bump(Counter::LatencyCount, 1)?;
         }
 
         // The delivery may have been retried by hand or deleted meanwhile.
         let still_ours = self.count(
-            "SELECT COUNT(*) AS n FROM deliveries WHERE delivery_id = ? AND state = 'processing'",
-            vec![row.delivery_id.as_str().into()],
+            "SELECT COUNT(*) AS n FROM deliveries WHERE delivery_id = ? AND state = ?",
+            vec![row.delivery_id.as_str().into(), DeliveryState::Processing.as_str().into()],
         )? == 1;
         if !still_ours {
             return Ok(());
@@ -1081,7 +1095,10 @@ impl WebhookHub {
             .collect()
     }
 
-    fn deliveries(&self, subscription_id: &str, query: &LogQuery) -> Result<HubReply> {
+    fn deliveries(&self, subscription_id: &str, query: &LogQuery) -> Result<HubReply<Page<DeliveryLogEntry>>> {
+        if let Err(refusal) = self.subscription(subscription_id)? {
+            return Ok(Err(refusal));
+        }
         let mut condition = String::from("subscription_id = ?");
         let mut bindings: Vec<SqlStorageValue> = vec![subscription_id.into()];
         if let Some(state) = query.state {
@@ -1109,10 +1126,13 @@ impl WebhookHub {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Ok(HubOk::Deliveries { entries, next_cursor, limit: query.limit }))
+        Ok(Ok(Page { entries, meta: PageMeta { next_cursor, limit: query.limit } }))
     }
 
-    fn failures(&self, subscription_id: &str, query: &LogQuery) -> Result<HubReply> {
+    fn failures(&self, subscription_id: &str, query: &LogQuery) -> Result<HubReply<Page<Attempt>>> {
+        if let Err(refusal) = self.subscription(subscription_id)? {
+            return Ok(Err(refusal));
+        }
         #[derive(Deserialize)]
         struct Row {
             seq: i64,
@@ -1132,12 +1152,14 @@ impl WebhookHub {
         let rows = self.sql.exec(&sql, bindings)?.to_array::<Row>()?;
         let (rows, next_cursor) = split_page(rows, query.limit, |row| cursor(row.seq.unsigned_abs()));
         let attempts = rows.iter().map(|row| from_json(&row.doc)).collect::<Result<Vec<Attempt>>>()?;
-        Ok(Ok(HubOk::Failures { attempts, next_cursor, limit: query.limit }))
+        Ok(Ok(Page { entries: attempts, meta: PageMeta { next_cursor, limit: query.limit } }))
     }
 
     // -------------------------------------------------------------- re-drive
 
-    async fn replay(&self, event_id: &str, now: u64) -> Result<HubReply> {
+    /// An operator's re-send: every delivery of the event that has not
+    /// succeeded goes back to the queue; one that has is never sent twice.
+    async fn resend(&self, event_id: &str, now: u64) -> Result<HubReply<Resent>> {
         let rows = self.delivery_rows("event_id = ?", vec![event_id.into()])?;
         let known =
             first_doc(&self.sql, "SELECT event_id AS doc FROM events WHERE event_id = ?", vec![event_id.into()])?;
@@ -1147,17 +1169,17 @@ impl WebhookHub {
         // Already delivered everywhere: acknowledge, and send nothing twice.
         let pending: Vec<&DeliveryRow> = rows.iter().filter(|row| replay_requeues(row.state)).collect();
         for row in &pending {
-            self.requeue(row, now)?;
+            self.requeue(&row.delivery_id, now)?;
         }
         if !pending.is_empty() {
             self.ensure_alarm(now).await?;
         }
-        Ok(Ok(HubOk::Replayed(Replayed {
+        Ok(Ok(Resent {
             success: true,
             event_id: event_id.to_owned(),
             requeued: !pending.is_empty(),
             deliveries_requeued: pending.len() as u32,
-        })))
+        }))
     }
 
     async fn start_redrive(
@@ -1166,120 +1188,137 @@ impl WebhookHub {
         batch_size: u32,
         cooldown_seconds: u64,
         now: u64,
-    ) -> Result<HubReply> {
+    ) -> Result<HubReply<Redrive>> {
         if let Some(id) = &subscription_id {
             if let Err(error) = self.subscription(id)? {
                 return Ok(Err(error));
             }
         }
-        self.sql.exec(
-            "INSERT OR REPLACE INTO redrive (id, subscription_id, batch_size, cooldown_ms, cutoff, next_at)
-                VALUES (1, ?, ?, ?, ?, ?)",
-            vec![
-                subscription_id.as_deref().map_or(SqlStorageValue::Null, Into::into),
-                i64::from(batch_size).into(),
-                sql_int(cooldown_seconds * 1000)?,
-                sql_int(now)?,
-                sql_int(now)?,
-            ],
-        )?;
+        self.save_redrive_job(Some(&RedriveJob::start(subscription_id, batch_size, cooldown_seconds, now)))?;
         let (requeued, remaining) = self.run_redrive_batch(now)?;
         self.ensure_alarm(now).await?;
-        Ok(Ok(HubOk::Redrive(Redrive {
+        Ok(Ok(Redrive {
             requeued,
             remaining,
             batch_size,
             cooldown_seconds,
             next_batch_at_ms: (remaining > 0).then_some(now + cooldown_seconds * 1000),
-        })))
+        }))
     }
 
-    /// Runs the re-drive's batch if one is due: requeues up to `batch_size`
-    /// dead letters from before the re-drive began. Returns (requeued, remaining).
-    fn run_redrive_batch(&self, now: u64) -> Result<(u32, u32)> {
+    fn redrive_job(&self) -> Result<Option<RedriveJob>> {
         #[derive(Deserialize)]
-        struct Job {
+        struct Stored {
             subscription_id: Option<String>,
             batch_size: i64,
             cooldown_ms: i64,
             cutoff: i64,
             next_at: i64,
         }
-        let Some(job) = self
+        Ok(self
             .sql
             .exec("SELECT subscription_id, batch_size, cooldown_ms, cutoff, next_at FROM redrive WHERE id = 1", None)?
-            .to_array::<Job>()?
+            .to_array::<Stored>()?
             .into_iter()
             .next()
-        else {
+            .map(|job| RedriveJob {
+                subscription_id: job.subscription_id,
+                batch_size: u32::try_from(job.batch_size).unwrap_or(1),
+                cooldown_ms: job.cooldown_ms.unsigned_abs(),
+                cutoff_ms: job.cutoff.unsigned_abs(),
+                next_at_ms: job.next_at.unsigned_abs(),
+            }))
+    }
+
+    fn save_redrive_job(&self, job: Option<&RedriveJob>) -> Result<()> {
+        match job {
+            None => self.sql.exec("DELETE FROM redrive WHERE id = 1", None)?,
+            Some(job) => self.sql.exec(
+                "INSERT OR REPLACE INTO redrive (id, subscription_id, batch_size, cooldown_ms, cutoff, next_at)
+                    VALUES (1, ?, ?, ?, ?, ?)",
+                vec![
+                    job.subscription_id.as_deref().map_or(SqlStorageValue::Null, Into::into),
+                    i64::from(job.batch_size).into(),
+                    sql_int(job.cooldown_ms)?,
+                    sql_int(job.cutoff_ms)?,
+                    sql_int(job.next_at_ms)?,
+                ],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// Runs the re-drive's batch if one is due (`partner_edge::webhooks::redrive`
+    /// decides which and when). Returns (requeued, remaining).
+    fn run_redrive_batch(&self, now: u64) -> Result<(u32, u32)> {
+        let Some(job) = self.redrive_job()?.filter(|job| job.is_due(now)) else {
             return Ok((0, 0));
         };
-        if job.next_at.unsigned_abs() > now {
-            return Ok((0, 0));
+        #[derive(Deserialize)]
+        struct Candidate {
+            delivery_id: String,
+            subscription_id: String,
+            dead_at: i64,
         }
-        let mut condition = String::from("state = 'failed_dead_letter' AND dead_at <= ?");
-        let mut bindings: Vec<SqlStorageValue> = vec![job.cutoff.into()];
-        if let Some(id) = &job.subscription_id {
-            condition.push_str(" AND subscription_id = ?");
-            bindings.push(id.as_str().into());
+        let filter = format!(
+            "state = {} AND dead_at <= ?1 AND (?2 IS NULL OR subscription_id = ?2)",
+            lit(DeliveryState::FailedDeadLetter)
+        );
+        let bindings = || -> Result<Vec<SqlStorageValue>> {
+            Ok(vec![sql_int(job.cutoff_ms)?, job.subscription_id.as_deref().map_or(SqlStorageValue::Null, Into::into)])
+        };
+        let candidates: Vec<DeadLetter> = self
+            .sql
+            .exec(
+                &format!(
+                    "SELECT delivery_id, subscription_id, dead_at FROM deliveries WHERE {filter}
+                     ORDER BY dead_at, seq LIMIT {}",
+                    job.batch_size
+                ),
+                bindings()?,
+            )?
+            .to_array::<Candidate>()?
+            .into_iter()
+            .map(|c| DeadLetter {
+                delivery_id: c.delivery_id,
+                subscription_id: c.subscription_id,
+                dead_at_ms: c.dead_at.unsigned_abs(),
+            })
+            .collect();
+        let matching = self.count(&format!("SELECT COUNT(*) AS n FROM deliveries WHERE {filter}"), bindings()?)?;
+        let batch = job.run_batch(&candidates, matching, now);
+        for delivery_id in &batch.requeue {
+            self.requeue(delivery_id, now)?;
         }
-        let batch = self
-            .delivery_rows(&format!("{condition} ORDER BY dead_at, seq LIMIT {}", job.batch_size), bindings.clone())?;
-        for row in &batch {
-            self.requeue(row, now)?;
-        }
-        let remaining = self.count(&format!("SELECT COUNT(*) AS n FROM deliveries WHERE {condition}"), bindings)?;
-        if remaining == 0 {
-            self.sql.exec("DELETE FROM redrive WHERE id = 1", None)?;
-        } else {
-            self.sql.exec(
-                "UPDATE redrive SET next_at = ? WHERE id = 1",
-                vec![sql_int(now + job.cooldown_ms.unsigned_abs())?],
-            )?;
-        }
-        Ok((batch.len() as u32, u32::try_from(remaining).unwrap_or(u32::MAX)))
+        self.save_redrive_job(batch.next.as_ref())?;
+        Ok((batch.requeue.len() as u32, batch.remaining))
     }
 
     // ---------------------------------------------------------------- metrics
 
     fn metrics(&self, now: u64) -> Result<MetricsSnapshot> {
         #[derive(Deserialize)]
-        struct Counter {
+        struct Stored {
             name: String,
             value: i64,
         }
-        let mut snapshot =
-            MetricsSnapshot { latency_buckets: vec![0; LATENCY_BUCKETS_MS.len() + 1], ..MetricsSnapshot::default() };
-        for counter in self.sql.exec("SELECT name, value FROM counters", None)?.to_array::<Counter>()? {
-            let value = counter.value.unsigned_abs();
-            if let Some(state) = counter.name.strip_prefix("events_total:").and_then(DeliveryState::parse) {
-                snapshot.events_total.insert(state, value);
-            } else if let Some(index) =
-                counter.name.strip_prefix("latency_bucket:").and_then(|i| i.parse::<usize>().ok())
-            {
-                if let Some(bucket) = snapshot.latency_buckets.get_mut(index) {
-                    *bucket = value;
-                }
-            } else if counter.name == "latency_sum_ms" {
-                snapshot.latency_sum_ms = value;
-            } else if counter.name == "latency_count" {
-                snapshot.latency_count = value;
+        let mut counters = Vec::new();
+        for stored in self.sql.exec("SELECT name, value FROM counters", None)?.to_array::<Stored>()? {
+            match Counter::parse(&stored.name) {
+                Some(counter) => counters.push((counter, stored.value.unsigned_abs())),
+                None => worker::console_error!("webhook metrics: stored counter {:?} is unknown", stored.name),
             }
         }
-        snapshot.queue_depth = self.count(
-            "SELECT COUNT(*) AS n FROM deliveries WHERE state IN ('queued', 'retrying', 'processing')",
-            vec![],
-        )?;
+        let mut snapshot = MetricsSnapshot::from_counters(counters);
+        snapshot.queue_depth =
+            self.count(&format!("SELECT COUNT(*) AS n FROM deliveries WHERE state IN ({})", lits(&PENDING)), vec![])?;
         #[derive(Deserialize)]
         struct Oldest {
             at: Option<i64>,
         }
         snapshot.oldest_created_at_ms = self
             .sql
-            .exec(
-                "SELECT MIN(created_at) AS at FROM deliveries WHERE state IN ('queued', 'retrying', 'processing')",
-                None,
-            )?
+            .exec(&format!("SELECT MIN(created_at) AS at FROM deliveries WHERE state IN ({})", lits(&PENDING)), None)?
             .one::<Oldest>()?
             .at
             .map(i64::unsigned_abs);
@@ -1287,15 +1326,17 @@ impl WebhookHub {
         snapshot.last_5m = Window {
             total: self.count("SELECT COUNT(*) AS n FROM transitions WHERE at >= ?", vec![since.clone()])?,
             succeeded: self.count(
-                "SELECT COUNT(*) AS n FROM transitions WHERE at >= ? AND state = 'succeeded'",
-                vec![since.clone()],
+                "SELECT COUNT(*) AS n FROM transitions WHERE at >= ? AND state = ?",
+                vec![since.clone(), DeliveryState::Succeeded.as_str().into()],
             )?,
-            retried: self
-                .count("SELECT COUNT(*) AS n FROM transitions WHERE at >= ? AND state = 'retrying'", vec![since])?,
+            retried: self.count(
+                "SELECT COUNT(*) AS n FROM transitions WHERE at >= ? AND state = ?",
+                vec![since, DeliveryState::Retrying.as_str().into()],
+            )?,
         };
         snapshot.dead_letters_24h = self.count(
-            "SELECT COUNT(*) AS n FROM transitions WHERE state = 'failed_dead_letter' AND at >= ?",
-            vec![sql_int(now.saturating_sub(TRANSITIONS_KEPT_MS))?],
+            "SELECT COUNT(*) AS n FROM transitions WHERE state = ? AND at >= ?",
+            vec![DeliveryState::FailedDeadLetter.as_str().into(), sql_int(now.saturating_sub(TRANSITIONS_KEPT_MS))?],
         )?;
         Ok(snapshot)
     }

@@ -1,3 +1,3 @@
-pub mod hub;
+pub mod developer_hub;
 pub mod not_found;
 pub mod reference;

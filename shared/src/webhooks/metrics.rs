@@ -47,7 +47,65 @@ pub struct MetricsSnapshot {
     pub dead_letters_24h: u64,
 }
 
+/// One stored counter of a hub. The names are how they are stored; a name
+/// that no longer parses is reported, never guessed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Transitions into a state.
+    EventsTotal(DeliveryState),
+    /// Attempt latencies that fell in one bucket.
+    LatencyBucket(usize),
+    LatencySumMs,
+    LatencyCount,
+}
+
+impl Counter {
+    /// The name the counter is stored under.
+    pub fn name(self) -> String {
+        match self {
+            Counter::EventsTotal(state) => format!("events_total:{}", state.as_str()),
+            Counter::LatencyBucket(index) => format!("latency_bucket:{index}"),
+            Counter::LatencySumMs => "latency_sum_ms".to_owned(),
+            Counter::LatencyCount => "latency_count".to_owned(),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        if let Some(state) = name.strip_prefix("events_total:") {
+            return DeliveryState::parse(state).map(Counter::EventsTotal);
+        }
+        if let Some(index) = name.strip_prefix("latency_bucket:") {
+            return index.parse().ok().filter(|i| *i <= LATENCY_BUCKETS_MS.len()).map(Counter::LatencyBucket);
+        }
+        match name {
+            "latency_sum_ms" => Some(Counter::LatencySumMs),
+            "latency_count" => Some(Counter::LatencyCount),
+            _ => None,
+        }
+    }
+}
+
 impl MetricsSnapshot {
+    /// The counter part of a snapshot, from a hub's stored counters.
+    pub fn from_counters(counters: impl IntoIterator<Item = (Counter, u64)>) -> Self {
+        let mut snapshot = Self { latency_buckets: vec![0; LATENCY_BUCKETS_MS.len() + 1], ..Self::default() };
+        for (counter, value) in counters {
+            match counter {
+                Counter::EventsTotal(state) => {
+                    snapshot.events_total.insert(state, value);
+                }
+                Counter::LatencyBucket(index) => {
+                    if let Some(bucket) = snapshot.latency_buckets.get_mut(index) {
+                        *bucket = value;
+                    }
+                }
+                Counter::LatencySumMs => snapshot.latency_sum_ms = value,
+                Counter::LatencyCount => snapshot.latency_count = value,
+            }
+        }
+        snapshot
+    }
+
     /// Adds another queue's figures to these.
     pub fn merge(&mut self, other: &MetricsSnapshot) {
         for (state, count) in &other.events_total {
@@ -148,6 +206,28 @@ fn seconds(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_round_trip_through_their_stored_names_and_fold_into_a_snapshot() {
+        let mut all = vec![Counter::LatencySumMs, Counter::LatencyCount];
+        all.extend(DeliveryState::ALL.map(Counter::EventsTotal));
+        all.extend((0..=LATENCY_BUCKETS_MS.len()).map(Counter::LatencyBucket));
+        for counter in &all {
+            assert_eq!(Counter::parse(&counter.name()), Some(*counter), "{}", counter.name());
+        }
+        for unknown in ["events_total:lost", "latency_bucket:99", "latency_bucket:x", "webhook.test", ""] {
+            assert_eq!(Counter::parse(unknown), None, "{unknown}");
+        }
+        let snapshot = MetricsSnapshot::from_counters([
+            (Counter::EventsTotal(DeliveryState::Succeeded), 7),
+            (Counter::LatencyBucket(0), 3),
+            (Counter::LatencySumMs, 42),
+            (Counter::LatencyCount, 3),
+        ]);
+        assert_eq!(snapshot.events_total.get(&DeliveryState::Succeeded), Some(&7));
+        assert_eq!((snapshot.latency_buckets[0], snapshot.latency_sum_ms, snapshot.latency_count), (3, 42, 3));
+        assert_eq!(snapshot.latency_buckets.len(), LATENCY_BUCKETS_MS.len() + 1);
+    }
 
     fn snapshot(succeeded: u64, latencies: &[u64]) -> MetricsSnapshot {
         let mut buckets = vec![0; LATENCY_BUCKETS_MS.len() + 1];

@@ -15,10 +15,11 @@
 //!   keyed with the base64-decoded bytes after `whsec_`; one space-separated
 //!   `v1,…` entry per live secret, current first.
 
+pub mod commands;
 pub mod delivery;
-pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod redrive;
 pub mod retry;
 pub mod ssrf;
 
@@ -528,7 +529,32 @@ pub struct SubscriptionWithSecret {
     pub secret: String,
 }
 
+/// The first secret slot of every subscription; rotations count up from it.
+pub const FIRST_SECRET_ID: &str = "whk_1";
+
 impl Subscription {
+    /// A new, active subscription from a validated request, with its first
+    /// secret slot. Event types are kept sorted and without repeats.
+    pub fn create(input: SubscriptionIn, subscription_id: String, current_secret_id: String, now: u64) -> Self {
+        let mut event_types = input.event_types;
+        event_types.sort_unstable();
+        event_types.dedup();
+        Self {
+            subscription_id,
+            url: input.url,
+            description: input.description,
+            event_types,
+            receive_all: input.receive_all,
+            active: true,
+            disabled_reason: None,
+            consecutive_failures: 0,
+            current_secret_id,
+            previous_secret_valid_until: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Whether an event of this type goes to this subscription.
     pub fn wants(&self, event_type: EventType) -> bool {
         self.active && (self.receive_all || self.event_types.contains(&event_type))
@@ -766,7 +792,7 @@ pub struct Published {
 /// `POST /api/admin/webhook-events/{event_id}/replay`: the seed's shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct Replayed {
+pub struct Resent {
     pub success: bool,
     pub event_id: String,
     /// `false` when every delivery of the event had already succeeded.
@@ -928,6 +954,21 @@ mod tests {
         let body = example_envelope(EventType::Test).body();
         assert!(body.starts_with(r#"{"schema_version":"1","event_id":"evt_"#), "{body}");
         assert!(body.contains(r#""occurred_at":"2023-11-14T22:13:20.000Z""#), "{body}");
+    }
+
+    #[test]
+    fn a_new_subscription_is_active_with_sorted_unique_event_types() {
+        let input = SubscriptionIn {
+            url: "https://hooks.example.com/h".into(),
+            description: None,
+            event_types: vec![EventType::SalutesDebit, EventType::DonationClaim, EventType::SalutesDebit],
+            receive_all: false,
+        };
+        let subscription = Subscription::create(input, "wh_1".into(), FIRST_SECRET_ID.into(), 1_000);
+        assert_eq!(subscription.event_types, vec![EventType::DonationClaim, EventType::SalutesDebit]);
+        assert!(subscription.active && subscription.consecutive_failures == 0);
+        assert_eq!((subscription.created_at, subscription.updated_at), (1_000, 1_000));
+        assert_eq!(subscription.current_secret_id, "whk_1");
     }
 
     #[test]

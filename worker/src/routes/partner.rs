@@ -5,17 +5,19 @@
 //! the origin when `ORIGIN_URL` is set, and by the edge's own sandbox
 //! (the `PartnerSandbox` Durable Object) otherwise.
 
-use partner_edge::api::PageMeta;
 use partner_edge::gate::PartnerIdentity;
+use partner_edge::object::Command;
 use partner_edge::origin;
 use partner_edge::routes::RouteId;
 use partner_edge::sandbox::{
-    capabilities, check_user_id, Backend, DonationClaimIn, EntryKind, LedgerQuery, OnceKey, SalutesIn, SandboxCommand,
-    SandboxOk, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
+    capabilities, check_user_id, ApplyEntry, Backend, ClaimDonation, CreateUser, DonationClaimIn, EntryKind,
+    GetBalance, GetUser, LedgerQuery, LinkWallet, ListLedger, OnceKey, PatchUser, SalutesIn, SandboxCommand,
+    SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
 };
+use partner_edge::webhooks::{derived_event_id, Event, EventType};
 use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 
-use crate::durable::call;
+use crate::durable::send_in;
 use crate::error::ApiError;
 use crate::gate::VerifiedPartner;
 use crate::http::{fetch_bounded, json_body, now_secs, paginated, query_pairs, success};
@@ -57,31 +59,52 @@ fn once_key(partner: &VerifiedPartner) -> Result<OnceKey, ApiError> {
     Ok(OnceKey { idempotency_key: claim.key.as_str().to_owned(), fingerprint: claim.fingerprint.clone() })
 }
 
+/// Sends one command to the partner's sandbox; the answer is the type the command names.
+async fn run<C, T>(edge: &Edge<'_>, partner: &VerifiedPartner, command: C) -> Result<T, ApiError>
+where
+    C: Command<Envelope = SandboxCommand, Reply = SandboxReply<T>>,
+    SandboxCommand: From<C>,
+{
+    let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
+    let request = SandboxRequest { now: now_secs(edge.now_ms), command: SandboxCommand::from(command) };
+    Ok(send_in::<C, _>(&stub, &request).await??)
+}
+
 async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
     let partner = verified(edge)?;
-    let command = match id {
+    let status = id.route().success_status;
+    match id {
         RouteId::CreatePartnerUser => {
             let input: UserIn = json_body(&edge.body)?;
             input.validate()?;
-            SandboxCommand::CreateUser { input }
+            success(status, run(edge, partner, CreateUser { input }).await?)
         }
-        RouteId::GetPartnerUser => SandboxCommand::GetUser { user_id: user_id_param(edge)? },
+        RouteId::GetPartnerUser => {
+            success(status, run(edge, partner, GetUser { user_id: user_id_param(edge)? }).await?)
+        }
         RouteId::PatchPartnerUser => {
             let user_id = user_id_param(edge)?;
             let patch: UserPatch = json_body(&edge.body)?;
             patch.validate()?;
-            SandboxCommand::PatchUser { user_id, patch }
+            success(status, run(edge, partner, PatchUser { user_id, patch }).await?)
         }
         RouteId::LinkUserWallet => {
             let user_id = user_id_param(edge)?;
             let input: WalletIn = json_body(&edge.body)?;
-            SandboxCommand::LinkWallet { user_id, wallet: input.into_wallet(now_secs(edge.now_ms))? }
+            let wallet = input.into_wallet(now_secs(edge.now_ms))?;
+            success(status, run(edge, partner, LinkWallet { user_id, wallet }).await?)
         }
         RouteId::CreditSalutes | RouteId::DebitSalutes => {
             let input: SalutesIn = json_body(&edge.body)?;
             input.validate()?;
             let kind = if id == RouteId::CreditSalutes { EntryKind::Credit } else { EntryKind::Debit };
-            SandboxCommand::Apply { kind, input, once: once_key(partner)? }
+            let entry = run(edge, partner, ApplyEntry { kind, input, once: once_key(partner)? }).await?;
+            let event_type = match entry.kind {
+                EntryKind::Credit => EventType::SalutesCredit,
+                EntryKind::Debit => EventType::SalutesDebit,
+            };
+            emit_event(edge, &partner.key.key_id, event_type, &entry.entry_id, &entry).await?;
+            success(status, entry)
         }
         RouteId::GetBalance => {
             let user_id = query_pairs(req)?
@@ -90,55 +113,36 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
                 .map(|(_, value)| value)
                 .ok_or_else(|| ApiError::invalid_request("user_id: the query parameter is required"))?;
             check_user_id(&user_id)?;
-            SandboxCommand::Balance { user_id }
+            success(status, run(edge, partner, GetBalance { user_id }).await?)
         }
         RouteId::ListLedger => {
             let pairs = query_pairs(req)?;
             let query = LedgerQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-            SandboxCommand::Ledger { query }
+            let page = run(edge, partner, ListLedger { query }).await?;
+            paginated(status, page.entries, page.meta)
         }
         RouteId::CreateDonationClaim => {
             let input: DonationClaimIn = json_body(&edge.body)?;
             input.validate()?;
-            SandboxCommand::ClaimDonation { input, once: once_key(partner)? }
+            let claim = run(edge, partner, ClaimDonation { input, once: once_key(partner)? }).await?;
+            emit_event(edge, &partner.key.key_id, EventType::DonationClaim, &claim.claim_id, &claim).await?;
+            success(status, claim)
         }
-        other => return Err(ApiError::internal(format!("{other:?} is not a sandbox route"))),
-    };
-
-    let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
-    let request = SandboxRequest { now: now_secs(edge.now_ms), command };
-    let reply: SandboxReply = call(&stub, "/command", &request).await?;
-    let status = id.route().success_status;
-    let reply = reply?;
-    emit_event(edge, &partner.key.key_id, &reply).await?;
-    match reply {
-        SandboxOk::User(user) => success(status, user),
-        SandboxOk::Entry(entry) => success(status, entry),
-        SandboxOk::Balance(balance) => success(status, balance),
-        SandboxOk::Claim(claim) => success(status, claim),
-        SandboxOk::Ledger { entries, next_cursor, limit } => {
-            paginated(status, entries, PageMeta { next_cursor, limit })
-        }
+        other => Err(ApiError::internal(format!("{other:?} is not a sandbox route"))),
     }
 }
 
 /// Queues the webhook event a sandbox mutation causes, before its answer
 /// goes out. The event id derives from the ledger entry or claim, so a
 /// mutation answered twice (say, after a lost idempotency record) queues once.
-async fn emit_event(edge: &Edge<'_>, key_id: &partner_edge::partner::KeyId, reply: &SandboxOk) -> Result<(), ApiError> {
-    use partner_edge::webhooks::{derived_event_id, Event, EventType};
-    let (event_type, local_id, data) = match reply {
-        SandboxOk::Entry(entry) => {
-            let event_type = match entry.kind {
-                EntryKind::Credit => EventType::SalutesCredit,
-                EntryKind::Debit => EventType::SalutesDebit,
-            };
-            (event_type, entry.entry_id.as_str(), serde_json::to_value(entry))
-        }
-        SandboxOk::Claim(claim) => (EventType::DonationClaim, claim.claim_id.as_str(), serde_json::to_value(claim)),
-        _ => return Ok(()),
-    };
-    let data = data.map_err(|e| ApiError::internal(e.to_string()))?;
+async fn emit_event(
+    edge: &Edge<'_>,
+    key_id: &partner_edge::partner::KeyId,
+    event_type: EventType,
+    local_id: &str,
+    data: &impl serde::Serialize,
+) -> Result<(), ApiError> {
+    let data = serde_json::to_value(data).map_err(|e| ApiError::internal(e.to_string()))?;
     let event =
         Event { event_id: derived_event_id(key_id.as_str(), local_id), event_type, occurred_at_ms: edge.now_ms, data };
     crate::routes::webhooks::publish_event(edge.env, key_id, event).await

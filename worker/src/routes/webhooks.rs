@@ -3,10 +3,14 @@
 //! a thin call to the partner's `WebhookHub` Durable Object.
 
 use futures_util::future::join_all;
-use partner_edge::api::PageMeta;
 use partner_edge::error::ErrorCode;
+use partner_edge::object::Command;
 use partner_edge::partner::KeyId;
-use partner_edge::webhooks::hub::{HubCommand, HubOk, HubReply, LogQuery};
+use partner_edge::webhooks::commands::{
+    CreateSubscription, DeleteSubscription, GetSubscription, HubCommand, HubReply, HubRequest, ListDeliveries,
+    ListFailures, ListSubscriptions, LogQuery, PatchSubscription, Publish, ReadMetrics, RedriveDeadLetters,
+    ResendEvent, RetryDelivery, RotateSecret,
+};
 use partner_edge::webhooks::metrics::MetricsSnapshot;
 use partner_edge::webhooks::ssrf::check_webhook_url;
 use partner_edge::webhooks::{
@@ -14,18 +18,31 @@ use partner_edge::webhooks::{
 };
 use worker::{Env, Request, Response};
 
-use crate::durable::call;
+use crate::durable::send_in;
 use crate::error::ApiError;
 use crate::http::{json_body, paginated, query_pairs, random_bytes, success};
 use crate::router::Edge;
-use crate::webhook_hub::{test_ping, HubRequest};
+use crate::webhook_hub::test_ping;
 use crate::{bindings, config, keys};
 
-/// Sends one command to a partner's hub.
-pub async fn hub(env: &Env, key_id: &str, command: HubCommand) -> Result<HubOk, ApiError> {
+/// Sends one command to a partner's hub; the answer is the type the command names.
+pub async fn call_webhook_hub<C>(env: &Env, key_id: &str, command: C) -> Result<C::Reply, ApiError>
+where
+    C: Command<Envelope = HubCommand>,
+    HubCommand: From<C>,
+{
     let stub = env.durable_object(bindings::WEBHOOK_HUB)?.get_by_name(key_id)?;
-    let reply: HubReply = call(&stub, "/command", &HubRequest { key_id: key_id.to_owned(), command }).await?;
-    Ok(reply?)
+    let request = HubRequest { key_id: key_id.to_owned(), command: HubCommand::from(command) };
+    Ok(send_in::<C, _>(&stub, &request).await?)
+}
+
+/// As [`call_webhook_hub`], for commands the hub may refuse.
+async fn ask_webhook_hub<C, T>(env: &Env, key_id: &str, command: C) -> Result<T, ApiError>
+where
+    C: Command<Envelope = HubCommand, Reply = HubReply<T>>,
+    HubCommand: From<C>,
+{
+    Ok(call_webhook_hub(env, key_id, command).await??)
 }
 
 fn partner_key(edge: &Edge<'_>) -> Result<String, ApiError> {
@@ -49,29 +66,6 @@ pub fn new_event_id() -> Result<String, ApiError> {
     Ok(partner_edge::webhooks::new_event_id(random_bytes()?))
 }
 
-fn answer(status: u16, ok: HubOk) -> Result<Response, ApiError> {
-    match ok {
-        HubOk::Subscription(s) => success(status, s),
-        HubOk::WithSecret(s) => success(status, s),
-        HubOk::Subscriptions(list) => success(status, list),
-        HubOk::Published(p) => success(status, p),
-        HubOk::Delivery(d) => success(status, d),
-        HubOk::Redrive(r) => success(status, r),
-        HubOk::Metrics(m) => success(status, m),
-        HubOk::Deliveries { entries, next_cursor, limit } => {
-            paginated(status, entries, PageMeta { next_cursor, limit })
-        }
-        HubOk::Failures { attempts, next_cursor, limit } => {
-            paginated(status, attempts, PageMeta { next_cursor, limit })
-        }
-        HubOk::Replayed(replayed) => {
-            let mut response = Response::from_json(&replayed)?.with_status(status);
-            response.headers_mut().set("cache-control", "no-store")?;
-            Ok(response)
-        }
-    }
-}
-
 fn log_query(req: &Request) -> Result<LogQuery, ApiError> {
     let pairs = query_pairs(req)?;
     Ok(LogQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
@@ -81,26 +75,36 @@ fn log_query(req: &Request) -> Result<LogQuery, ApiError> {
 pub async fn partner(req: Request, edge: Edge<'_>, id: partner_edge::routes::RouteId) -> Result<Response, ApiError> {
     use partner_edge::routes::RouteId;
     let key_id = partner_key(&edge)?;
+    let key_id = key_id.as_str();
+    let env = edge.env;
     let status = id.route().success_status;
-    let command = match id {
+    match id {
         RouteId::CreateWebhook => {
             let input: SubscriptionIn = json_body(&edge.body)?;
             input.validate()?;
-            check_url(edge.env, &input.url)?;
-            HubCommand::CreateSubscription { input }
+            check_url(env, &input.url)?;
+            success(status, ask_webhook_hub(env, key_id, CreateSubscription { input }).await?)
         }
-        RouteId::ListWebhooks => HubCommand::ListSubscriptions,
-        RouteId::GetWebhook => HubCommand::GetSubscription { subscription_id: webhook_id(&edge) },
+        RouteId::ListWebhooks => success(status, call_webhook_hub(env, key_id, ListSubscriptions {}).await?),
+        RouteId::GetWebhook => {
+            success(status, ask_webhook_hub(env, key_id, GetSubscription { subscription_id: webhook_id(&edge) }).await?)
+        }
         RouteId::PatchWebhook => {
             let patch: SubscriptionPatch = json_body(&edge.body)?;
             patch.validate()?;
             if let Some(url) = &patch.url {
-                check_url(edge.env, url)?;
+                check_url(env, url)?;
             }
-            HubCommand::PatchSubscription { subscription_id: webhook_id(&edge), patch }
+            let command = PatchSubscription { subscription_id: webhook_id(&edge), patch };
+            success(status, ask_webhook_hub(env, key_id, command).await?)
         }
-        RouteId::DeleteWebhook => HubCommand::DeleteSubscription { subscription_id: webhook_id(&edge) },
-        RouteId::RotateWebhookSecret => HubCommand::RotateSecret { subscription_id: webhook_id(&edge) },
+        RouteId::DeleteWebhook => success(
+            status,
+            ask_webhook_hub(env, key_id, DeleteSubscription { subscription_id: webhook_id(&edge) }).await?,
+        ),
+        RouteId::RotateWebhookSecret => {
+            success(status, ask_webhook_hub(env, key_id, RotateSecret { subscription_id: webhook_id(&edge) }).await?)
+        }
         RouteId::TestWebhook => {
             let subscription_id = webhook_id(&edge);
             let event = Event {
@@ -109,30 +113,38 @@ pub async fn partner(req: Request, edge: Edge<'_>, id: partner_edge::routes::Rou
                 occurred_at_ms: edge.now_ms,
                 data: test_ping(&subscription_id),
             };
-            HubCommand::Publish { event, only_subscription: Some(subscription_id) }
+            success(
+                status,
+                ask_webhook_hub(env, key_id, Publish { event, only_subscription: Some(subscription_id) }).await?,
+            )
         }
         RouteId::ListWebhookDeliveries => {
-            HubCommand::Deliveries { subscription_id: webhook_id(&edge), query: log_query(&req)? }
+            let command = ListDeliveries { subscription_id: webhook_id(&edge), query: log_query(&req)? };
+            let page = ask_webhook_hub(env, key_id, command).await?;
+            paginated(status, page.entries, page.meta)
         }
         RouteId::ListWebhookFailures => {
             let query = log_query(&req)?;
             if query.state.is_some() {
                 return Err(ApiError::invalid_request("status: the failure log has no status filter"));
             }
-            HubCommand::Failures { subscription_id: webhook_id(&edge), query }
+            let page = ask_webhook_hub(env, key_id, ListFailures { subscription_id: webhook_id(&edge), query }).await?;
+            paginated(status, page.entries, page.meta)
         }
-        RouteId::RetryWebhookDelivery => HubCommand::RetryDelivery {
-            subscription_id: webhook_id(&edge),
-            delivery_id: edge.params.get("delivery_id").unwrap_or_default().to_owned(),
-        },
-        other => return Err(ApiError::internal(format!("{other:?} is not a webhook route"))),
-    };
-    answer(status, hub(edge.env, &key_id, command).await?)
+        RouteId::RetryWebhookDelivery => {
+            let command = RetryDelivery {
+                subscription_id: webhook_id(&edge),
+                delivery_id: edge.params.get("delivery_id").unwrap_or_default().to_owned(),
+            };
+            success(status, ask_webhook_hub(env, key_id, command).await?)
+        }
+        other => Err(ApiError::internal(format!("{other:?} is not a webhook route"))),
+    }
 }
 
 /// Queues an event for every matching subscription of a partner; stored before this returns.
 pub async fn publish_event(env: &Env, key_id: &KeyId, event: Event) -> Result<(), ApiError> {
-    hub(env, key_id.as_str(), HubCommand::Publish { event, only_subscription: None }).await.map(|_| ())
+    ask_webhook_hub(env, key_id.as_str(), Publish { event, only_subscription: None }).await.map(|_| ())
 }
 
 /// `POST /api/admin/events`.
@@ -154,11 +166,12 @@ pub async fn publish(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError
         None => new_event_id()?,
     };
     let event = Event { event_id, event_type: input.event_type, occurred_at_ms: edge.now_ms, data: input.data };
-    answer(202, hub(edge.env, key_id.as_str(), HubCommand::Publish { event, only_subscription: None }).await?)
+    success(202, ask_webhook_hub(edge.env, key_id.as_str(), Publish { event, only_subscription: None }).await?)
 }
 
-/// `POST /api/admin/webhook-events/{event_id}/replay`.
-pub async fn replay(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+/// `POST /api/admin/webhook-events/{event_id}/replay`: sends an event again
+/// to every endpoint it has not reached. The seed's answer shape is top-level.
+pub async fn resend(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
     let event_id = edge.params.get("event_id").unwrap_or_default().to_owned();
     let key_id = edge
         .env
@@ -168,19 +181,22 @@ pub async fn replay(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError>
         .await
         .map_err(|e| ApiError::internal(format!("KV read failed: {e}")))?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no webhook event {event_id}")))?;
-    answer(200, hub(edge.env, &key_id, HubCommand::Replay { event_id }).await?)
+    let resent = ask_webhook_hub(edge.env, &key_id, ResendEvent { event_id }).await?;
+    let mut response = Response::from_json(&resent)?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
 }
 
 /// `POST /api/admin/webhook-dead-letters/redrive`.
 pub async fn redrive(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
     let input: RedriveIn = json_body(&edge.body)?;
     let key_id = KeyId::parse(&input.key_id).map_err(|_| ApiError::invalid_request("key_id: not a partner key id"))?;
-    let command = HubCommand::Redrive {
+    let command = RedriveDeadLetters {
         subscription_id: input.subscription_id.clone(),
         batch_size: input.batch_size()?,
         cooldown_seconds: input.cooldown_seconds()?,
     };
-    answer(202, hub(edge.env, key_id.as_str(), command).await?)
+    success(202, ask_webhook_hub(edge.env, key_id.as_str(), command).await?)
 }
 
 /// `GET /metrics`: every hub's figures, summed.
@@ -202,11 +218,9 @@ pub async fn metrics(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError
     }
     let mut total = MetricsSnapshot::default();
     for chunk in hubs.chunks(16) {
-        let answers = join_all(chunk.iter().map(|key_id| hub(edge.env, key_id, HubCommand::Metrics))).await;
-        for answer in answers {
-            if let HubOk::Metrics(snapshot) = answer? {
-                total.merge(&snapshot);
-            }
+        let answers = join_all(chunk.iter().map(|key_id| call_webhook_hub(edge.env, key_id, ReadMetrics {}))).await;
+        for snapshot in answers {
+            total.merge(&snapshot?);
         }
     }
     let mut response = Response::ok(total.render(edge.now_ms))?;

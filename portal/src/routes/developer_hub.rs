@@ -7,7 +7,7 @@ use partner_edge::health::{CheckResult, HealthReport};
 use crate::{api, ErrorNotice};
 
 #[component]
-pub fn Hub() -> impl IntoView {
+pub fn DeveloperHub() -> impl IntoView {
     let health = LocalResource::new(api::health);
 
     view! {
