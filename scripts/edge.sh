@@ -83,6 +83,25 @@ ensure_npm_packages() {
   echo "$want" > node_modules/.pe-lock-hash
 }
 
+# The contract test's Python tools (schemathesis, a strict OpenAPI validator),
+# pinned in tests/contract/requirements.txt, in a venv of the project's own.
+ensure_python_tools() {
+  local want have=""
+  want=$(sha256sum tests/contract/requirements.txt | cut -d' ' -f1)
+  [ -f .tools/venv/.pe-requirements-hash ] && have=$(cat .tools/venv/.pe-requirements-hash)
+  if [ "$want" = "$have" ] && [ -x .tools/venv/bin/python ]; then return; fi
+  would_install "the contract test's Python tools (tests/contract/requirements.txt)" && return
+  command -v python3 >/dev/null || die "python3 is missing; install Python 3.9+ (preinstalled on the project's machines)"
+  if ! python3 -m venv .tools/venv 2>/dev/null; then
+    # Debian's own python3 keeps venv in a package of its own.
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv .tools/venv
+  fi
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
+  echo "$want" > .tools/venv/.pe-requirements-hash
+}
+
 ensure_chromium() {
   if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
   would_install "chromium and chromium-driver from Debian" && return
@@ -186,6 +205,7 @@ run() {
 test_all() {
   setup
   ensure_chromium
+  ensure_python_tools
   build
   log "cargo fmt --check"
   cargo fmt --all --check
@@ -195,7 +215,7 @@ test_all() {
   cargo clippy -p partner-edge-worker -p partner-edge-portal --target wasm32-unknown-unknown --locked -- -D warnings
   log "unit tests (shared) and the signing CLI"
   cargo test -p partner-edge-shared -p partner-edge-cli --locked
-  log "integration tests against wrangler dev"
+  log "integration tests against wrangler dev (and the OpenAPI contract test)"
   cargo test -p partner-edge-tests --locked
   log "browser tests in headless Chromium"
   node --test --test-concurrency=1 tests/browser/
@@ -214,6 +234,7 @@ case "${1:-}" in
     [ "${2:-}" = --check ] && CHECK_ONLY=1
     setup
     ensure_chromium
+    ensure_python_tools
     [ "$MISSING" = 0 ] || die "some tools are missing (see above); run without --check to install them"
     ;;
   build) setup; build ;;

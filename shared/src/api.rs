@@ -56,8 +56,10 @@ pub const MAX_PAGE: u32 = 200;
 
 /// Reads a `limit` query parameter: 1 to [`MAX_PAGE`].
 pub fn parse_page_limit(raw: &str) -> Result<u32, crate::partner::FieldError> {
-    raw.parse()
-        .ok()
+    raw.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| raw.parse::<u32>().ok())
+        .flatten()
         .filter(|limit| (1..=MAX_PAGE).contains(limit))
         .ok_or_else(|| crate::partner::FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")))
 }
@@ -67,6 +69,7 @@ pub fn parse_cursor(raw: &str, prefix: &str) -> Result<u64, crate::partner::Fiel
     // Sequence numbers are SQLite integers: a cursor past i64::MAX names no row
     // and must be refused here, not fail the query.
     raw.strip_prefix(prefix)
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse::<u64>().ok())
         .filter(|n| i64::try_from(*n).is_ok())
         .ok_or_else(|| crate::partner::FieldError::new("cursor", "pass next_cursor from the previous page"))
@@ -168,10 +171,12 @@ mod tests {
     fn cursors_and_limits_out_of_range_are_refused_by_name() {
         assert_eq!(parse_cursor("c_9", "c_").unwrap(), 9);
         assert_eq!(parse_cursor("c_9223372036854775807", "c_").unwrap(), i64::MAX as u64);
-        for raw in ["c_9223372036854775808", "c_18446744073709551615", "c_99999999999999999999", "c_-1", "9", "c_"] {
+        for raw in
+            ["c_9223372036854775808", "c_18446744073709551615", "c_99999999999999999999", "c_-1", "c_+1", "9", "c_"]
+        {
             assert_eq!(parse_cursor(raw, "c_").unwrap_err().field, "cursor", "{raw}");
         }
-        for raw in ["0", "-1", "abc", "", "1e3", "4294967296", "99999999999999999999"] {
+        for raw in ["0", "-1", "+5", "abc", "", "1e3", "4294967296", "99999999999999999999", "201"] {
             assert_eq!(parse_page_limit(raw).unwrap_err().field, "limit", "{raw}");
         }
     }

@@ -119,6 +119,11 @@ error_catalogue! {
     Conflict = "conflict", 409, FailFast,
         action: "Do not retry as is. Read the resource's current state and reconcile.",
         remediation: "The message names the conflicting field, such as an external id or wallet already in use.";
+    /// A well-formed webhook URL the edge will not deliver to (not https in
+    /// production, an internal or special-purpose address, credentials in it).
+    UrlNotAllowed = "url_not_allowed", 422, FailFast,
+        action: "Do not retry as is. Use a public https URL; the message says what this one breaks.",
+        remediation: "Webhook receivers must be public https endpoints; loopback is allowed only on a local edge.";
     /// A configured cap was reached: subscriptions per key, live secrets per subscription.
     LimitExceeded = "limit_exceeded", 409, FailFast,
         action: "Do not retry as is. Remove something first (delete a subscription, let a rotation overlap end).",

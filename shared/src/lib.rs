@@ -7,6 +7,7 @@
 //! neither redeclares what the other reads.
 
 pub mod api;
+pub mod contract;
 pub mod error;
 pub mod gate;
 pub mod health;

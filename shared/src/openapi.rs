@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{json, Map, Value};
 
-use crate::api::{ErrorBody, Success};
+use crate::api::ErrorBody;
+use crate::contract;
 use crate::error::{ErrorCatalogueEntry, ErrorCode};
 use crate::gate::{
     needs_idempotency_key, PartnerIdentity, HEADER_IDEMPOTENCY_KEY, HEADER_IDEMPOTENT_REPLAYED, HEADER_KEY,
@@ -22,8 +23,8 @@ use crate::sandbox::{
 };
 use crate::webhooks::commands::DeliveryLogEntry;
 use crate::webhooks::{
-    Attempt, Delivery, Envelope, PublishEvent, Published, Redrive, RedriveIn, Resent, Subscription, SubscriptionIn,
-    SubscriptionPatch, SubscriptionWithSecret,
+    Attempt, Delivery, DeliveryState, Envelope, PublishEvent, Published, Redrive, RedriveIn, Resent, Subscription,
+    SubscriptionIn, SubscriptionPatch, SubscriptionWithSecret,
 };
 
 /// The errors every signed partner route can answer with, in gate order.
@@ -35,6 +36,9 @@ const GATE_ERRORS: &[ErrorCode] = &[
     ErrorCode::ReplayDetected,
     ErrorCode::RateLimited,
 ];
+
+/// What the admin gate answers: wrong key, the admin API off, too many failures.
+const ADMIN_ERRORS: &[ErrorCode] = &[ErrorCode::Unauthorized, ErrorCode::NotConfigured, ErrorCode::RateLimited];
 
 /// What a signed mutation adds: a missing Idempotency-Key, and its conflicts.
 const IDEMPOTENCY_ERRORS: &[ErrorCode] =
@@ -52,10 +56,19 @@ pub fn route_errors(route: &Route) -> Vec<ErrorCode> {
             codes.extend_from_slice(IDEMPOTENCY_ERRORS);
         }
     }
+    if let Access::Admin = route.access {
+        codes.extend_from_slice(ADMIN_ERRORS);
+    }
     if route.is_rate_limited() {
         codes.push(ErrorCode::RateLimited);
     }
+    if route.path.contains('{') {
+        // A path parameter that could mean another path once decoded.
+        codes.push(ErrorCode::InvalidRequest);
+    }
     codes.extend_from_slice(route.errors);
+    // Every body is read through the size cap.
+    codes.push(ErrorCode::PayloadTooLarge);
     codes.push(ErrorCode::ServerError);
     let mut unique = Vec::with_capacity(codes.len());
     for code in codes {
@@ -83,8 +96,12 @@ pub fn document() -> Value {
         paths.entry(route.path).or_default().insert(route.method.as_str().to_ascii_lowercase(), operation);
     }
 
-    let mut tags: Vec<&str> = ROUTES.iter().map(|route| route.tag).collect();
-    tags.dedup();
+    let mut tags: Vec<&str> = Vec::new();
+    for route in ROUTES {
+        if !tags.contains(&route.tag) {
+            tags.push(route.tag);
+        }
+    }
 
     json!({
         "openapi": "3.1.0",
@@ -100,7 +117,7 @@ pub fn document() -> Value {
         "tags": tags.iter().map(|tag| json!({ "name": tag })).collect::<Vec<_>>(),
         "paths": paths,
         "components": {
-            "schemas": generator.take_definitions(true),
+            "schemas": with_event_data_rules(generator),
             "securitySchemes": {
                 "adminKey": {
                     "type": "apiKey", "in": "header", "name": "X-Admin-Key",
@@ -118,6 +135,78 @@ pub fn document() -> Value {
         },
         "x-error-catalogue": ErrorCode::catalogue(),
     })
+}
+
+/// The components, with `PublishEvent` saying which `data` each event type takes.
+fn with_event_data_rules(mut generator: SchemaGenerator) -> Map<String, Value> {
+    let rules: Vec<Value> = crate::webhooks::EventType::ALL
+        .iter()
+        .map(|event_type| {
+            json!({
+                "if": { "properties": { "event_type": { "const": event_type.as_str() } }, "required": ["event_type"] },
+                "then": { "properties": { "data": event_type.data_subschema(&mut generator) } },
+            })
+        })
+        .collect();
+    let mut schemas = generator.take_definitions(true);
+    for schema in schemas.values_mut() {
+        drop_impossible_defaults(schema);
+    }
+    if let Some(publish) = schemas.get_mut("PublishEvent").and_then(Value::as_object_mut) {
+        publish.insert("allOf".to_owned(), Value::Array(rules));
+    }
+    schemas
+}
+
+/// An absent optional field is described by its not being required, not by
+/// `"default": null`, which its own type forbids (`serde(default)` on an
+/// `Option` makes schemars write one).
+fn drop_impossible_defaults(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let allows_null = match map.get("type") {
+                Some(Value::String(t)) => t == "null",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "null"),
+                _ => true,
+            };
+            if !allows_null && map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            map.values_mut().for_each(drop_impossible_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_impossible_defaults),
+        _ => {}
+    }
+}
+
+/// A path parameter's schema, by its name.
+fn path_param_schema(name: &str) -> Value {
+    let pattern = match name {
+        "user_id" => contract::ID,
+        "webhook_id" => contract::SUBSCRIPTION_ID,
+        "delivery_id" => contract::DELIVERY_ID,
+        "key_id" => contract::KEY_ID,
+        "event_id" => contract::EVENT_ID,
+        other => panic!("path parameter {other} has no schema in openapi.rs"),
+    };
+    json!({ "type": "string", "pattern": pattern })
+}
+
+/// A query parameter's schema, by its name and route.
+fn query_param_schema(route: &Route, name: &str) -> Value {
+    let names = |values: Vec<&str>| json!({ "type": "string", "enum": values });
+    match name {
+        "user_id" => json!({ "type": "string", "pattern": contract::ID }),
+        "kind" => names(vec!["credit", "debit"]),
+        "status" => names(DeliveryState::ALL.iter().map(|s| s.as_str()).collect()),
+        "event_type" => names(crate::webhooks::EventType::ALL.iter().map(|t| t.as_str()).collect()),
+        "limit" => json!({ "type": "integer", "minimum": 1, "maximum": crate::api::MAX_PAGE }),
+        "cursor" if route.path.starts_with("/api/salutes/") => {
+            json!({ "type": "string", "pattern": contract::LEDGER_CURSOR })
+        }
+        "cursor" => json!({ "type": "string", "pattern": contract::LOG_CURSOR }),
+        other => panic!("query parameter {other} has no schema in openapi.rs"),
+    }
 }
 
 fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Value) -> Value {
@@ -156,12 +245,12 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
         .path
         .split('/')
         .filter_map(|segment| segment.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": path_param_schema(name) }))
         .collect();
     for param in route.query {
         parameters.push(json!({
             "name": param.name, "in": "query", "required": param.required,
-            "description": param.description, "schema": { "type": "string" },
+            "description": param.description, "schema": query_param_schema(route, param.name),
         }));
     }
 
@@ -169,14 +258,18 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
         Access::Public => json!([]),
         Access::Admin => json!([{ "adminKey": [] }]),
         Access::Partner(_) => {
-            for (name, description) in [
-                (HEADER_TIMESTAMP, "Unix seconds; must be within the accepted skew of the edge's clock."),
-                (HEADER_NONCE, "16-64 characters of [A-Za-z0-9_-], never reused within the window."),
-                (HEADER_SIGNATURE, "`v1=` followed by 64 lowercase hex digits."),
+            for (name, description, pattern) in [
+                (
+                    HEADER_TIMESTAMP,
+                    "Unix seconds; must be within the accepted skew of the edge's clock.",
+                    contract::TIMESTAMP,
+                ),
+                (HEADER_NONCE, "16-64 characters of [A-Za-z0-9_-], never reused within the window.", contract::NONCE),
+                (HEADER_SIGNATURE, "`v1=` followed by 64 lowercase hex digits.", contract::SIGNATURE),
             ] {
                 parameters.push(json!({
                     "name": name, "in": "header", "required": true,
-                    "description": description, "schema": { "type": "string" },
+                    "description": description, "schema": { "type": "string", "pattern": pattern },
                 }));
             }
             if needs_idempotency_key(route.method.as_str()) {
@@ -184,7 +277,7 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
                     "name": HEADER_IDEMPOTENCY_KEY, "in": "header", "required": true,
                     "description": "1-255 visible ASCII characters, unique per logical operation. The first \
                         answer is kept for 24 h and replayed for the same method, path and body.",
-                    "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+                    "schema": { "type": "string", "pattern": contract::IDEMPOTENCY_KEY },
                 }));
                 if let Some(success) = responses.get_mut(&route.success_status.to_string()) {
                     success["headers"][HEADER_IDEMPOTENT_REPLAYED] = json!({
@@ -247,46 +340,75 @@ fn media_type(payload: Payload) -> &'static str {
     }
 }
 
-/// The JSON Schema of a route's success body. Every payload is `application/json`.
+/// `{"success": true, "data": …}` (and `meta` on a page), registered as a
+/// component named `name`, so generated clients get `PartnerIdentityResponse`
+/// rather than `Success6`.
+fn envelope(generator: &mut SchemaGenerator, name: &str, data: schemars::Schema, paginated: bool) -> Value {
+    let reference = json!({ "$ref": format!("#/components/schemas/{name}") });
+    if generator.definitions().contains_key(name) {
+        return reference;
+    }
+    let mut properties = json!({
+        "success": { "type": "boolean", "const": true },
+        "data": data.to_value(),
+    });
+    let mut required = vec!["success", "data"];
+    if paginated {
+        properties["meta"] = generator.subschema_for::<crate::api::PageMeta>().to_value();
+        required.push("meta");
+    }
+    let schema = json!({ "type": "object", "required": required, "properties": properties });
+    generator.definitions_mut().insert(name.to_owned(), schema);
+    reference
+}
+
+/// The JSON Schema of a route's success body.
 fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
-    let schema = match payload {
-        Payload::Health => generator.subschema_for::<Success<HealthReport>>(),
-        Payload::OpenApiDocument => {
-            return json!({ "type": "object", "description": "An OpenAPI 3.1 document." });
-        }
-        Payload::ErrorCatalogue => generator.subschema_for::<Success<Vec<ErrorCatalogueEntry>>>(),
-        Payload::PartnerKey => generator.subschema_for::<Success<PartnerKeyOut>>(),
-        Payload::PartnerKeyList => generator.subschema_for::<Success<Vec<PartnerKeyOut>>>(),
-        Payload::PartnerKeyWithSecret => generator.subschema_for::<Success<PartnerKeyWithSecret>>(),
-        Payload::PartnerIdentity => generator.subschema_for::<Success<PartnerIdentity>>(),
-        Payload::Capabilities => generator.subschema_for::<Success<Capabilities>>(),
-        Payload::User => generator.subschema_for::<Success<SandboxUser>>(),
-        Payload::LedgerEntry => generator.subschema_for::<Success<LedgerEntry>>(),
-        Payload::LedgerPage => generator.subschema_for::<Success<Vec<LedgerEntry>>>(),
-        Payload::Balance => generator.subschema_for::<Success<Balance>>(),
-        Payload::DonationClaim => generator.subschema_for::<Success<DonationClaim>>(),
-        Payload::Subscription => generator.subschema_for::<Success<Subscription>>(),
-        Payload::SubscriptionWithSecret => generator.subschema_for::<Success<SubscriptionWithSecret>>(),
-        Payload::SubscriptionList => generator.subschema_for::<Success<Vec<Subscription>>>(),
-        Payload::Published => generator.subschema_for::<Success<Published>>(),
-        Payload::DeliveryLog => generator.subschema_for::<Success<Vec<DeliveryLogEntry>>>(),
-        Payload::FailureLog => generator.subschema_for::<Success<Vec<Attempt>>>(),
-        Payload::Delivery => generator.subschema_for::<Success<Delivery>>(),
-        Payload::Resent => generator.subschema_for::<Resent>(),
-        Payload::Redrive => generator.subschema_for::<Success<Redrive>>(),
+    macro_rules! success {
+        ($name:literal, $t:ty) => {{
+            let data = generator.subschema_for::<$t>();
+            envelope(generator, $name, data, false)
+        }};
+        ($name:literal, $t:ty, paginated) => {{
+            let data = generator.subschema_for::<$t>();
+            envelope(generator, $name, data, true)
+        }};
+    }
+    match payload {
+        Payload::Health => success!("HealthResponse", HealthReport),
+        Payload::OpenApiDocument => json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
+        Payload::ErrorCatalogue => success!("ErrorCatalogueResponse", Vec<ErrorCatalogueEntry>),
+        Payload::PartnerKey => success!("PartnerKeyResponse", PartnerKeyOut),
+        Payload::PartnerKeyList => success!("PartnerKeyListResponse", Vec<PartnerKeyOut>),
+        Payload::PartnerKeyWithSecret => success!("PartnerKeyWithSecretResponse", PartnerKeyWithSecret),
+        Payload::PartnerIdentity => success!("PartnerIdentityResponse", PartnerIdentity),
+        Payload::Capabilities => success!("CapabilitiesResponse", Capabilities),
+        Payload::User => success!("UserResponse", SandboxUser),
+        Payload::LedgerEntry => success!("LedgerEntryResponse", LedgerEntry),
+        Payload::LedgerPage => success!("LedgerPageResponse", Vec<LedgerEntry>, paginated),
+        Payload::Balance => success!("BalanceResponse", Balance),
+        Payload::DonationClaim => success!("DonationClaimResponse", DonationClaim),
+        Payload::Subscription => success!("SubscriptionResponse", Subscription),
+        Payload::SubscriptionWithSecret => success!("SubscriptionWithSecretResponse", SubscriptionWithSecret),
+        Payload::SubscriptionList => success!("SubscriptionListResponse", Vec<Subscription>),
+        Payload::Published => success!("PublishedResponse", Published),
+        Payload::DeliveryLog => success!("DeliveryLogResponse", Vec<DeliveryLogEntry>, paginated),
+        Payload::FailureLog => success!("FailureLogResponse", Vec<Attempt>, paginated),
+        Payload::Delivery => success!("DeliveryResponse", Delivery),
+        Payload::Resent => generator.subschema_for::<Resent>().to_value(),
+        Payload::Redrive => success!("RedriveResponse", Redrive),
         Payload::EventCatalogue => {
             // Registers the envelope's schema under components, where the description points.
             let _ = generator.subschema_for::<Envelope>();
-            return json!({
+            json!({
                 "type": "object",
                 "description": "`{success, data: {catalogue_version, schema_version, signature_headers, \
                     event_types: [{event_type, version, summary, data_schema, example}]}}`. Each example \
                     is a delivery body, an `Envelope` (#/components/schemas/Envelope).",
-            });
+            })
         }
-        Payload::Metrics => return json!({ "type": "string", "description": "Prometheus text format 0.0.4." }),
-    };
-    schema.to_value()
+        Payload::Metrics => json!({ "type": "string", "description": "Prometheus text format 0.0.4." }),
+    }
 }
 
 fn request_id_header() -> Value {
@@ -409,6 +531,43 @@ mod tests {
             }
         }
         assert!(doc["components"]["securitySchemes"]["partnerSignature"].is_object());
+    }
+
+    #[test]
+    fn tags_are_unique_and_components_have_names_a_client_would_want() {
+        let doc = document();
+        let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        let unique: std::collections::HashSet<&&str> = tags.iter().collect();
+        assert_eq!(unique.len(), tags.len(), "{tags:?}");
+        let names: Vec<&String> = doc["components"]["schemas"].as_object().unwrap().keys().collect();
+        for name in &names {
+            let generic = name.starts_with("Success") || name.contains("_for_") || name.contains("Array_of");
+            assert!(!generic, "component {name} has a name no client would want");
+        }
+        assert!(names.iter().any(|n| *n == "PartnerIdentityResponse"));
+        let me = &doc["paths"]["/api/partner/me"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(me["$ref"], "#/components/schemas/PartnerIdentityResponse");
+    }
+
+    #[test]
+    fn every_parameter_states_the_format_the_edge_enforces() {
+        let doc = document();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &param["schema"];
+                let typed = schema["pattern"].is_string() || schema["enum"].is_array() || schema["type"] == "integer";
+                assert!(typed, "{} {}: {} has no format", route.method.as_str(), route.path, param["name"]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_published_event_names_the_data_each_type_takes() {
+        let doc = document();
+        let rules = doc["components"]["schemas"]["PublishEvent"]["allOf"].as_array().unwrap();
+        assert_eq!(rules.len(), crate::webhooks::EventType::ALL.len());
+        assert_eq!(rules[0]["if"]["properties"]["event_type"]["const"], "donation.claim");
     }
 
     #[test]

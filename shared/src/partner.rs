@@ -1,6 +1,7 @@
 //! Partner keys: ids, scopes, environments, the stored record, and how secrets
 //! are generated (from bytes the caller draws) and sealed at rest.
 
+use crate::error::Refusal;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use serde::{Deserialize, Serialize};
@@ -296,15 +297,24 @@ pub struct PartnerKeyWithSecret {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schemars(extend("if" = {
+    "properties": { "environment": { "const": "sandbox" } }, "required": ["environment"]
+}, "then" = { "not": { "required": ["rate_limit_per_minute"] } })))]
 pub struct PartnerKeyIn {
+    /// 1 to 100 characters, not only spaces; stored trimmed.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 100), pattern(crate::contract::text_pattern())))]
     pub name: String,
     pub environment: Environment,
+    /// At least one; repeats are ignored.
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::contract::scopes_schema"))]
     pub scopes: Vec<Scope>,
-    /// Unix seconds.
-    #[serde(default)]
+    /// Unix seconds; a time already past is refused (409 `conflict`).
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "u64"))]
     pub expires_at: Option<u64>,
-    /// Live keys only; sandbox keys always get the sandbox limit.
-    #[serde(default)]
+    /// Live keys only, 1 to 100000; sandbox keys always get the sandbox limit.
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "u32", range(min = 1, max = 100_000)))]
     pub rate_limit_per_minute: Option<u32>,
 }
 
@@ -313,16 +323,25 @@ pub struct PartnerKeyIn {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PartnerKeyPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", length(min = 1, max = 100), pattern(crate::contract::text_pattern()))
+    )]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::contract::scopes_schema"))]
     pub scopes: Option<Vec<Scope>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "bool"))]
     pub disabled: Option<bool>,
     /// Unix seconds; `null` is not accepted, set a far date instead.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "u64"))]
     pub expires_at: Option<u64>,
-    #[serde(default)]
+    /// Live keys only, 1 to 100000: on a sandbox key it is refused (409 `conflict`).
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "u32", range(min = 1, max = 100_000)))]
     pub rate_limit_per_minute: Option<u32>,
 }
 
@@ -345,9 +364,8 @@ fn field(field: &'static str, reason: impl Into<String>) -> FieldError {
 }
 
 fn check_name(name: &str) -> Result<(), FieldError> {
-    let len = name.trim().chars().count();
-    if len == 0 || len > 100 {
-        return Err(field("name", "must be 1 to 100 characters"));
+    if !crate::contract::is_text(name, 100) {
+        return Err(field("name", "must be 1 to 100 characters, not only spaces, with no control characters"));
     }
     Ok(())
 }
@@ -359,15 +377,9 @@ fn check_scopes(scopes: &[Scope]) -> Result<(), FieldError> {
     Ok(())
 }
 
-fn check_rate(environment: Environment, rate: Option<u32>) -> Result<(), FieldError> {
-    match (environment, rate) {
-        (_, None) => Ok(()),
-        (Environment::Sandbox, Some(_)) => {
-            Err(field("rate_limit_per_minute", "sandbox keys always use the sandbox limit"))
-        }
-        (Environment::Live, Some(r)) if r == 0 || r > 100_000 => {
-            Err(field("rate_limit_per_minute", "must be between 1 and 100000"))
-        }
+fn check_rate(rate: Option<u32>) -> Result<(), FieldError> {
+    match rate {
+        Some(r) if r == 0 || r > 100_000 => Err(field("rate_limit_per_minute", "must be between 1 and 100000")),
         _ => Ok(()),
     }
 }
@@ -392,12 +404,15 @@ impl PartnerKeyIn {
         now: u64,
         master: &MasterKey,
         material: KeyMaterial,
-    ) -> Result<(PartnerKeyRecord, Secret), FieldError> {
+    ) -> Result<(PartnerKeyRecord, Secret), Refusal> {
         check_name(&self.name)?;
         check_scopes(&self.scopes)?;
-        check_rate(self.environment, self.rate_limit_per_minute)?;
+        check_rate(self.rate_limit_per_minute)?;
+        if self.environment == Environment::Sandbox && self.rate_limit_per_minute.is_some() {
+            return Err(field("rate_limit_per_minute", "sandbox keys always use the sandbox limit").into());
+        }
         if self.expires_at.is_some_and(|at| at <= now) {
-            return Err(field("expires_at", "must be in the future (unix seconds)"));
+            return Err(Refusal::conflict(format!("expires_at {} is not in the future", self.expires_at.unwrap_or(0))));
         }
         let key_id = KeyId::new(self.environment, material.id_bytes);
         let secret = Secret::new(self.environment, material.secret_bytes);
@@ -420,14 +435,20 @@ impl PartnerKeyIn {
 }
 
 impl PartnerKeyPatch {
-    pub fn apply(self, record: &mut PartnerKeyRecord) -> Result<(), FieldError> {
+    pub fn apply(self, record: &mut PartnerKeyRecord) -> Result<(), Refusal> {
         if let Some(name) = &self.name {
             check_name(name)?;
         }
         if let Some(scopes) = &self.scopes {
             check_scopes(scopes)?;
         }
-        check_rate(record.key_id.environment(), self.rate_limit_per_minute)?;
+        check_rate(self.rate_limit_per_minute)?;
+        if record.key_id.environment() == Environment::Sandbox && self.rate_limit_per_minute.is_some() {
+            return Err(Refusal::conflict(format!(
+                "{} is a sandbox key; sandbox keys always use the sandbox limit",
+                record.key_id
+            )));
+        }
         if let Some(name) = self.name {
             record.name = name.trim().to_owned();
         }
@@ -490,7 +511,7 @@ const fn demo_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// The demo key's record, its secret sealed under `master`.
-pub fn demo_key(now: u64, master: &MasterKey, seal_nonce: [u8; 12]) -> Result<PartnerKeyRecord, FieldError> {
+pub fn demo_key(now: u64, master: &MasterKey, seal_nonce: [u8; 12]) -> Result<PartnerKeyRecord, Refusal> {
     let request = PartnerKeyIn {
         name: "Local demo key".to_owned(),
         environment: Environment::Sandbox,
@@ -558,16 +579,25 @@ mod tests {
     fn invalid_requests_name_their_field() {
         let mut empty_name = request(Environment::Live);
         empty_name.name = "  ".into();
-        assert_eq!(empty_name.mint(0, &master(), material(1)).unwrap_err().field, "name");
+        let field_of = |refusal: Refusal| match refusal {
+            Refusal::Invalid { field, .. } => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field_of(empty_name.mint(0, &master(), material(1)).unwrap_err()), "name");
         let mut no_scopes = request(Environment::Live);
         no_scopes.scopes.clear();
-        assert_eq!(no_scopes.mint(0, &master(), material(1)).unwrap_err().field, "scopes");
+        assert_eq!(field_of(no_scopes.mint(0, &master(), material(1)).unwrap_err()), "scopes");
         let mut sandbox_rate = request(Environment::Sandbox);
         sandbox_rate.rate_limit_per_minute = Some(500);
-        assert_eq!(sandbox_rate.mint(0, &master(), material(1)).unwrap_err().field, "rate_limit_per_minute");
+        assert_eq!(field_of(sandbox_rate.mint(0, &master(), material(1)).unwrap_err()), "rate_limit_per_minute");
         let mut past = request(Environment::Live);
         past.expires_at = Some(10);
-        assert_eq!(past.mint(10, &master(), material(1)).unwrap_err().field, "expires_at");
+        let refusal = past.mint(10, &master(), material(1)).unwrap_err();
+        assert_eq!(
+            refusal.code(),
+            crate::error::ErrorCode::Conflict,
+            "a past expiry is a conflict with the clock, not malformed"
+        );
     }
 
     #[test]

@@ -266,7 +266,7 @@ route_table! {
         query: &[],
         success_status: 201,
         response: Payload::PartnerKeyWithSecret,
-        errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge],
+        errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::Conflict],
     }
     /// Lists keys, never with secrets.
     ListPartnerKeys => {
@@ -312,7 +312,7 @@ route_table! {
         query: &[],
         success_status: 200,
         response: Payload::PartnerKey,
-        errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge],
+        errors: &[ErrorCode::Unauthorized, ErrorCode::NotFound, ErrorCode::InvalidRequest, ErrorCode::PayloadTooLarge, ErrorCode::Conflict],
     }
     /// Deletes a key for good.
     DeletePartnerKey => {
@@ -550,7 +550,7 @@ route_table! {
         query: &[],
         success_status: 201,
         response: Payload::SubscriptionWithSecret,
-        errors: &[ErrorCode::InvalidRequest],
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::UrlNotAllowed, ErrorCode::LimitExceeded],
     }
     /// Lists the partner's subscriptions.
     ListWebhooks => {
@@ -596,7 +596,7 @@ route_table! {
         query: &[],
         success_status: 200,
         response: Payload::Subscription,
-        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::UrlNotAllowed, ErrorCode::Conflict],
     }
     /// Deletes a subscription.
     DeleteWebhook => {
@@ -643,7 +643,7 @@ route_table! {
         query: &[],
         success_status: 200,
         response: Payload::SubscriptionWithSecret,
-        errors: &[ErrorCode::NotFound],
+        errors: &[ErrorCode::NotFound, ErrorCode::LimitExceeded],
     }
     /// The delivery log.
     ListWebhookDeliveries => {

@@ -61,29 +61,47 @@ pub struct Wallet {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters, not only spaces, no control characters.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 100), pattern(crate::contract::text_pattern())))]
     pub display_name: String,
     /// Your id for the user: 1 to 64 of `[A-Za-z0-9_.:-]`, unique per partner.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "String", pattern(crate::contract::ID)))]
     pub external_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", length(max = 254), pattern(crate::contract::email_pattern()))
+    )]
     pub email: Option<String>,
-    /// Up to 20 string values.
-    #[serde(default)]
+    /// Up to 20 string values (at most 500 characters each) under keys of 1 to 40 characters.
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::contract::metadata_schema"))]
     pub metadata: Option<Map<String, Value>>,
 }
 
-/// `PATCH /api/partner/users/{user_id}`: absent fields stay as they are.
+/// `PATCH /api/partner/users/{user_id}`: absent fields stay as they are;
+/// name at least one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(extend("minProperties" = 1)))]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", length(min = 1, max = 100), pattern(crate::contract::text_pattern()))
+    )]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", length(max = 254), pattern(crate::contract::email_pattern()))
+    )]
     pub email: Option<String>,
     /// Replaces the whole metadata object.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::contract::metadata_schema"))]
     pub metadata: Option<Map<String, Value>>,
 }
 
@@ -93,11 +111,18 @@ pub struct UserPatch {
 #[serde(deny_unknown_fields)]
 pub struct WalletIn {
     /// 8 to 128 letters and digits (an `0x…` address, for example).
+    #[cfg_attr(feature = "openapi", schemars(pattern(crate::contract::WALLET_ADDRESS)))]
     pub address: String,
-    /// Lowercase letters and digits; `evm` when absent.
-    #[serde(default)]
+    /// 1 to 16 lowercase letters and digits; `evm` when absent.
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "String", pattern(crate::contract::CHAIN)))]
     pub chain: Option<String>,
-    #[serde(default)]
+    /// 1 to 64 characters.
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", length(min = 1, max = 64), pattern(crate::contract::text_pattern()))
+    )]
     pub label: Option<String>,
 }
 
@@ -106,13 +131,17 @@ pub struct WalletIn {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SalutesIn {
+    #[cfg_attr(feature = "openapi", schemars(pattern(crate::contract::ID)))]
     pub user_id: String,
     /// Whole salutes, 1 to 1 000 000 000.
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 1_000_000_000)))]
     pub amount: u64,
     /// Why: 1 to 64 of `[a-z0-9_]`, such as `event_participation`.
+    #[cfg_attr(feature = "openapi", schemars(pattern(crate::contract::REASON)))]
     pub reason: String,
     /// Where the action came from, such as `partner_portal`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "String", pattern(crate::contract::ID)))]
     pub source: Option<String>,
 }
 
@@ -174,12 +203,20 @@ pub struct Balance {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DonationClaimIn {
+    #[cfg_attr(feature = "openapi", schemars(pattern(crate::contract::ID)))]
     pub user_id: String,
     /// 1 to 64 of `[A-Za-z0-9_.:-]`.
+    #[cfg_attr(feature = "openapi", schemars(pattern(crate::contract::ID)))]
     pub campaign_id: String,
     /// Whole salutes pledged, 1 to 1 000 000 000.
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 1_000_000_000)))]
     pub amount: u64,
-    #[serde(default)]
+    /// 1 to 280 characters.
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", length(min = 1, max = 280), pattern(crate::contract::text_pattern()))
+    )]
     pub note: Option<String>,
 }
 
@@ -213,12 +250,8 @@ pub fn apply_entry(user_id: &str, kind: EntryKind, balance: u64, amount: u64) ->
     }
 }
 
-fn is_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
-}
-
 fn check_id(field: &'static str, raw: &str) -> Result<(), FieldError> {
-    if raw.is_empty() || raw.len() > 64 || !raw.chars().all(is_id_char) {
+    if !crate::contract::is_id(raw) {
         return Err(FieldError::new(field, "must be 1 to 64 of A-Z a-z 0-9 _ . : -"));
     }
     Ok(())
@@ -230,20 +263,17 @@ pub fn check_user_id(raw: &str) -> Result<(), FieldError> {
 }
 
 fn check_text(field: &'static str, raw: &str, max: usize) -> Result<(), FieldError> {
-    let len = raw.trim().chars().count();
-    if len == 0 || raw.chars().count() > max || raw.chars().any(char::is_control) {
-        return Err(FieldError::new(field, format!("must be 1 to {max} printable characters")));
+    if !crate::contract::is_text(raw, max) {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {max} characters, not only spaces, with no control characters"),
+        ));
     }
     Ok(())
 }
 
 fn check_email(raw: &str) -> Result<(), FieldError> {
-    let ok = raw.len() <= 254
-        && raw.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        })
-        && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !ok {
+    if !crate::contract::is_email(raw) {
         return Err(FieldError::new("email", "must be an address like name@example.com"));
     }
     Ok(())
@@ -254,7 +284,7 @@ fn check_metadata(metadata: &Map<String, Value>) -> Result<(), FieldError> {
         return Err(FieldError::new("metadata", "holds at most 20 keys"));
     }
     for (key, value) in metadata {
-        if key.is_empty() || key.len() > 40 {
+        if !(1..=40).contains(&key.chars().count()) {
             return Err(FieldError::new("metadata", "keys must be 1 to 40 characters"));
         }
         match value {

@@ -29,7 +29,13 @@ export async function startEdge() {
   }
   const state = mkdtempSync(join(tmpdir(), 'pe-browser-'));
   const envFile = join(state, 'test.env');
-  writeFileSync(envFile, 'ADMIN_API_KEY=test-admin-key-0123456789abcdef\nPARTNER_KEY_MASTER=' + '5a'.repeat(32) + '\nEDGE_ENV=local\n');
+  // HEALTH_CACHE_SECONDS=0: the portal's "Check again" is tested for re-fetching,
+  // which the edge's 5 s health cache would otherwise answer from cache.
+  writeFileSync(
+    envFile,
+    'ADMIN_API_KEY=test-admin-key-0123456789abcdef-0123456789\nPARTNER_KEY_MASTER=' + '5a'.repeat(32) +
+      '\nEDGE_ENV=local\nHEALTH_CACHE_SECONDS=0\n',
+  );
   const logFile = join(state, 'wrangler.log');
   const port = await freePort();
   const inspectorPort = await freePort();

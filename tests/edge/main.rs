@@ -12,6 +12,7 @@ use libtest_mimic::{Arguments, Trial};
 use partner_edge_tests::Edge;
 
 mod backend;
+mod contract;
 mod foundation;
 mod gate;
 mod hardening;
@@ -68,6 +69,7 @@ fn main() {
         .chain(backend::OWN_EDGE_TESTS)
         .chain(webhooks::OWN_EDGE_TESTS)
         .chain(hardening::OWN_EDGE_TESTS)
+        .chain(contract::OWN_EDGE_TESTS)
     {
         trials.push(Trial::test(*name, move || {
             test();

@@ -316,10 +316,14 @@ fn dead_letters_are_reported_and_replayed_once(edge: &Edge) {
     wait_log(&client, &subscription, |b| states(b) == ["succeeded"]);
     assert_eq!(receiver().server.requests_to(&route).len(), 6);
 
-    // Already delivered: a second replay sends nothing.
+    // Already delivered: a second replay queues nothing, so nothing more is sent.
     let again = edge.admin("POST", &format!("/api/admin/webhook-events/{event_id}/replay"), None);
-    assert_eq!(again.json()["requeued"], false);
-    thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(
+        (again.json()["requeued"].clone(), again.json()["deliveries_requeued"].clone()),
+        (json!(false), json!(0))
+    );
+    let after = log(&client, &subscription, "");
+    assert_eq!((states(&after), after["data"][0]["attempts"].clone()), (vec!["succeeded".to_owned()], json!(6)));
     assert_eq!(receiver().server.requests_to(&route).len(), 6);
     edge.admin("POST", "/api/admin/webhook-events/evt_unknown0000/replay", None).assert_error(404, "not_found");
 }
@@ -388,10 +392,15 @@ fn consecutive_failures_disable_an_endpoint(edge: &Edge) {
     assert_eq!(data["consecutive_failures"], 2);
     assert!(data["disabled_reason"].as_str().unwrap().contains("consecutive"));
 
-    // Disabled: new events are not sent to it.
+    // Disabled: a new event is not even queued for it.
     let before = receiver().server.requests_to(&failing).len();
-    publish(edge, &client, "donation.claim", claim_data(7));
-    thread::sleep(Duration::from_millis(1_500));
+    let published = edge.admin(
+        "POST",
+        "/api/admin/events",
+        Some(&json!({"key_id": client.key_id, "event_type": "donation.claim", "data": claim_data(7)})),
+    );
+    assert_eq!(published.json()["data"]["deliveries"], 0, "{}", published.text());
+    assert_eq!(log(&client, &subscription, "")["data"].as_array().unwrap().len(), 2, "no third delivery");
     assert_eq!(receiver().server.requests_to(&failing).len(), before);
 
     let enabled = client.mutate(
@@ -410,9 +419,8 @@ fn fan_out_delivers_each_event_once_per_subscription(edge: &Edge) {
     const SUBSCRIPTIONS: usize = 3;
     let client = partner(edge);
     let routes: Vec<String> = (0..SUBSCRIPTIONS).map(|m| path(&format!("fan{m}"), "ok")).collect();
-    for route in &routes {
-        subscribe(&client, &receiver().url(route), json!({"receive_all": true}));
-    }
+    let subscriptions: Vec<String> =
+        routes.iter().map(|route| subscribe(&client, &receiver().url(route), json!({"receive_all": true})).0).collect();
     let client = &client;
     let published: HashSet<String> = thread::scope(|scope| {
         let handles: Vec<_> = (0..EVENTS)
@@ -421,9 +429,11 @@ fn fan_out_delivers_each_event_once_per_subscription(edge: &Edge) {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert_eq!(published.len(), EVENTS);
-    for route in &routes {
+    for (route, subscription) in routes.iter().zip(&subscriptions) {
         let arrived = receiver().wait_for(route, EVENTS);
-        thread::sleep(Duration::from_millis(500));
+        // Every delivery has ended after one attempt, so nothing more can be sent.
+        let done = wait_log(client, subscription, |b| states(b) == vec!["succeeded".to_owned(); EVENTS]);
+        assert!(done["data"].as_array().unwrap().iter().all(|d| d["attempts"] == 1), "{done:#}");
         let arrived_now = receiver().server.requests_to(route);
         assert_eq!(arrived_now.len(), EVENTS, "{route}: {} requests, each event exactly once", arrived.len());
         let ids: HashSet<String> =
@@ -526,15 +536,20 @@ fn secrets_are_shown_once_and_subscriptions_validated(edge: &Edge) {
     assert_eq!(list.json()["data"].as_array().unwrap().len(), 1, "the replay created nothing");
 
     let cases = [
-        (json!({"url": receiver().url(&route)}), "event_types"),
-        (json!({"url": receiver().url(&route), "event_types": ["salutes.refund"]}), "salutes.refund"),
-        (json!({"url": "http://10.1.2.3/hook", "receive_all": true}), "private"),
-        (json!({"url": "http://169.254.169.254/", "receive_all": true}), "metadata"),
+        (json!({"url": receiver().url(&route)}), 400, "invalid_request", "event_types"),
+        (
+            json!({"url": receiver().url(&route), "event_types": ["salutes.refund"]}),
+            400,
+            "invalid_request",
+            "salutes.refund",
+        ),
+        (json!({"url": "x".repeat(2049), "receive_all": true}), 400, "invalid_request", "2048"),
+        (json!({"url": "http://10.1.2.3/hook", "receive_all": true}), 422, "url_not_allowed", "private"),
+        (json!({"url": "http://169.254.169.254/", "receive_all": true}), 422, "url_not_allowed", "metadata"),
     ];
-    for (body, needle) in cases {
-        let error = client
-            .mutate("POST", "/api/partner/webhooks", &body, &fresh_idempotency_key())
-            .assert_error(400, "invalid_request");
+    for (body, status, code, needle) in cases {
+        let error =
+            client.mutate("POST", "/api/partner/webhooks", &body, &fresh_idempotency_key()).assert_error(status, code);
         assert!(error["message"].as_str().unwrap().contains(needle), "{body}: {error}");
     }
     let stranger = partner(edge);
@@ -590,7 +605,7 @@ fn production_refuses_the_ssrf_corpus_and_loopback() {
                 &json!({"url": url, "receive_all": true}),
                 &fresh_idempotency_key(),
             )
-            .assert_error(400, "invalid_request");
+            .assert_error(422, "url_not_allowed");
         assert!(error["message"].as_str().unwrap().starts_with("url"), "{url}: {error}");
     }
     let ok = client.mutate(

@@ -56,7 +56,10 @@ where
     if req.method() != worker::Method::Post || req.path() != "/call" {
         return Response::error(format!("{object} has no {} {}", req.method(), req.path()), 404);
     }
-    let message: M = req.json().await?;
+    // serde_json reads the text: the runtime's JSON.parse would turn any
+    // integer past 2^53 (a cursor, a timestamp in ms, a counter) into a float.
+    let text = req.text().await?;
+    let message: M = serde_json::from_str(&text).map_err(|e| worker::Error::from(format!("{object}: {e}")))?;
     run(message).await
 }
 

@@ -86,11 +86,24 @@ pub fn with_rate(mut response: Response, rate: &RateVerdict) -> Result<Response,
 }
 
 /// Parses a JSON request body; serde's message names the offending field.
+/// Integral numbers spelled as floats (`5.0`) read as integers, as the
+/// document's JSON Schema says they are.
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid_request("this route needs a JSON body"));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))?;
+    partner_edge::contract::integral_numbers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = e.into_inner();
+        if path == "." {
+            ApiError::invalid_request(format!("body: {reason}"))
+        } else {
+            ApiError::invalid_request(format!("{path}: {reason}"))
+        }
+    })
 }
 
 /// Why an outbound request got no answer.

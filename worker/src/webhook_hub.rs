@@ -344,7 +344,7 @@ impl WebhookHub {
             Err(refusal) => return Ok(Err(refusal)),
         };
         if let Err(error) = command.patch.apply(&mut subscription, now / 1000) {
-            return Ok(Err(error.into()));
+            return Ok(Err(error));
         }
         self.save_subscription(&subscription)?;
         Ok(Ok(subscription))

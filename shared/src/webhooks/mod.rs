@@ -77,6 +77,15 @@ macro_rules! event_types {
                 }
             }
 
+            /// The schema of this event's `data`, registered with `generator`
+            /// (nested types land in its definitions, where references point).
+            #[cfg(feature = "openapi")]
+            pub fn data_subschema(self, generator: &mut schemars::SchemaGenerator) -> Value {
+                match self {
+                    $(EventType::$variant => generator.subschema_for::<$data>().to_value(),)+
+                }
+            }
+
             /// The JSON Schema of this event's `data`.
             #[cfg(feature = "openapi")]
             pub fn data_schema(self) -> Value {
@@ -462,8 +471,15 @@ pub fn verify_delivery(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schemars(extend("anyOf" = [
+    { "required": ["event_types"], "properties": { "event_types": { "minItems": 1 } } },
+    { "required": ["receive_all"], "properties": { "receive_all": { "const": true } } },
+])))]
 pub struct SubscriptionIn {
-    /// Where deliveries go: public https only (loopback only on a local edge that allows it).
+    /// Where deliveries go: public https only (loopback only on a local edge
+    /// that allows it). A well-formed URL the edge will not deliver to is
+    /// 422 `url_not_allowed`, with the reason.
+    #[cfg_attr(feature = "openapi", schemars(length(max = 2048), extend("format" = "uri")))]
     pub url: String,
     /// Which events to receive; or set `receive_all`.
     #[serde(default)]
@@ -471,7 +487,12 @@ pub struct SubscriptionIn {
     /// Every event type, including ones added to the catalogue later.
     #[serde(default)]
     pub receive_all: bool,
-    #[serde(default)]
+    /// At most 200 characters, no control characters.
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", length(max = 200), pattern(crate::contract::plain_pattern()))
+    )]
     pub description: Option<String>,
 }
 
@@ -479,17 +500,30 @@ pub struct SubscriptionIn {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schemars(extend("minProperties" = 1, "not" = {
+    "required": ["event_types", "receive_all"],
+    "properties": { "event_types": { "maxItems": 0 }, "receive_all": { "const": false } }
+})))]
 pub struct SubscriptionPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "String", length(max = 2048), extend("format" = "uri")))]
     pub url: Option<String>,
-    #[serde(default)]
+    /// If the subscription would then receive nothing, the patch is 409 `conflict`.
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "Vec<EventType>"))]
     pub event_types: Option<Vec<EventType>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "bool"))]
     pub receive_all: Option<bool>,
     /// `true` re-enables a disabled subscription and resets its failure count.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "bool"))]
     pub active: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "String", length(max = 200), pattern(crate::contract::plain_pattern()))
+    )]
     pub description: Option<String>,
 }
 
@@ -562,7 +596,7 @@ impl Subscription {
 }
 
 fn check_description(description: Option<&String>) -> Result<(), FieldError> {
-    if description.is_some_and(|d| d.chars().count() > 200 || d.chars().any(char::is_control)) {
+    if description.is_some_and(|d| !crate::contract::is_plain(d, 200)) {
         return Err(FieldError::new("description", "must be at most 200 printable characters"));
     }
     Ok(())
@@ -591,11 +625,15 @@ impl SubscriptionPatch {
                 "name at least one of url, event_types, receive_all, active, description",
             ));
         }
+        if self.event_types.as_ref().is_some_and(Vec::is_empty) && self.receive_all == Some(false) {
+            return Err(FieldError::new("event_types", "name at least one event type, or set receive_all"));
+        }
         check_description(self.description.as_ref())
     }
 
-    /// Applies the patch; the result must still name what it receives.
-    pub fn apply(self, subscription: &mut Subscription, now: u64) -> Result<(), FieldError> {
+    /// Applies the patch; the result must still name what it receives (a
+    /// conflict with the stored subscription otherwise).
+    pub fn apply(self, subscription: &mut Subscription, now: u64) -> Result<(), crate::error::Refusal> {
         if let Some(url) = self.url {
             subscription.url = url;
         }
@@ -618,7 +656,11 @@ impl SubscriptionPatch {
                 subscription.consecutive_failures = 0;
             }
         }
-        check_types(&subscription.event_types, subscription.receive_all)?;
+        if subscription.event_types.is_empty() && !subscription.receive_all {
+            return Err(crate::error::Refusal::conflict(
+                "after this patch the subscription would receive nothing: name an event type or set receive_all",
+            ));
+        }
         subscription.updated_at = now;
         Ok(())
     }
@@ -733,13 +775,15 @@ pub fn honours_retry_after(status: u16) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct PublishEvent {
     /// The partner key whose subscriptions receive it.
+    #[cfg_attr(feature = "openapi", schemars(pattern(crate::contract::KEY_ID)))]
     pub key_id: String,
     pub event_type: EventType,
     /// Must have the event type's shape (see the catalogue).
     #[cfg_attr(feature = "openapi", schemars(with = "serde_json::Map<String, Value>"))]
     pub data: Value,
     /// Your own id, to publish idempotently: `evt_` and 8 to 64 of `[A-Za-z0-9_-]`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "String", pattern(crate::contract::EVENT_ID)))]
     pub event_id: Option<String>,
 }
 
@@ -807,15 +851,19 @@ pub struct Resent {
 #[serde(deny_unknown_fields)]
 pub struct RedriveIn {
     /// The partner key whose dead letters to re-drive.
+    #[cfg_attr(feature = "openapi", schemars(pattern(crate::contract::KEY_ID)))]
     pub key_id: String,
     /// Only this subscription's.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "String", pattern(crate::contract::SUBSCRIPTION_ID)))]
     pub subscription_id: Option<String>,
     /// 1 to 1000; 100 when absent (the seed's runbook).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "u32", range(min = 1, max = 1000)))]
     pub batch_size: Option<u32>,
     /// 0 to 3600 s between batches; 60 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(with = "u64", range(min = 0, max = 3600)))]
     pub cooldown_seconds: Option<u64>,
 }
 
@@ -1002,7 +1050,12 @@ mod tests {
         assert_eq!(subscription.consecutive_failures, 0);
 
         let clear = SubscriptionPatch { event_types: Some(vec![]), receive_all: Some(false), ..Default::default() };
-        assert_eq!(clear.apply(&mut subscription, 6).unwrap_err().field, "event_types");
+        assert_eq!(clear.validate().unwrap_err().field, "event_types", "malformed on its own");
+        subscription.receive_all = false;
+        let only_types = SubscriptionPatch { event_types: Some(vec![]), ..Default::default() };
+        assert_eq!(only_types.validate(), Ok(()), "well-formed on its own");
+        let refusal = only_types.apply(&mut subscription, 6).unwrap_err();
+        assert_eq!(refusal.code(), crate::error::ErrorCode::Conflict, "a conflict with the stored subscription");
         assert_eq!(SubscriptionPatch::default().validate().unwrap_err().field, "body");
     }
 

@@ -31,10 +31,13 @@ const INTERNAL_NAMES: &[&str] =
 const INTERNAL_SUFFIXES: &[&str] =
     &[".localhost", ".local", ".localdomain", ".internal", ".intranet", ".lan", ".home.arpa", ".corp"];
 
+/// The longest receiver URL, in characters.
+pub const MAX_URL_CHARS: usize = 2048;
+
 /// Checks a receiver URL, returning it parsed, or why it is refused.
 pub fn check_webhook_url(raw: &str, policy: UrlPolicy) -> Result<Url, String> {
-    if raw.len() > 2048 {
-        return Err("must be at most 2048 characters".into());
+    if raw.chars().count() > MAX_URL_CHARS {
+        return Err(format!("must be at most {MAX_URL_CHARS} characters"));
     }
     let url = Url::parse(raw.trim()).map_err(|e| format!("is not a URL ({e})"))?;
     match url.scheme() {

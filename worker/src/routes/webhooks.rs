@@ -12,7 +12,7 @@ use partner_edge::webhooks::commands::{
     ResendEvent, RetryDelivery, RotateSecret,
 };
 use partner_edge::webhooks::metrics::MetricsSnapshot;
-use partner_edge::webhooks::ssrf::check_webhook_url;
+use partner_edge::webhooks::ssrf::{check_webhook_url, MAX_URL_CHARS};
 use partner_edge::webhooks::{
     check_event_id, Event, EventType, PublishEvent, RedriveIn, SubscriptionIn, SubscriptionPatch,
 };
@@ -56,9 +56,16 @@ fn webhook_id(edge: &Edge<'_>) -> String {
     edge.params.get("webhook_id").unwrap_or_default().to_owned()
 }
 
+/// A URL over the length limit is malformed (400, as the document says);
+/// any other URL the edge will not deliver to is 422 `url_not_allowed`.
 fn check_url(env: &Env, url: &str) -> Result<(), ApiError> {
+    if url.chars().count() > MAX_URL_CHARS {
+        return Err(ApiError::invalid_request(format!("url: must be at most {MAX_URL_CHARS} characters")));
+    }
     let policy = config::webhook_url_policy(env)?;
-    check_webhook_url(url, policy).map(|_| ()).map_err(|reason| ApiError::invalid_request(format!("url: {reason}")))
+    check_webhook_url(url, policy)
+        .map(|_| ())
+        .map_err(|reason| ApiError::new(ErrorCode::UrlNotAllowed, format!("url: {reason}")))
 }
 
 /// A fresh event id: `evt_` and 128 random bits.
