@@ -68,6 +68,9 @@ pub const LOG_CURSOR: &str = "^c_[0-9]{1,19}$";
 /// A page size.
 pub const LIMIT: &str = "^[1-9][0-9]{0,2}$";
 
+/// The latest moment a simulation or a timestamp may name: the end of year 9999.
+pub const MAX_UNIX_SECONDS: u64 = 253_402_300_799;
+
 /// Deserialises an optional field that, when present, must not be `null`:
 /// the document describes absent and present, and `null` is neither.
 pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>

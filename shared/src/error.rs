@@ -128,6 +128,10 @@ error_catalogue! {
     LimitExceeded = "limit_exceeded", 409, FailFast,
         action: "Do not retry as is. Remove something first (delete a subscription, let a rotation overlap end).",
         remediation: "The message names the cap and its value; operators set it with a WEBHOOK_* variable.";
+    /// The endpoint passed its sunset date; the message names its replacement.
+    EndpointSunset = "endpoint_sunset", 410, FailFast,
+        action: "Do not retry. Call the replacement named in the message (and in the Link header).",
+        remediation: "See /developers/deprecations.json and the playbook for the migration steps.";
     /// The body is larger than the edge accepts.
     PayloadTooLarge = "payload_too_large", 413, FailFast,
         action: "Do not retry as is. Reduce the payload or split it.",

@@ -11,6 +11,7 @@ pub mod contract;
 pub mod error;
 pub mod gate;
 pub mod health;
+pub mod lifecycle;
 pub mod object;
 pub mod origin;
 pub mod partner;

@@ -187,6 +187,7 @@ fn path_param_schema(name: &str) -> Value {
         "delivery_id" => contract::DELIVERY_ID,
         "key_id" => contract::KEY_ID,
         "event_id" => contract::EVENT_ID,
+        "address" => contract::WALLET_ADDRESS,
         other => panic!("path parameter {other} has no schema in openapi.rs"),
     };
     json!({ "type": "string", "pattern": pattern })
@@ -205,6 +206,12 @@ fn query_param_schema(route: &Route, name: &str) -> Value {
             json!({ "type": "string", "pattern": contract::LEDGER_CURSOR })
         }
         "cursor" => json!({ "type": "string", "pattern": contract::LOG_CURSOR }),
+        "id" => names(crate::lifecycle::DEPRECATIONS.iter().map(|d| d.id).collect()),
+        "endpoint" => json!({
+            "type": "string",
+            "enum": crate::lifecycle::DEPRECATIONS.iter().map(|d| d.endpoint()).collect::<Vec<_>>(),
+        }),
+        "at" => json!({ "type": "integer", "minimum": 0, "maximum": contract::MAX_UNIX_SECONDS }),
         other => panic!("query parameter {other} has no schema in openapi.rs"),
     }
 }
@@ -313,6 +320,34 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
     if !parameters.is_empty() {
         operation["parameters"] = Value::Array(parameters);
     }
+    if let Some(deprecation) = crate::lifecycle::Deprecation::of(route.id) {
+        use crate::lifecycle::rfc3339;
+        operation["deprecated"] = json!(true);
+        operation["x-deprecated-at"] = json!(rfc3339(deprecation.deprecated_at));
+        operation["x-sunset"] = json!(rfc3339(deprecation.sunset_at));
+        operation["x-replacement"] = json!(deprecation.replacement.route().operation_id);
+        operation["description"] = json!(format!(
+            "{}\n\nDeprecated since {}; answers 410 `endpoint_sunset` from {}. Use `{}` instead.",
+            operation["description"].as_str().unwrap_or_default(),
+            rfc3339(deprecation.deprecated_at),
+            rfc3339(deprecation.sunset_at),
+            deprecation.replacement_endpoint()
+        ));
+        if let Some(success) = operation["responses"].get_mut(route.success_status.to_string()) {
+            success["headers"]["Deprecation"] = json!({
+                "description": "RFC 9745: when this endpoint was deprecated, as a structured-field date (`@` unix seconds).",
+                "schema": { "type": "string", "pattern": "^@[0-9]{1,15}$" },
+            });
+            success["headers"]["Sunset"] = json!({
+                "description": "RFC 8594: when this endpoint stops answering, as an HTTP-date.",
+                "schema": { "type": "string" },
+            });
+            success["headers"]["Link"] = json!({
+                "description": "The deprecation notice (rel=\"deprecation\") and the migration playbook (rel=\"sunset\").",
+                "schema": { "type": "string" },
+            });
+        }
+    }
     if let Some(body) = route.request {
         let schema = match body {
             RequestBody::PartnerKeyIn => generator.subschema_for::<PartnerKeyIn>(),
@@ -336,6 +371,8 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
 fn media_type(payload: Payload) -> &'static str {
     match payload {
         Payload::Metrics => "text/plain; version=0.0.4",
+        Payload::Rss => "application/rss+xml",
+        Payload::Markdown => "text/markdown",
         _ => "application/json",
     }
 }
@@ -376,6 +413,14 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
     }
     match payload {
         Payload::Health => success!("HealthResponse", HealthReport),
+        Payload::Wallet => success!("WalletResponse", crate::sandbox::Wallet),
+        Payload::DeprecationCalendar => success!("DeprecationCalendarResponse", crate::lifecycle::Calendar),
+        Payload::SimulatedHeaders => {
+            success!("SimulatedHeadersResponse", Vec<crate::lifecycle::SimulatedHeaders>)
+        }
+        Payload::Rss => json!({ "type": "string", "description": "An RSS 2.0 document." }),
+        Payload::Markdown => json!({ "type": "string", "description": "A Markdown document." }),
+        Payload::WalletOwner => success!("WalletOwnerResponse", crate::sandbox::WalletOwner),
         Payload::OpenApiDocument => json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
         Payload::ErrorCatalogue => success!("ErrorCatalogueResponse", Vec<ErrorCatalogueEntry>),
         Payload::PartnerKey => success!("PartnerKeyResponse", PartnerKeyOut),

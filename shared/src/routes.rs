@@ -111,6 +111,18 @@ pub enum RequestBody {
 pub enum Payload {
     /// `Success<HealthReport>`.
     Health,
+    /// `Success<Calendar>`.
+    DeprecationCalendar,
+    /// `Success<Vec<SimulatedHeaders>>`.
+    SimulatedHeaders,
+    /// RSS 2.0.
+    Rss,
+    /// Markdown.
+    Markdown,
+    /// `Success<Wallet>`.
+    Wallet,
+    /// `Success<WalletOwner>`.
+    WalletOwner,
     /// The OpenAPI document itself.
     OpenApiDocument,
     /// `Success<Vec<ErrorCatalogueEntry>>`.
@@ -237,6 +249,82 @@ route_table! {
         errors: &[],
     }
     /// The error catalogue.
+    DeprecationCalendar => {
+        method: Method::Get,
+        path: "/developers/deprecations.json",
+        operation_id: "getDeprecationCalendar",
+        tag: "lifecycle",
+        summary: "Every deprecated endpoint, its sunset and its replacement",
+        description: "Generated from the edge's one lifecycle declaration: dates, phase, the T-30/14/7/1 \
+            notices and the migration steps of each deprecated endpoint.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::DeprecationCalendar,
+        errors: &[],
+    }
+    DeprecationFeed => {
+        method: Method::Get,
+        path: "/developers/deprecations.rss",
+        operation_id: "getDeprecationFeed",
+        tag: "lifecycle",
+        summary: "Deprecations and their notices as an RSS 2.0 feed",
+        description: "One item per deprecation and per notice whose date has come, for feed readers.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Rss,
+        errors: &[],
+    }
+    DeprecationPlaybookMarkdown => {
+        method: Method::Get,
+        path: "/developers/deprecations-playbook.md",
+        operation_id: "getDeprecationPlaybookMarkdown",
+        tag: "lifecycle",
+        summary: "The migration playbook, as Markdown",
+        description: "One section per deprecated endpoint (anchored by its id) with its notices and checklist.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Markdown,
+        errors: &[],
+    }
+    DeprecationPlaybookJson => {
+        method: Method::Get,
+        path: "/developers/deprecations-playbook.json",
+        operation_id: "getDeprecationPlaybook",
+        tag: "lifecycle",
+        summary: "The migration playbook, as JSON",
+        description: "Per endpoint: the notices with their dates and whether each has gone out, and the checklist.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::DeprecationCalendar,
+        errors: &[],
+    }
+    DeprecationHeaderSimulator => {
+        method: Method::Get,
+        path: "/api/public/deprecations/header-simulator",
+        operation_id: "simulateDeprecationHeaders",
+        tag: "lifecycle",
+        summary: "The headers and status a deprecated endpoint answers with at any date",
+        description: "Filter by `id` and/or `endpoint`; `at` is the moment to simulate, in unix seconds \
+            (now when absent). An id and an endpoint that name different deprecations give an empty list.",
+        access: Access::Public,
+        request: None,
+        query: &[
+            QueryParam { name: "id", required: false, description: "A deprecation id from the calendar." },
+            QueryParam { name: "endpoint", required: false, description: "`METHOD /path` of a deprecated endpoint." },
+            QueryParam { name: "at", required: false, description: "Unix seconds; now when absent." },
+        ],
+        success_status: 200,
+        response: Payload::SimulatedHeaders,
+        errors: &[ErrorCode::InvalidRequest],
+    }
     ErrorCatalogue => {
         method: Method::Get,
         path: "/developers/api-errors.json",
@@ -469,6 +557,53 @@ route_table! {
         success_status: 201,
         response: Payload::LedgerEntry,
         errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::InsufficientBalance],
+    }
+    /// One wallet of a user: the replacement for `wallet-info`.
+    GetUserWallet => {
+        method: Method::Get,
+        path: "/api/partner/users/{user_id}/wallets/{address}",
+        operation_id: "getUserWallet",
+        tag: "users",
+        summary: "Get one of a user's wallets",
+        description: "The wallet linked to this user at this address; 404 if the user has no such wallet.",
+        access: Access::Partner(Some(Scope::Read)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Wallet,
+        errors: &[ErrorCode::NotFound],
+    }
+    /// The older way to read a user, kept until its sunset.
+    LookupPartnerUser => {
+        method: Method::Get,
+        path: "/api/partner/user-lookup",
+        operation_id: "lookupPartnerUser",
+        tag: "users",
+        summary: "Look a user up (deprecated)",
+        description: "Reads a user by `user_id`. Deprecated in favour of `GET /api/partner/users/{user_id}`; \
+            see /developers/deprecations.json for its sunset.",
+        access: Access::Partner(Some(Scope::Read)),
+        request: None,
+        query: &[QueryParam { name: "user_id", required: true, description: "The user to read." }],
+        success_status: 200,
+        response: Payload::User,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::EndpointSunset],
+    }
+    /// The older way to find a wallet's owner, kept until its sunset.
+    WalletInfo => {
+        method: Method::Get,
+        path: "/api/partner/wallet-info/{address}",
+        operation_id: "walletInfo",
+        tag: "users",
+        summary: "Find a wallet and its owner (deprecated)",
+        description: "The wallet at this address and the user it is linked to. Deprecated in favour of \
+            `GET /api/partner/users/{user_id}/wallets/{address}`; see /developers/deprecations.json.",
+        access: Access::Partner(Some(Scope::Read)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::WalletOwner,
+        errors: &[ErrorCode::NotFound, ErrorCode::EndpointSunset],
     }
     /// A user's balance.
     GetBalance => {

@@ -56,6 +56,14 @@ pub struct Wallet {
     pub linked_at: u64,
 }
 
+/// `GET /api/partner/wallet-info/{address}`: a wallet and the user it is linked to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct WalletOwner {
+    pub user_id: String,
+    pub wallet: Wallet,
+}
+
 /// `POST /api/partner/users`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -550,6 +558,19 @@ pub struct LinkWallet {
     pub wallet: Wallet,
 }
 
+/// One wallet of one user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetUserWallet {
+    pub user_id: String,
+    pub address: String,
+}
+
+/// The user a wallet is linked to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindWallet {
+    pub address: String,
+}
+
 /// A credit or debit, applied once per [`OnceKey`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyEntry {
@@ -585,6 +606,8 @@ crate::object_commands! {
         GetUser(GetUser) => SandboxReply<SandboxUser>,
         PatchUser(PatchUser) => SandboxReply<SandboxUser>,
         LinkWallet(LinkWallet) => SandboxReply<SandboxUser>,
+        GetUserWallet(GetUserWallet) => SandboxReply<Wallet>,
+        FindWallet(FindWallet) => SandboxReply<WalletOwner>,
         Apply(ApplyEntry) => SandboxReply<LedgerEntry>,
         Balance(GetBalance) => SandboxReply<Balance>,
         Ledger(ListLedger) => SandboxReply<Page<LedgerEntry>>,

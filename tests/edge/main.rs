@@ -16,6 +16,7 @@ mod contract;
 mod foundation;
 mod gate;
 mod hardening;
+mod lifecycle;
 mod webhooks;
 
 /// An edge tests share, started on first use with its extra variables.
@@ -49,6 +50,7 @@ fn main() {
         .chain(gate::SHARED_EDGE_TESTS)
         .chain(backend::SHARED_EDGE_TESTS)
         .chain(hardening::SHARED_EDGE_TESTS)
+        .chain(lifecycle::SHARED_EDGE_TESTS)
     {
         let shared = Arc::clone(&shared);
         trials.push(Trial::test(*name, move || {
@@ -70,6 +72,7 @@ fn main() {
         .chain(webhooks::OWN_EDGE_TESTS)
         .chain(hardening::OWN_EDGE_TESTS)
         .chain(contract::OWN_EDGE_TESTS)
+        .chain(lifecycle::OWN_EDGE_TESTS)
     {
         trials.push(Trial::test(*name, move || {
             test();

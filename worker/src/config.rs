@@ -114,6 +114,24 @@ pub fn admin_failures_per_min(env: &Env) -> Result<u32, ApiError> {
         .map_err(misconfigured)
 }
 
+/// The time deprecations are judged by: now, shifted by
+/// `LIFECYCLE_CLOCK_OFFSET_SECONDS` on a local edge, so a developer (and the
+/// tests) can see a route's headers and its 410 at any date. Any other
+/// deployment refuses the setting rather than quietly ignoring it.
+pub fn lifecycle_now(env: &Env, now_secs: u64) -> Result<u64, ApiError> {
+    let Some(raw) = lookup(env, "LIFECYCLE_CLOCK_OFFSET_SECONDS") else {
+        return Ok(now_secs);
+    };
+    if !is_local(env) {
+        return Err(misconfigured("LIFECYCLE_CLOCK_OFFSET_SECONDS is refused outside EDGE_ENV=local".to_owned()));
+    }
+    let offset: i64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| misconfigured(format!("LIFECYCLE_CLOCK_OFFSET_SECONDS must be whole seconds, not {raw:?}")))?;
+    Ok(now_secs.saturating_add_signed(offset))
+}
+
 /// The shortest `ADMIN_API_KEY` a deployment accepts.
 pub const ADMIN_KEY_MIN_CHARS: usize = 32;
 

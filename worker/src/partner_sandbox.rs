@@ -13,8 +13,9 @@ use partner_edge::api::Page;
 use partner_edge::error::Refusal;
 use partner_edge::sandbox::{
     apply_entry, demo_users, entry_id, ApplyEntry, Balance, ClaimDonation, CreateUser, DonationClaim, DonationClaimIn,
-    EntryKind, GetBalance, GetUser, LedgerEntry, LedgerQuery, LinkWallet, ListLedger, OnceKey, PatchUser, SalutesIn,
-    SandboxCommand, SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch, Wallet,
+    EntryKind, FindWallet, GetBalance, GetUser, GetUserWallet, LedgerEntry, LedgerQuery, LinkWallet, ListLedger,
+    OnceKey, PatchUser, SalutesIn, SandboxCommand, SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch,
+    Wallet, WalletOwner,
 };
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
@@ -66,6 +67,8 @@ impl DurableObject for PartnerSandbox {
                 SandboxCommand::GetUser(c) => reply::<GetUser>(&self.load_user(&c.user_id)?),
                 SandboxCommand::PatchUser(c) => reply::<PatchUser>(&self.patch_user(&c.user_id, c.patch, now)?),
                 SandboxCommand::LinkWallet(c) => reply::<LinkWallet>(&self.link_wallet(&c.user_id, c.wallet, now)?),
+                SandboxCommand::GetUserWallet(c) => reply::<GetUserWallet>(&self.user_wallet(&c.user_id, &c.address)?),
+                SandboxCommand::FindWallet(c) => reply::<FindWallet>(&self.find_wallet(&c.address)?),
                 SandboxCommand::Apply(c) => reply::<ApplyEntry>(&self.apply(c.kind, c.input, &c.once, now)?),
                 SandboxCommand::Balance(c) => reply::<GetBalance>(&self.balance(&c.user_id)?),
                 SandboxCommand::Ledger(c) => reply::<ListLedger>(&self.ledger(&c.query)?),
@@ -100,6 +103,32 @@ impl PartnerSandbox {
             Some(doc) => Ok(Ok(from_json(&doc)?)),
             None => Ok(Err(Refusal::not_found("user", user_id))),
         }
+    }
+
+    /// One wallet of one user, matched case-insensitively by address.
+    fn user_wallet(&self, user_id: &str, address: &str) -> Result<SandboxReply<Wallet>> {
+        let user = match self.load_user(user_id)? {
+            Ok(user) => user,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        Ok(user
+            .wallets
+            .into_iter()
+            .find(|wallet| wallet.address.eq_ignore_ascii_case(address))
+            .ok_or_else(|| Refusal::not_found("wallet", address)))
+    }
+
+    /// The user a wallet is linked to, and the wallet.
+    fn find_wallet(&self, address: &str) -> Result<SandboxReply<WalletOwner>> {
+        let Some(user_id) = first_doc(
+            &self.sql,
+            "SELECT user_id AS doc FROM wallets WHERE address = ?",
+            vec![address.to_ascii_lowercase().into()],
+        )?
+        else {
+            return Ok(Err(Refusal::not_found("wallet", address)));
+        };
+        Ok(self.user_wallet(&user_id, address)?.map(|wallet| WalletOwner { user_id, wallet }))
     }
 
     fn insert_user(&self, user: &SandboxUser) -> Result<()> {

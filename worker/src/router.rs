@@ -4,7 +4,9 @@
 //! does not compile, and no handler can forget its access check.
 
 use partner_edge::api::RequestId;
+use partner_edge::error::ErrorCode;
 use partner_edge::gate::{self, Completion, GateConfig, StoredResponse, HEADER_IDEMPOTENT_REPLAYED};
+use partner_edge::lifecycle::{Deprecation, Phase};
 use partner_edge::routes::{match_route, Access, PathParams, RouteId, RouteMatch};
 use worker::{js_sys, wasm_bindgen, wasm_bindgen_futures, Env, Headers, Request, Response, ResponseBuilder};
 
@@ -42,6 +44,23 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
     // A parameter that could mean another path once decoded goes no further.
     params.check()?;
     let now_ms = now_ms();
+    // A deprecated route answers with its lifecycle headers; after its sunset, 410.
+    let deprecation = match Deprecation::of(id) {
+        Some(deprecation) => Some((deprecation, config::lifecycle_now(env, now_secs(now_ms))?)),
+        None => None,
+    };
+    if let Some((deprecation, at)) = deprecation.filter(|(d, at)| d.phase(*at) == Phase::Sunset) {
+        let error = ApiError::new(
+            ErrorCode::EndpointSunset,
+            format!(
+                "{} was sunset on {}; use {} instead",
+                deprecation.endpoint(),
+                partner_edge::lifecycle::rfc3339(deprecation.sunset_at),
+                deprecation.replacement_endpoint()
+            ),
+        );
+        return with_lifecycle(error.into_response(request_id), deprecation, at);
+    }
     let gate_config = config::gate(env)?;
     let body = read_body(&mut req, &gate_config).await?;
 
@@ -99,7 +118,15 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         | RouteId::DebitSalutes
         | RouteId::GetBalance
         | RouteId::ListLedger
-        | RouteId::CreateDonationClaim => partner::resource(req, edge, id).await,
+        | RouteId::CreateDonationClaim
+        | RouteId::LookupPartnerUser
+        | RouteId::WalletInfo
+        | RouteId::GetUserWallet => partner::resource(req, edge, id).await,
+        RouteId::DeprecationCalendar => docs::deprecation_calendar(req, edge),
+        RouteId::DeprecationFeed => docs::deprecation_feed(req, edge),
+        RouteId::DeprecationPlaybookMarkdown => docs::playbook_markdown(req, edge),
+        RouteId::DeprecationPlaybookJson => docs::deprecation_calendar(req, edge),
+        RouteId::DeprecationHeaderSimulator => docs::header_simulator(req, edge),
         RouteId::WebhookEventTypes => docs::event_types(req, edge),
         RouteId::CreateWebhook
         | RouteId::ListWebhooks
@@ -137,6 +164,10 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
     };
     let response = match rate {
         Some(rate) => with_rate(response, &rate)?,
+        None => response,
+    };
+    let response = match deprecation {
+        Some((deprecation, at)) => with_lifecycle(response, deprecation, at)?,
         None => response,
     };
     Ok(if method == "HEAD" { without_body(response) } else { response })
@@ -244,6 +275,14 @@ async fn read_capped(
             return Ok((Vec::new(), true));
         }
     }
+}
+
+/// Adds `Deprecation`, `Sunset` and `Link` as the lifecycle declares them.
+fn with_lifecycle(mut response: Response, deprecation: &Deprecation, at: u64) -> Result<Response, ApiError> {
+    for (name, value) in deprecation.headers(at) {
+        response.headers_mut().append(name, &value)?;
+    }
+    Ok(response)
 }
 
 /// HEAD answers carry the GET answer's status and headers, and no body.

@@ -3,8 +3,11 @@
 use partner_edge::error::ErrorCode;
 use worker::{Request, Response};
 
+use partner_edge::lifecycle;
+
+use crate::config;
 use crate::error::ApiError;
-use crate::http::success;
+use crate::http::{now_secs, query_pairs, success};
 use crate::router::Edge;
 
 /// Rendered by `build.rs` from the shared route table.
@@ -33,5 +36,40 @@ fn static_json(text: &'static str) -> Result<Response, ApiError> {
 pub fn error_catalogue(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
     let mut response = success(200, ErrorCode::catalogue())?;
     response.headers_mut().set("cache-control", "public, max-age=300")?;
+    Ok(response)
+}
+
+/// `/developers/deprecations.json` and `/developers/deprecations-playbook.json`.
+pub fn deprecation_calendar(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let now = config::lifecycle_now(edge.env, now_secs(edge.now_ms))?;
+    success(200, lifecycle::calendar(now))
+}
+
+/// `/developers/deprecations.rss`, with links on this edge's own origin.
+pub fn deprecation_feed(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let now = config::lifecycle_now(edge.env, now_secs(edge.now_ms))?;
+    let base = req.url()?.origin().ascii_serialization();
+    text(lifecycle::rss_feed(now, &base), "application/rss+xml; charset=utf-8")
+}
+
+/// `/developers/deprecations-playbook.md`.
+pub fn playbook_markdown(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let now = config::lifecycle_now(edge.env, now_secs(edge.now_ms))?;
+    text(lifecycle::playbook_markdown(now), "text/markdown; charset=utf-8")
+}
+
+/// `GET /api/public/deprecations/header-simulator?id=&endpoint=&at=`.
+pub fn header_simulator(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = query_pairs(&req)?;
+    let query = lifecycle::SimulatorQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let now = config::lifecycle_now(edge.env, now_secs(edge.now_ms))?;
+    success(200, query.run(now))
+}
+
+fn text(body: String, content_type: &str) -> Result<Response, ApiError> {
+    let mut response = Response::ok(body)?;
+    let headers = response.headers_mut();
+    headers.set("content-type", content_type)?;
+    headers.set("cache-control", "public, max-age=300")?;
     Ok(response)
 }

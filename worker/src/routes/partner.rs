@@ -11,8 +11,8 @@ use partner_edge::origin;
 use partner_edge::routes::RouteId;
 use partner_edge::sandbox::{
     capabilities, check_user_id, ApplyEntry, Backend, ClaimDonation, CreateUser, DonationClaimIn, EntryKind,
-    GetBalance, GetUser, LedgerQuery, LinkWallet, ListLedger, OnceKey, PatchUser, SalutesIn, SandboxCommand,
-    SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
+    FindWallet, GetBalance, GetUser, GetUserWallet, LedgerQuery, LinkWallet, ListLedger, OnceKey, PatchUser, SalutesIn,
+    SandboxCommand, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
 };
 use partner_edge::webhooks::{derived_event_id, Event, EventType};
 use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
@@ -52,6 +52,24 @@ fn user_id_param(edge: &Edge<'_>) -> Result<String, ApiError> {
     check_user_id(raw)
         .map_err(|_| ApiError::new(partner_edge::error::ErrorCode::NotFound, format!("no user {raw}")))?;
     Ok(raw.to_owned())
+}
+
+/// The `{address}` path parameter: a wallet address, or no such wallet.
+fn wallet_param(edge: &Edge<'_>) -> Result<String, ApiError> {
+    let raw = edge.params.get("address").unwrap_or_default();
+    if !(8..=128).contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::new(partner_edge::error::ErrorCode::NotFound, format!("no wallet {raw}")));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A query parameter the route needs.
+fn required_query(req: &Request, name: &str) -> Result<String, ApiError> {
+    query_pairs(req)?
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .ok_or_else(|| ApiError::invalid_request(format!("{name}: the query parameter is required")))
 }
 
 fn once_key(partner: &VerifiedPartner) -> Result<OnceKey, ApiError> {
@@ -105,6 +123,20 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
             };
             emit_event(edge, &partner.key.key_id, event_type, &entry.entry_id, &entry).await?;
             success(status, entry)
+        }
+        RouteId::LookupPartnerUser => {
+            let user_id = required_query(req, "user_id")?;
+            check_user_id(&user_id)?;
+            success(status, run(edge, partner, GetUser { user_id }).await?)
+        }
+        RouteId::WalletInfo => {
+            let address = wallet_param(edge)?;
+            success(status, run(edge, partner, FindWallet { address }).await?)
+        }
+        RouteId::GetUserWallet => {
+            let user_id = user_id_param(edge)?;
+            let address = wallet_param(edge)?;
+            success(status, run(edge, partner, GetUserWallet { user_id, address }).await?)
         }
         RouteId::GetBalance => {
             let user_id = query_pairs(req)?
