@@ -495,6 +495,25 @@ pub struct AdmissionRequest {
     pub idempotency: Option<IdempotencyClaim>,
     /// How long a completed answer replays.
     pub idempotency_ttl_secs: u64,
+    /// The deprecation id, when the route is deprecated: an admitted call is
+    /// counted for the key, in the same round trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+}
+
+/// Which deprecated routes a key called, and how often, over the last days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadDeprecatedUsage {
+    pub now: u64,
+}
+
+/// One deprecated route's calls by one key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUsage {
+    pub deprecation_id: String,
+    pub calls: u64,
+    /// Days since 1970-01-01 of the last call.
+    pub last_day: u64,
 }
 
 /// The Durable Object's answer. Externally tagged, like the other
@@ -600,6 +619,8 @@ crate::object_commands! {
         Admit(AdmissionRequest) => Admission,
         /// Keeps a reserved mutation's answer, or releases the key.
         Complete(Completion) => bool,
+        /// The key's calls to deprecated routes over the usage window.
+        DeprecatedUsage(ReadDeprecatedUsage) => Vec<KeyUsage>,
     }
 }
 
@@ -679,6 +700,7 @@ mod tests {
             rate_limit: limit,
             rate_window_secs: 60,
             idempotency: None,
+            deprecated: None,
             idempotency_ttl_secs: 86_400,
         }
     }

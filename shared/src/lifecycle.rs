@@ -249,6 +249,164 @@ pub fn simulate(deprecation: &Deprecation, at: u64) -> SimulatedHeaders {
     }
 }
 
+/// How far back usage is reported, in days.
+pub const USAGE_DAYS: u64 = 30;
+
+/// Days since 1970-01-01 of unix seconds.
+pub fn day_of(unix: u64) -> u64 {
+    unix / DAY
+}
+
+/// Which side of a migration a route is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Deprecated,
+    Replacement,
+}
+
+/// The deprecation a route takes part in, and on which side.
+pub fn tracked(route: RouteId) -> Option<(&'static Deprecation, Side)> {
+    DEPRECATIONS.iter().find_map(|d| {
+        if d.route == route {
+            Some((d, Side::Deprecated))
+        } else if d.replacement == route {
+            Some((d, Side::Replacement))
+        } else {
+            None
+        }
+    })
+}
+
+/// `GET /api/partner/deprecations`: one deprecated route the calling key used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PartnerUsage {
+    pub id: String,
+    pub endpoint: String,
+    pub replacement: String,
+    /// Calls by this key over the last 30 days.
+    pub calls_30d: u64,
+    /// The day (RFC 3339 date) of the last call.
+    pub last_called_on: String,
+    /// RFC 3339.
+    pub sunset_at: String,
+    pub days_until_sunset: u64,
+}
+
+/// The key's usage, in calendar order, from what its gate counted.
+pub fn partner_usage(counted: &[(String, u64, u64)], now: u64) -> Vec<PartnerUsage> {
+    DEPRECATIONS
+        .iter()
+        .filter_map(|d| {
+            let (_, calls, last_day) = counted.iter().find(|(id, calls, _)| id == d.id && *calls > 0)?;
+            Some(PartnerUsage {
+                id: d.id.to_owned(),
+                endpoint: d.endpoint(),
+                replacement: d.replacement_endpoint(),
+                calls_30d: *calls,
+                last_called_on: rfc3339(last_day * DAY)[..10].to_owned(),
+                sunset_at: rfc3339(d.sunset_at),
+                days_until_sunset: d.sunset_at.saturating_sub(now).div_ceil(DAY),
+            })
+        })
+        .collect()
+}
+
+/// Calls to a deprecated route and to its replacement on one day, across partners.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct MigrationDay {
+    /// RFC 3339 date.
+    pub date: String,
+    pub deprecated_calls: u64,
+    pub replacement_calls: u64,
+}
+
+/// `/developers/migration-status.json`: how far traffic has moved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct MigrationStatus {
+    pub id: String,
+    pub endpoint: String,
+    pub replacement: String,
+    /// The last 30 days that saw calls, oldest first.
+    pub days: Vec<MigrationDay>,
+    /// Share of the last 30 days' calls that went to the replacement, 0 to 1
+    /// (1 when there were none).
+    pub migrated_share: f64,
+}
+
+/// Builds the migration status from per-day counts `(day, side, calls)`.
+pub fn migration_status(deprecation: &Deprecation, counts: &[(u64, Side, u64)]) -> MigrationStatus {
+    let mut days: std::collections::BTreeMap<u64, (u64, u64)> = std::collections::BTreeMap::new();
+    for (day, side, calls) in counts {
+        let entry = days.entry(*day).or_default();
+        match side {
+            Side::Deprecated => entry.0 += calls,
+            Side::Replacement => entry.1 += calls,
+        }
+    }
+    let (old, new) = days.values().fold((0u64, 0u64), |(a, b), (x, y)| (a + x, b + y));
+    MigrationStatus {
+        id: deprecation.id.to_owned(),
+        endpoint: deprecation.endpoint(),
+        replacement: deprecation.replacement_endpoint(),
+        days: days
+            .into_iter()
+            .map(|(day, (old, new))| MigrationDay {
+                date: rfc3339(day * DAY)[..10].to_owned(),
+                deprecated_calls: old,
+                replacement_calls: new,
+            })
+            .collect(),
+        migrated_share: if old + new == 0 { 1.0 } else { new as f64 / (old + new) as f64 },
+    }
+}
+
+/// Counts one call to a route that takes part in a migration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCall {
+    pub deprecation_id: String,
+    pub side: Side,
+    pub day: u64,
+}
+
+/// Per-day counts of one deprecation since a day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadMigration {
+    pub deprecation_id: String,
+    pub since_day: u64,
+}
+
+crate::object_commands! {
+    /// What the worker asks the global `RouteUsage` object.
+    pub enum UsageCommand {
+        Record(RecordCall) => bool,
+        Read(ReadMigration) => Vec<(u64, Side, u64)>,
+    }
+}
+
+/// `?id=` of the migration status.
+pub fn parse_migration_query<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<&'static Deprecation>, crate::partner::FieldError> {
+    use crate::partner::FieldError;
+    let mut selected: Vec<&'static Deprecation> = DEPRECATIONS.iter().collect();
+    for (name, value) in pairs {
+        match name {
+            "id" => {
+                let one = Deprecation::by_id(value).ok_or_else(|| {
+                    FieldError::new("id", "is not a deprecation id; see /developers/deprecations.json")
+                })?;
+                selected = vec![one];
+            }
+            other => return Err(FieldError::new("query", format!("unknown parameter `{other}`"))),
+        }
+    }
+    Ok(selected)
+}
+
 /// `?id=&endpoint=&at=` of the header simulator.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimulatorQuery {
@@ -522,6 +680,38 @@ mod tests {
         assert!(channel.items().iter().all(|item| item.link().unwrap().starts_with("https://edge.example.com/")));
         let before = rss_feed(BEFORE, "https://edge.example.com").parse::<rss::Channel>().unwrap();
         assert!(before.items().is_empty(), "nothing is announced before its date");
+    }
+
+    #[test]
+    fn routes_are_tracked_on_their_side_of_a_migration() {
+        assert_eq!(
+            tracked(RouteId::LookupPartnerUser).map(|(d, s)| (d.id, s)),
+            Some(("user-lookup", Side::Deprecated))
+        );
+        assert_eq!(tracked(RouteId::GetPartnerUser).map(|(d, s)| (d.id, s)), Some(("user-lookup", Side::Replacement)));
+        assert_eq!(tracked(RouteId::PartnerMe), None);
+    }
+
+    #[test]
+    fn migration_status_sums_days_and_the_share_that_moved() {
+        let day = day_of(DURING);
+        let status = migration_status(
+            lookup(),
+            &[(day, Side::Deprecated, 3), (day, Side::Replacement, 1), (day + 1, Side::Replacement, 4)],
+        );
+        assert_eq!(status.days.len(), 2);
+        assert_eq!((status.days[0].deprecated_calls, status.days[0].replacement_calls), (3, 1));
+        assert!((status.migrated_share - 5.0 / 8.0).abs() < 1e-9);
+        assert_eq!(migration_status(lookup(), &[]).migrated_share, 1.0);
+    }
+
+    #[test]
+    fn partner_usage_lists_only_routes_the_key_called() {
+        let usage = partner_usage(&[("wallet-info".to_owned(), 7, day_of(DURING))], DURING);
+        assert_eq!(usage.len(), 1);
+        assert_eq!((usage[0].id.as_str(), usage[0].calls_30d), ("wallet-info", 7));
+        assert_eq!(usage[0].last_called_on, "2027-01-15");
+        assert!(partner_usage(&[("user-lookup".to_owned(), 0, 1)], DURING).is_empty());
     }
 
     #[test]

@@ -415,6 +415,10 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::Health => success!("HealthResponse", HealthReport),
         Payload::Wallet => success!("WalletResponse", crate::sandbox::Wallet),
         Payload::DeprecationCalendar => success!("DeprecationCalendarResponse", crate::lifecycle::Calendar),
+        Payload::PartnerDeprecations => {
+            success!("PartnerDeprecationsResponse", Vec<crate::lifecycle::PartnerUsage>)
+        }
+        Payload::MigrationStatus => success!("MigrationStatusResponse", Vec<crate::lifecycle::MigrationStatus>),
         Payload::SimulatedHeaders => {
             success!("SimulatedHeadersResponse", Vec<crate::lifecycle::SimulatedHeaders>)
         }

@@ -113,6 +113,10 @@ pub enum Payload {
     Health,
     /// `Success<Calendar>`.
     DeprecationCalendar,
+    /// `Success<Vec<PartnerUsage>>`.
+    PartnerDeprecations,
+    /// `Success<Vec<MigrationStatus>>`.
+    MigrationStatus,
     /// `Success<Vec<SimulatedHeaders>>`.
     SimulatedHeaders,
     /// RSS 2.0.
@@ -249,6 +253,36 @@ route_table! {
         errors: &[],
     }
     /// The error catalogue.
+    PartnerDeprecations => {
+        method: Method::Get,
+        path: "/api/partner/deprecations",
+        operation_id: "listPartnerDeprecations",
+        tag: "lifecycle",
+        summary: "The deprecated routes your key called in the last 30 days",
+        description: "Each deprecated endpoint this key called over the last 30 days: how often, when last, \
+            its replacement and its sunset. An empty list means nothing to migrate.",
+        access: Access::Partner(None),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::PartnerDeprecations,
+        errors: &[],
+    }
+    MigrationStatus => {
+        method: Method::Get,
+        path: "/developers/migration-status.json",
+        operation_id: "getMigrationStatus",
+        tag: "lifecycle",
+        summary: "Calls to each deprecated route and its replacement, per day",
+        description: "Across all partners, the last 30 days: how much traffic still uses the deprecated \
+            endpoint and how much has moved to its replacement.",
+        access: Access::Public,
+        request: None,
+        query: &[QueryParam { name: "id", required: false, description: "Only this deprecation." }],
+        success_status: 200,
+        response: Payload::MigrationStatus,
+        errors: &[ErrorCode::InvalidRequest],
+    }
     DeprecationCalendar => {
         method: Method::Get,
         path: "/developers/deprecations.json",

@@ -19,6 +19,10 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
     ),
     ("the_deprecation_feed_reads_cleanly_in_a_feed_parser", the_deprecation_feed_reads_cleanly_in_a_feed_parser),
     ("openapi_marks_deprecated_operations_with_their_sunset", openapi_marks_deprecated_operations_with_their_sunset),
+    (
+        "usage_of_deprecated_routes_is_counted_per_key_and_across_partners",
+        usage_of_deprecated_routes_is_counted_per_key_and_across_partners,
+    ),
 ];
 
 pub const OWN_EDGE_TESTS: &[(&str, fn())] = &[(
@@ -125,6 +129,42 @@ fn the_deprecation_feed_reads_cleanly_in_a_feed_parser(edge: &Edge) {
         assert!(entry["link"].as_str().unwrap().starts_with(&edge.base_url), "{entry}");
         assert_eq!(entry["published"], true, "{entry}");
     }
+}
+
+fn usage_of_deprecated_routes_is_counted_per_key_and_across_partners(edge: &Edge) {
+    let migration = |edge: &Edge| {
+        let status = edge.get("/developers/migration-status.json?id=user-lookup").json();
+        let days = status["data"][0]["days"].as_array().cloned().unwrap_or_default();
+        let sum = |field: &str| days.iter().map(|d| d[field].as_u64().unwrap()).sum::<u64>();
+        (sum("deprecated_calls"), sum("replacement_calls"))
+    };
+    let (old_before, new_before) = migration(edge);
+
+    let client = edge.partner("sandbox", &["read"]);
+    let fresh = client.send("GET", "/api/partner/deprecations", b"");
+    assert_eq!(fresh.json()["data"], json!([]), "a key that called nothing deprecated has nothing to migrate");
+    for _ in 0..3 {
+        assert_eq!(client.send("GET", "/api/partner/user-lookup?user_id=2", b"").status, 200);
+    }
+    assert_eq!(client.send("GET", "/api/partner/users/2", b"").status, 200);
+    let usage = client.send("GET", "/api/partner/deprecations", b"").json();
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{usage}");
+    assert_eq!(rows[0]["id"], "user-lookup");
+    assert_eq!(rows[0]["calls_30d"], 3);
+    assert_eq!(rows[0]["replacement"], "GET /api/partner/users/{user_id}");
+
+    // Counted after each answer went out: poll until the counts land.
+    let started = std::time::Instant::now();
+    loop {
+        let (old, new) = migration(edge);
+        if old >= old_before + 3 && new > new_before {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "migration counts stuck at {old}/{new}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    edge.get("/developers/migration-status.json?id=nope").assert_error(400, "invalid_request");
 }
 
 fn openapi_marks_deprecated_operations_with_their_sunset(edge: &Edge) {

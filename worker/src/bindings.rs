@@ -18,3 +18,6 @@ pub const CLIENT_RATE_LIMIT: &str = "CLIENT_RATE_LIMIT";
 
 /// Per-partner webhook subscriptions, queues and logs; see [`crate::webhook_hub`].
 pub const WEBHOOK_HUB: &str = "WEBHOOK_HUB";
+
+/// The global counter of calls to deprecated routes and their replacements; see [`crate::route_usage`].
+pub const ROUTE_USAGE: &str = "ROUTE_USAGE";

@@ -37,6 +37,8 @@ fn header(req: &Request, name: &'static str) -> Result<Option<String>, ApiError>
 }
 
 pub struct GateInput<'a> {
+    /// The route's deprecation id, if it is deprecated: the admission counts the call for the key.
+    pub deprecated: Option<&'static str>,
     pub method: &'a str,
     pub path_and_query: &'a str,
     pub body: &'a [u8],
@@ -112,6 +114,7 @@ pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'
         rate_class,
         rate_limit: rate_limit_for(&key, gate_config, rate_class),
         rate_window_secs: gate_config.rate_window_secs,
+        deprecated: input.deprecated.map(str::to_owned),
         idempotency: claim.clone(),
         idempotency_ttl_secs: gate_config.idempotency_ttl_secs,
     };
@@ -140,4 +143,14 @@ pub async fn complete(env: &Env, key_id: &KeyId, completion: &Completion) -> Res
     let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key_id.as_str())?;
     let _: bool = send(&stub, completion.clone()).await?;
     Ok(())
+}
+
+/// The key's calls to deprecated routes over the usage window, as its gate counted them.
+pub async fn deprecated_usage(
+    env: &Env,
+    key_id: &partner_edge::partner::KeyId,
+    now: u64,
+) -> Result<Vec<partner_edge::gate::KeyUsage>, ApiError> {
+    let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key_id.as_str())?;
+    Ok(send(&stub, partner_edge::gate::ReadDeprecatedUsage { now }).await?)
 }

@@ -18,6 +18,7 @@ mod keys;
 mod partner_gate;
 mod partner_sandbox;
 mod public_limit;
+mod route_usage;
 mod router;
 mod routes;
 mod status_monitor;
@@ -26,13 +27,14 @@ mod webhook_hub;
 pub use client_rate_limit::ClientRateLimit;
 pub use partner_gate::PartnerGate;
 pub use partner_sandbox::PartnerSandbox;
+pub use route_usage::RouteUsage;
 pub use status_monitor::StatusMonitor;
 pub use webhook_hub::WebhookHub;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let request_id = http::fresh_request_id();
-    let response = match router::dispatch(req, &env, &request_id).await {
+    let response = match router::dispatch(req, &env, &ctx, &request_id).await {
         Ok(response) => response,
         Err(error) => {
             error.log_once(&request_id);

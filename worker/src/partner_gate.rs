@@ -10,8 +10,9 @@
 
 use partner_edge::gate::{
     admit, complete, Admission, AdmissionRequest, Completion, CompletionEffect, GateCommand, IdempotencyRecord,
-    IdempotencyState,
+    IdempotencyState, KeyUsage, ReadDeprecatedUsage,
 };
+use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State};
 
@@ -32,6 +33,12 @@ const SCHEMA: &[&str] = &[
         state TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
+    "CREATE TABLE IF NOT EXISTS deprecated_calls (
+        deprecation_id TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        PRIMARY KEY (deprecation_id, day)
+    )",
 ];
 
 #[durable_object]
@@ -76,6 +83,7 @@ impl DurableObject for PartnerGate {
                     self.complete(&completion)?;
                     reply::<Completion>(&true)
                 }
+                GateCommand::DeprecatedUsage(query) => reply::<ReadDeprecatedUsage>(&self.deprecated_usage(query.now)?),
             }
         })
         .await
@@ -158,7 +166,43 @@ impl PartnerGate {
         if let (Some(record), Some(claim)) = (effects.reserve, &request.idempotency) {
             self.store_idempotency(claim.key.as_str(), &record)?;
         }
+        let admitted = matches!(admission, Admission::Admitted { .. } | Admission::StoredAnswer { .. });
+        if let Some(id) = request.deprecated.as_deref().filter(|_| admitted) {
+            let day = day_of(request.now);
+            self.sql.exec(
+                "INSERT INTO deprecated_calls (deprecation_id, day, calls) VALUES (?, ?, 1)
+                 ON CONFLICT (deprecation_id, day) DO UPDATE SET calls = calls + 1",
+                vec![id.into(), sql_int(day)?],
+            )?;
+            self.sql
+                .exec("DELETE FROM deprecated_calls WHERE day < ?", vec![sql_int(day.saturating_sub(USAGE_DAYS))?])?;
+        }
         Ok(admission)
+    }
+
+    fn deprecated_usage(&self, now: u64) -> Result<Vec<KeyUsage>> {
+        #[derive(Deserialize)]
+        struct Row {
+            deprecation_id: String,
+            calls: i64,
+            last_day: i64,
+        }
+        let since = day_of(now).saturating_sub(USAGE_DAYS);
+        Ok(self
+            .sql
+            .exec(
+                "SELECT deprecation_id, SUM(calls) AS calls, MAX(day) AS last_day FROM deprecated_calls
+                 WHERE day >= ? GROUP BY deprecation_id",
+                vec![sql_int(since)?],
+            )?
+            .to_array::<Row>()?
+            .into_iter()
+            .map(|row| KeyUsage {
+                deprecation_id: row.deprecation_id,
+                calls: row.calls.unsigned_abs(),
+                last_day: row.last_day.unsigned_abs(),
+            })
+            .collect())
     }
 
     fn complete(&self, completion: &Completion) -> Result<()> {

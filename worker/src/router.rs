@@ -6,9 +6,9 @@
 use partner_edge::api::RequestId;
 use partner_edge::error::ErrorCode;
 use partner_edge::gate::{self, Completion, GateConfig, StoredResponse, HEADER_IDEMPOTENT_REPLAYED};
-use partner_edge::lifecycle::{Deprecation, Phase};
+use partner_edge::lifecycle::{Deprecation, Phase, RecordCall};
 use partner_edge::routes::{match_route, Access, PathParams, RouteId, RouteMatch};
-use worker::{js_sys, wasm_bindgen, wasm_bindgen_futures, Env, Headers, Request, Response, ResponseBuilder};
+use worker::{js_sys, wasm_bindgen, wasm_bindgen_futures, Context, Env, Headers, Request, Response, ResponseBuilder};
 
 use crate::error::ApiError;
 use crate::gate::{verify_partner_request, GateInput, Passed, VerifiedPartner};
@@ -29,7 +29,12 @@ pub struct Edge<'a> {
     pub partner: Option<VerifiedPartner>,
 }
 
-pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Result<Response, ApiError> {
+pub async fn dispatch(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    request_id: &RequestId,
+) -> Result<Response, ApiError> {
     let url = req.url()?;
     // The raw method: workers-rs maps a method it does not know to GET, and
     // an unknown method must be refused, never served as a read.
@@ -79,6 +84,7 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         Access::Partner(scope) => {
             let path_and_query = &url[url::Position::BeforePath..];
             let input = GateInput {
+                deprecated: Deprecation::of(id).map(|d| d.id),
                 method: &method,
                 path_and_query,
                 body: &body,
@@ -123,6 +129,8 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         | RouteId::WalletInfo
         | RouteId::GetUserWallet => partner::resource(req, edge, id).await,
         RouteId::DeprecationCalendar => docs::deprecation_calendar(req, edge),
+        RouteId::MigrationStatus => docs::migration_status(req, edge).await,
+        RouteId::PartnerDeprecations => partner::deprecations(req, edge).await,
         RouteId::DeprecationFeed => docs::deprecation_feed(req, edge),
         RouteId::DeprecationPlaybookMarkdown => docs::playbook_markdown(req, edge),
         RouteId::DeprecationPlaybookJson => docs::deprecation_calendar(req, edge),
@@ -170,6 +178,9 @@ pub async fn dispatch(mut req: Request, env: &Env, request_id: &RequestId) -> Re
         Some((deprecation, at)) => with_lifecycle(response, deprecation, at)?,
         None => response,
     };
+    if (200..300).contains(&response.status_code()) {
+        count_migration_call(env, ctx, id, now_secs(now_ms));
+    }
     Ok(if method == "HEAD" { without_body(response) } else { response })
 }
 
@@ -275,6 +286,26 @@ async fn read_capped(
             return Ok((Vec::new(), true));
         }
     }
+}
+
+/// Counts a successful call to a route on either side of a migration, after
+/// the answer has gone: the global `RouteUsage` object is never waited on.
+fn count_migration_call(env: &Env, ctx: &Context, id: RouteId, now: u64) {
+    let Some((deprecation, side)) = partner_edge::lifecycle::tracked(id) else {
+        return;
+    };
+    let env = env.clone();
+    let call =
+        RecordCall { deprecation_id: deprecation.id.to_owned(), side, day: partner_edge::lifecycle::day_of(now) };
+    ctx.wait_until(async move {
+        let recorded = async {
+            let stub = env.durable_object(crate::bindings::ROUTE_USAGE)?.get_by_name("global")?;
+            crate::durable::send(&stub, call).await
+        };
+        if let Err(error) = recorded.await {
+            worker::console_error!("could not count a call for the migration status: {error}");
+        }
+    });
 }
 
 /// Adds `Deprecation`, `Sunset` and `Link` as the lifecycle declares them.

@@ -39,6 +39,18 @@ pub async fn capabilities_of(_req: Request, edge: Edge<'_>) -> Result<Response, 
     success(200, capabilities(partner.key.key_id.environment(), backend, &partner.key.scopes))
 }
 
+/// `GET /api/partner/deprecations`: the deprecated routes this key called
+/// in the last 30 days, as its gate counted them.
+pub async fn deprecations(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let partner = verified(&edge)?;
+    let now = now_secs(edge.now_ms);
+    let counted = crate::gate::deprecated_usage(edge.env, &partner.key.key_id, now).await?;
+    let counted: Vec<(String, u64, u64)> =
+        counted.into_iter().map(|usage| (usage.deprecation_id, usage.calls, usage.last_day)).collect();
+    let lifecycle_now = config::lifecycle_now(edge.env, now)?;
+    success(200, partner_edge::lifecycle::partner_usage(&counted, lifecycle_now))
+}
+
 /// A partner resource route: forwarded to the origin, or run on the sandbox.
 pub async fn resource(req: Request, edge: Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
     match config::origin(edge.env)? {
