@@ -45,6 +45,8 @@ pub const REASON: &str = "^[a-z0-9_]{1,64}$";
 pub const WALLET_ADDRESS: &str = "^[A-Za-z0-9]{8,128}$";
 /// A wallet's chain.
 pub const CHAIN: &str = "^[a-z0-9]{1,16}$";
+/// Who is asking the quickstart check: `cli`, `sdk-python`, …
+pub const CLIENT: &str = "^[a-z0-9_-]{1,32}$";
 /// A partner key id.
 pub const KEY_ID: &str = "^pk_(sandbox|live)_[0-9a-f]{24}$";
 /// A webhook subscription id.
@@ -89,7 +91,8 @@ pub fn integral_numbers(value: &mut serde_json::Value) {
     match value {
         Value::Number(number) if !number.is_i64() && !number.is_u64() => {
             if let Some(float) = number.as_f64().filter(|f| f.fract() == 0.0) {
-                let integer = if float >= 0.0 && float <= u64::MAX as f64 {
+                // 2^64 itself is past u64::MAX: strictly below it, or not an integer here.
+                let integer = if float >= 0.0 && float < 18_446_744_073_709_551_616.0 {
                     Some(Number::from(float as u64))
                 } else if float < 0.0 && float >= i64::MIN as f64 {
                     Some(Number::from(float as i64))
@@ -133,6 +136,12 @@ pub fn is_email(raw: &str) -> bool {
         && !local.chars().any(bad)
         && domain.split('.').count() >= 2
         && domain.split('.').all(|label| !label.is_empty() && !label.chars().any(|c| bad(c) || c == '@'))
+}
+
+/// 1 to 32 of `a-z 0-9 _ -`, as [`CLIENT`] says.
+pub fn is_client(raw: &str) -> bool {
+    (1..=32).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// 1 to 64 of `A-Z a-z 0-9 _ . : -`, not `.` or `..`.
@@ -257,9 +266,12 @@ mod tests {
 
     #[test]
     fn integral_floats_are_integers_as_json_schema_says() {
-        let mut body = serde_json::json!({"amount": 3783.0, "nested": [2.0, -4.0, 1.5], "big": 1e30, "n": 7});
+        let mut body = serde_json::json!({"amount": 3783.0, "nested": [2.0, -4.0, 1.5], "big": 1e30, "n": 7, "edge": 18446744073709551616.0});
         integral_numbers(&mut body);
-        assert_eq!(body, serde_json::json!({"amount": 3783, "nested": [2, -4, 1.5], "big": 1e30, "n": 7}));
+        assert_eq!(
+            body,
+            serde_json::json!({"amount": 3783, "nested": [2, -4, 1.5], "big": 1e30, "n": 7, "edge": 18446744073709551616.0})
+        );
         let parsed: crate::sandbox::SalutesIn =
             serde_json::from_value(serde_json::json!({"user_id": "4", "amount": 1, "reason": "r"})).unwrap();
         assert_eq!(parsed.amount, 1);

@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod object;
 pub mod origin;
 pub mod partner;
+pub mod public;
 pub mod routes;
 pub mod sandbox;
 pub mod signing;

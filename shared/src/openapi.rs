@@ -160,7 +160,8 @@ fn with_event_data_rules(mut generator: SchemaGenerator) -> Map<String, Value> {
 
 /// An absent optional field is described by its not being required, not by
 /// `"default": null`, which its own type forbids (`serde(default)` on an
-/// `Option` makes schemars write one).
+/// `Option` makes schemars write one). And an unsigned integer gets its
+/// type's maximum, so a client never sends a number the edge cannot hold.
 fn drop_impossible_defaults(value: &mut Value) {
     match value {
         Value::Object(map) => {
@@ -171,6 +172,17 @@ fn drop_impossible_defaults(value: &mut Value) {
             };
             if !allows_null && map.get("default") == Some(&Value::Null) {
                 map.remove("default");
+            }
+            // An unsigned field holds what its Rust type holds, and no more.
+            let maximum = match map.get("format").and_then(Value::as_str) {
+                Some("uint8") => Some(json!(u8::MAX)),
+                Some("uint16") => Some(json!(u16::MAX)),
+                Some("uint32") => Some(json!(u32::MAX)),
+                Some("uint64") => Some(json!(u64::MAX)),
+                _ => None,
+            };
+            if let Some(maximum) = maximum {
+                map.entry("maximum").or_insert(maximum);
             }
             map.values_mut().for_each(drop_impossible_defaults);
         }
@@ -201,12 +213,17 @@ fn query_param_schema(route: &Route, name: &str) -> Value {
         "kind" => names(vec!["credit", "debit"]),
         "status" => names(DeliveryState::ALL.iter().map(|s| s.as_str()).collect()),
         "event_type" => names(crate::webhooks::EventType::ALL.iter().map(|t| t.as_str()).collect()),
+        "limit" if route.path == "/api/transactions/latest" => {
+            json!({ "type": "integer", "minimum": 1, "maximum": crate::public::LATEST_KEPT })
+        }
         "limit" => json!({ "type": "integer", "minimum": 1, "maximum": crate::api::MAX_PAGE }),
         "cursor" if route.path.starts_with("/api/salutes/") => {
             json!({ "type": "string", "pattern": contract::LEDGER_CURSOR })
         }
         "cursor" => json!({ "type": "string", "pattern": contract::LOG_CURSOR }),
         "id" => names(crate::lifecycle::DEPRECATIONS.iter().map(|d| d.id).collect()),
+        "api_key" => json!({ "type": "string", "minLength": 1, "maxLength": 256 }),
+        "client" => json!({ "type": "string", "pattern": contract::CLIENT }),
         "endpoint" => json!({
             "type": "string",
             "enum": crate::lifecycle::DEPRECATIONS.iter().map(|d| d.endpoint()).collect::<Vec<_>>(),
@@ -350,6 +367,7 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
     }
     if let Some(body) = route.request {
         let schema = match body {
+            RequestBody::CanaryIn => generator.subschema_for::<crate::public::CanaryIn>(),
             RequestBody::PartnerKeyIn => generator.subschema_for::<PartnerKeyIn>(),
             RequestBody::PartnerKeyPatch => generator.subschema_for::<PartnerKeyPatch>(),
             RequestBody::UserIn => generator.subschema_for::<UserIn>(),
@@ -415,6 +433,10 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::Health => success!("HealthResponse", HealthReport),
         Payload::Wallet => success!("WalletResponse", crate::sandbox::Wallet),
         Payload::DeprecationCalendar => success!("DeprecationCalendarResponse", crate::lifecycle::Calendar),
+        Payload::KeyCheck => success!("KeyCheckResponse", crate::public::KeyCheck),
+        Payload::CanaryEcho => success!("CanaryEchoResponse", crate::public::CanaryEcho),
+        Payload::PublicStats => success!("PublicStatsResponse", crate::public::PublicStats),
+        Payload::LatestTransactions => success!("LatestTransactionsResponse", Vec<crate::public::PublicTransaction>),
         Payload::PartnerDeprecations => {
             success!("PartnerDeprecationsResponse", Vec<crate::lifecycle::PartnerUsage>)
         }
@@ -605,10 +627,37 @@ mod tests {
             let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
             for param in op["parameters"].as_array().into_iter().flatten() {
                 let schema = &param["schema"];
-                let typed = schema["pattern"].is_string() || schema["enum"].is_array() || schema["type"] == "integer";
+                let typed = schema["pattern"].is_string()
+                    || schema["enum"].is_array()
+                    || schema["type"] == "integer"
+                    || schema["maxLength"].is_u64();
                 assert!(typed, "{} {}: {} has no format", route.method.as_str(), route.path, param["name"]);
             }
         }
+    }
+
+    #[test]
+    fn unsigned_integers_state_their_maximum() {
+        let doc = document();
+        let mut unbounded = Vec::new();
+        fn walk(value: &Value, path: String, unbounded: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    if map.get("type") == Some(&json!("integer")) && map.get("maximum").is_none() {
+                        unbounded.push(path.clone());
+                    }
+                    for (key, child) in map {
+                        walk(child, format!("{path}/{key}"), unbounded);
+                    }
+                }
+                Value::Array(items) => {
+                    items.iter().enumerate().for_each(|(i, item)| walk(item, format!("{path}/{i}"), unbounded))
+                }
+                _ => {}
+            }
+        }
+        walk(&doc["components"]["schemas"], String::new(), &mut unbounded);
+        assert!(unbounded.is_empty(), "integers with no maximum: {unbounded:?}");
     }
 
     #[test]

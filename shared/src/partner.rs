@@ -308,9 +308,9 @@ pub struct PartnerKeyIn {
     /// At least one; repeats are ignored.
     #[cfg_attr(feature = "openapi", schemars(schema_with = "crate::contract::scopes_schema"))]
     pub scopes: Vec<Scope>,
-    /// Unix seconds; a time already past is refused (409 `conflict`).
+    /// Unix seconds, at most the end of year 9999; a time already past is refused (409 `conflict`).
     #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schemars(with = "u64"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "u64", range(max = crate::contract::MAX_UNIX_SECONDS)))]
     pub expires_at: Option<u64>,
     /// Live keys only, 1 to 100000; sandbox keys always get the sandbox limit.
     #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
@@ -335,9 +335,9 @@ pub struct PartnerKeyPatch {
     #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schemars(with = "bool"))]
     pub disabled: Option<bool>,
-    /// Unix seconds; `null` is not accepted, set a far date instead.
+    /// Unix seconds, at most the end of year 9999; `null` is not accepted, set a far date instead.
     #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schemars(with = "u64"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "u64", range(max = crate::contract::MAX_UNIX_SECONDS)))]
     pub expires_at: Option<u64>,
     /// Live keys only, 1 to 100000: on a sandbox key it is refused (409 `conflict`).
     #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
@@ -377,6 +377,13 @@ fn check_scopes(scopes: &[Scope]) -> Result<(), FieldError> {
     Ok(())
 }
 
+fn check_expiry(expires_at: Option<u64>) -> Result<(), FieldError> {
+    if expires_at.is_some_and(|at| at > crate::contract::MAX_UNIX_SECONDS) {
+        return Err(field("expires_at", "must be unix seconds, at most the end of year 9999"));
+    }
+    Ok(())
+}
+
 fn check_rate(rate: Option<u32>) -> Result<(), FieldError> {
     match rate {
         Some(r) if r == 0 || r > 100_000 => Err(field("rate_limit_per_minute", "must be between 1 and 100000")),
@@ -408,6 +415,7 @@ impl PartnerKeyIn {
         check_name(&self.name)?;
         check_scopes(&self.scopes)?;
         check_rate(self.rate_limit_per_minute)?;
+        check_expiry(self.expires_at)?;
         if self.environment == Environment::Sandbox && self.rate_limit_per_minute.is_some() {
             return Err(field("rate_limit_per_minute", "sandbox keys always use the sandbox limit").into());
         }
@@ -443,6 +451,7 @@ impl PartnerKeyPatch {
             check_scopes(scopes)?;
         }
         check_rate(self.rate_limit_per_minute)?;
+        check_expiry(self.expires_at)?;
         if record.key_id.environment() == Environment::Sandbox && self.rate_limit_per_minute.is_some() {
             return Err(Refusal::conflict(format!(
                 "{} is a sandbox key; sandbox keys always use the sandbox limit",
@@ -592,6 +601,9 @@ mod tests {
         assert_eq!(field_of(sandbox_rate.mint(0, &master(), material(1)).unwrap_err()), "rate_limit_per_minute");
         let mut past = request(Environment::Live);
         past.expires_at = Some(10);
+        let mut far = request(Environment::Live);
+        far.expires_at = Some(u64::MAX - 1);
+        assert_eq!(field_of(far.mint(0, &master(), material(1)).unwrap_err()), "expires_at");
         let refusal = past.mint(10, &master(), material(1)).unwrap_err();
         assert_eq!(
             refusal.code(),

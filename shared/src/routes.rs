@@ -59,12 +59,17 @@ impl Method {
 /// (`RATE_LIMIT_PUBLIC_API_PER_MIN`); documentation routes are not.
 pub const PUBLIC_RATE_LIMITED_PREFIX: &str = "/api/public/";
 
+/// Other public API routes counted in the same per-client window.
+pub const PUBLIC_RATE_LIMITED_ROUTES: &[&str] = &["/api/canary/echo", "/api/public-stats", "/api/transactions/latest"];
+
 impl Route {
     /// Whether answers carry `X-RateLimit-*` and the route can answer 429.
     pub fn is_rate_limited(&self) -> bool {
         match self.access {
             Access::Partner(_) => true,
-            Access::Public => self.path.starts_with(PUBLIC_RATE_LIMITED_PREFIX),
+            Access::Public => {
+                self.path.starts_with(PUBLIC_RATE_LIMITED_PREFIX) || PUBLIC_RATE_LIMITED_ROUTES.contains(&self.path)
+            }
             Access::Admin => false,
         }
     }
@@ -92,6 +97,7 @@ pub struct QueryParam {
 /// The JSON body a route reads. The OpenAPI generator maps each to its schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestBody {
+    CanaryIn,
     PartnerKeyIn,
     PartnerKeyPatch,
     UserIn,
@@ -113,6 +119,14 @@ pub enum Payload {
     Health,
     /// `Success<Calendar>`.
     DeprecationCalendar,
+    /// `Success<KeyCheck>`.
+    KeyCheck,
+    /// `Success<CanaryEcho>`.
+    CanaryEcho,
+    /// `Success<PublicStats>`.
+    PublicStats,
+    /// `Success<Vec<PublicTransaction>>`.
+    LatestTransactions,
     /// `Success<Vec<PartnerUsage>>`.
     PartnerDeprecations,
     /// `Success<Vec<MigrationStatus>>`.
@@ -253,6 +267,68 @@ route_table! {
         errors: &[],
     }
     /// The error catalogue.
+    VerifyQuickstartKey => {
+        method: Method::Get,
+        path: "/api/public/quickstart/verify-key",
+        operation_id: "verifyQuickstartKey",
+        tag: "quickstart",
+        summary: "Check a key id before the first signed call",
+        description: "A deterministic check for bootstrap scripts: whether a sandbox key id is ready to sign \
+            with, unusable, unknown, a live key (not checked here) or not a key id at all. Answers never \
+            contain a secret; a pasted secret is not echoed. `sandbox_demo_key` names the local demo key.",
+        access: Access::Public,
+        request: None,
+        query: &[
+            QueryParam { name: "api_key", required: true, description: "A key id, or `sandbox_demo_key`." },
+            QueryParam { name: "client", required: false, description: "Who is asking (`cli` when absent)." },
+        ],
+        success_status: 200,
+        response: Payload::KeyCheck,
+        errors: &[ErrorCode::InvalidRequest],
+    }
+    CanaryEcho => {
+        method: Method::Post,
+        path: "/api/canary/echo",
+        operation_id: "canaryEcho",
+        tag: "quickstart",
+        summary: "Echo a message through strict validation",
+        description: "For early adopters testing strict validation: unknown fields are refused with the field \
+            named, types are checked, and the answer echoes the message, your request_id and the edge's.",
+        access: Access::Public,
+        request: Some(RequestBody::CanaryIn),
+        query: &[],
+        success_status: 200,
+        response: Payload::CanaryEcho,
+        errors: &[ErrorCode::InvalidRequest],
+    }
+    PublicStats => {
+        method: Method::Get,
+        path: "/api/public-stats",
+        operation_id: "getPublicStats",
+        tag: "transparency",
+        summary: "Aggregate figures of the edge and its sandbox",
+        description: "Partner keys issued and the sandbox ledger's totals across partners.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::PublicStats,
+        errors: &[],
+    }
+    LatestTransactions => {
+        method: Method::Get,
+        path: "/api/transactions/latest",
+        operation_id: "getLatestTransactions",
+        tag: "transparency",
+        summary: "The latest sandbox ledger entries, anonymised",
+        description: "Newest first, with no partner or user identity: kind, amount, reason and time only.",
+        access: Access::Public,
+        request: None,
+        query: &[QueryParam { name: "limit", required: false, description: "1 to 100; 20 when absent." }],
+        success_status: 200,
+        response: Payload::LatestTransactions,
+        errors: &[ErrorCode::InvalidRequest],
+    }
     PartnerDeprecations => {
         method: Method::Get,
         path: "/api/partner/deprecations",

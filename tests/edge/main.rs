@@ -17,6 +17,7 @@ mod foundation;
 mod gate;
 mod hardening;
 mod lifecycle;
+mod public;
 mod webhooks;
 
 /// An edge tests share, started on first use with its extra variables.
@@ -51,6 +52,7 @@ fn main() {
         .chain(backend::SHARED_EDGE_TESTS)
         .chain(hardening::SHARED_EDGE_TESTS)
         .chain(lifecycle::SHARED_EDGE_TESTS)
+        .chain(public::SHARED_EDGE_TESTS)
     {
         let shared = Arc::clone(&shared);
         trials.push(Trial::test(*name, move || {

@@ -21,3 +21,6 @@ pub const WEBHOOK_HUB: &str = "WEBHOOK_HUB";
 
 /// The global counter of calls to deprecated routes and their replacements; see [`crate::route_usage`].
 pub const ROUTE_USAGE: &str = "ROUTE_USAGE";
+
+/// The global public view of sandbox activity; see [`crate::public_activity`].
+pub const PUBLIC_ACTIVITY: &str = "PUBLIC_ACTIVITY";

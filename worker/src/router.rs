@@ -13,12 +13,14 @@ use worker::{js_sys, wasm_bindgen, wasm_bindgen_futures, Context, Env, Headers, 
 use crate::error::ApiError;
 use crate::gate::{verify_partner_request, GateInput, Passed, VerifiedPartner};
 use crate::http::{now_ms, now_secs, with_rate};
-use crate::routes::{admin, docs, partner, status, webhooks};
+use crate::routes::{admin, docs, partner, public, status, webhooks};
 use crate::{config, public_limit};
 
 /// What every handler gets besides the request.
 pub struct Edge<'a> {
     pub env: &'a Env,
+    /// For work that runs after the answer (`waitUntil`).
+    pub ctx: &'a Context,
     pub request_id: &'a RequestId,
     pub params: PathParams<'a>,
     /// Unix milliseconds when the request arrived.
@@ -102,7 +104,7 @@ pub async fn dispatch(
         }
     };
     let completion_target = partner.as_ref().and_then(|p| p.claim.clone().map(|claim| (p.key.key_id.clone(), claim)));
-    let edge = Edge { env, request_id, params, now_ms, body, partner };
+    let edge = Edge { env, ctx, request_id, params, now_ms, body, partner };
 
     let result = match id {
         RouteId::PublicHealth => status::health(req, edge).await,
@@ -130,6 +132,10 @@ pub async fn dispatch(
         | RouteId::GetUserWallet => partner::resource(req, edge, id).await,
         RouteId::DeprecationCalendar => docs::deprecation_calendar(req, edge),
         RouteId::MigrationStatus => docs::migration_status(req, edge).await,
+        RouteId::VerifyQuickstartKey => public::verify_key(req, edge).await,
+        RouteId::CanaryEcho => public::canary_echo(req, edge),
+        RouteId::PublicStats => public::stats(req, edge).await,
+        RouteId::LatestTransactions => public::latest(req, edge).await,
         RouteId::PartnerDeprecations => partner::deprecations(req, edge).await,
         RouteId::DeprecationFeed => docs::deprecation_feed(req, edge),
         RouteId::DeprecationPlaybookMarkdown => docs::playbook_markdown(req, edge),

@@ -134,6 +134,7 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
                 EntryKind::Debit => EventType::SalutesDebit,
             };
             emit_event(edge, &partner.key.key_id, event_type, &entry.entry_id, &entry).await?;
+            crate::routes::public::publish_entry(edge.env, edge.ctx, &partner.key.key_id, &entry);
             success(status, entry)
         }
         RouteId::LookupPartnerUser => {
