@@ -92,7 +92,7 @@ pub fn integral_numbers(value: &mut serde_json::Value) {
         Value::Number(number) if !number.is_i64() && !number.is_u64() => {
             if let Some(float) = number.as_f64().filter(|f| f.fract() == 0.0) {
                 // 2^64 itself is past u64::MAX: strictly below it, or not an integer here.
-                let integer = if float >= 0.0 && float < 18_446_744_073_709_551_616.0 {
+                let integer = if (0.0..18_446_744_073_709_551_616.0).contains(&float) {
                     Some(Number::from(float as u64))
                 } else if float < 0.0 && float >= i64::MIN as f64 {
                     Some(Number::from(float as i64))

@@ -19,6 +19,7 @@ pub mod public;
 pub mod routes;
 pub mod sandbox;
 pub mod signing;
+pub mod trust;
 pub mod webhooks;
 
 #[cfg(feature = "openapi")]

@@ -337,6 +337,20 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
     if !parameters.is_empty() {
         operation["parameters"] = Value::Array(parameters);
     }
+    if route.response == Payload::TrustManifest {
+        let mut params = operation["parameters"].as_array().cloned().unwrap_or_default();
+        params.push(json!({
+            "name": "If-None-Match", "in": "header", "required": false,
+            "description": "The ETag of a manifest you hold: 304 if it is still current. Any other value, \
+                well-formed or not, gets the manifest.",
+            "schema": { "type": "string" },
+        }));
+        operation["parameters"] = Value::Array(params);
+        let etag = json!({ "description": "A strong tag of this manifest's bytes.", "schema": { "type": "string" } });
+        operation["responses"]["200"]["headers"]["ETag"] = etag.clone();
+        operation["responses"]["304"] =
+            json!({ "description": "The manifest you hold is current.", "headers": { "ETag": etag } });
+    }
     if let Some(deprecation) = crate::lifecycle::Deprecation::of(route.id) {
         use crate::lifecycle::rfc3339;
         operation["deprecated"] = json!(true);
@@ -434,6 +448,7 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::Wallet => success!("WalletResponse", crate::sandbox::Wallet),
         Payload::DeprecationCalendar => success!("DeprecationCalendarResponse", crate::lifecycle::Calendar),
         Payload::KeyCheck => success!("KeyCheckResponse", crate::public::KeyCheck),
+        Payload::TrustManifest => generator.subschema_for::<crate::trust::TrustManifest>().to_value(),
         Payload::CanaryEcho => success!("CanaryEchoResponse", crate::public::CanaryEcho),
         Payload::PublicStats => success!("PublicStatsResponse", crate::public::PublicStats),
         Payload::LatestTransactions => success!("LatestTransactionsResponse", Vec<crate::public::PublicTransaction>),
@@ -626,6 +641,9 @@ mod tests {
         for route in ROUTES {
             let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
             for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["name"] == "If-None-Match" {
+                    continue; // any value is acceptable: a tag that does not match gets the manifest
+                }
                 let schema = &param["schema"];
                 let typed = schema["pattern"].is_string()
                     || schema["enum"].is_array()

@@ -119,6 +119,8 @@ pub enum Payload {
     Health,
     /// `Success<Calendar>`.
     DeprecationCalendar,
+    /// `TrustManifest`, top level.
+    TrustManifest,
     /// `Success<KeyCheck>`.
     KeyCheck,
     /// `Success<CanaryEcho>`.
@@ -267,6 +269,22 @@ route_table! {
         errors: &[],
     }
     /// The error catalogue.
+    TrustManifest => {
+        method: Method::Get,
+        path: "/trust.json",
+        operation_id: "getTrustManifest",
+        tag: "transparency",
+        summary: "The controls this edge runs with, and where to see each",
+        description: "Generated from the edge's live configuration and code: signing, replay and idempotency \
+            windows, rate limits, encryption at rest, SSRF policy, webhook signing and retries, retention and \
+            sunsets, each with an evidence pointer. Carries an ETag; send If-None-Match to get 304.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::TrustManifest,
+        errors: &[],
+    }
     VerifyQuickstartKey => {
         method: Method::Get,
         path: "/api/public/quickstart/verify-key",

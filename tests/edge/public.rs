@@ -22,7 +22,31 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
         "public_figures_show_sandbox_activity_without_identities",
         public_figures_show_sandbox_activity_without_identities,
     ),
+    (
+        "the_trust_manifest_reports_live_settings_and_answers_304_when_unchanged",
+        the_trust_manifest_reports_live_settings_and_answers_304_when_unchanged,
+    ),
 ];
+
+fn the_trust_manifest_reports_live_settings_and_answers_304_when_unchanged(edge: &Edge) {
+    let first = edge.get("/trust.json");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let etag = first.header("etag").expect("an ETag").to_owned();
+    let manifest = first.json();
+    let control = |id: &str| manifest["controls"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap();
+    // The test edges run hour-long rate windows: the manifest reads the live setting.
+    assert_eq!(control("rate_limits")["value"]["window_seconds"], 3600);
+    assert_eq!(control("ssrf_policy")["value"]["https_required"], false, "a local edge allows http loopback");
+    assert_eq!(control("sunsets")["value"][0]["id"], "user-lookup");
+    assert!(manifest["controls"].as_array().unwrap().iter().all(|c| !c["evidence"].as_array().unwrap().is_empty()));
+
+    let again = edge.request("GET", "/trust.json", &[("If-None-Match", &etag)], None);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let stale = edge.request("GET", "/trust.json", &[("If-None-Match", "\"stale\"")], None);
+    assert_eq!(stale.status, 200);
+}
 
 fn verify(edge: &Edge, query: &str) -> Value {
     let reply = edge.get(&format!("/api/public/quickstart/verify-key?{query}"));

@@ -238,9 +238,9 @@ pub fn try_request(url: &str, method: &str, headers: &[(&str, &str)], body: Opti
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
         .collect();
     let mut bytes = Vec::new();
-    // A HEAD answer has no body, even when its headers (rightly the GET's)
-    // announce a gzip encoding.
-    if method != "HEAD" {
+    // A HEAD, 204 or 304 answer has no body, even when its headers announce
+    // a gzip encoding.
+    if method != "HEAD" && status != 204 && status != 304 {
         response.into_body().into_reader().read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     }
     Ok(Reply { status, headers, body: bytes })

@@ -92,3 +92,33 @@ pub async fn migration_status(req: Request, edge: Edge<'_>) -> Result<Response, 
     }
     success(200, statuses)
 }
+
+/// `/trust.json`: generated from the settings in force, with an ETag.
+pub fn trust_manifest(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    use partner_edge::trust;
+    let env = edge.env;
+    let manifest = trust::manifest(&trust::TrustInputs {
+        api_version: env!("CARGO_PKG_VERSION"),
+        local: config::is_local(env),
+        gate: &config::gate(env)?,
+        signatures: &config::signature_policy(env)?,
+        retry: &config::retry_policy(env)?,
+        limits: &config::webhook_limits(env)?,
+        urls: config::webhook_url_policy(env)?,
+        origin_signed: config::origin(env)?.is_some(),
+        health_cache_secs: config::health_cache_secs(env)?,
+        admin_failures_per_window: config::admin_failures_per_min(env)?,
+        now: now_secs(edge.now_ms),
+    });
+    let body = serde_json::to_string(&manifest).map_err(|e| ApiError::internal(e.to_string()))?;
+    let etag = trust::etag(&body);
+    let matched = req.headers().get("if-none-match")?.is_some_and(|tags| trust::not_modified(&tags, &etag));
+    let mut response = if matched { Response::empty()?.with_status(304) } else { Response::ok(body)? };
+    let headers = response.headers_mut();
+    if !matched {
+        headers.set("content-type", "application/json; charset=utf-8")?;
+    }
+    headers.set("etag", &etag)?;
+    headers.set("cache-control", "public, max-age=60")?;
+    Ok(response)
+}
