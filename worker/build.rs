@@ -11,4 +11,17 @@ fn main() {
     fs::write(out.join("openapi.json"), text).expect("OUT_DIR is writable");
     let catalogue = serde_json::to_string(&partner_edge::webhooks::event_catalogue()).expect("a Value serialises");
     fs::write(out.join("event-types.json"), catalogue).expect("OUT_DIR is writable");
+
+    // The changelog against the committed baseline, so the baseline itself never ships.
+    let baseline_path = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+        .join("../shared/openapi-baseline.json");
+    println!("cargo:rerun-if-changed={}", baseline_path.display());
+    let baseline: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&baseline_path).expect("shared/openapi-baseline.json is committed"))
+            .expect("the baseline is JSON");
+    let changelog = partner_edge::changelog::diff(&baseline, &document);
+    let text = serde_json::to_string(&partner_edge::api::Success::new(&changelog)).expect("a changelog serialises");
+    fs::write(out.join("openapi-changelog.json"), text).expect("OUT_DIR is writable");
+    fs::write(out.join("openapi-changelog.md"), partner_edge::changelog::markdown(&changelog))
+        .expect("OUT_DIR is writable");
 }

@@ -7,6 +7,8 @@
 //! neither redeclares what the other reads.
 
 pub mod api;
+#[cfg(feature = "openapi")]
+pub mod changelog;
 pub mod contract;
 pub mod error;
 pub mod gate;

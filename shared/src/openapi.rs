@@ -449,6 +449,7 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::DeprecationCalendar => success!("DeprecationCalendarResponse", crate::lifecycle::Calendar),
         Payload::KeyCheck => success!("KeyCheckResponse", crate::public::KeyCheck),
         Payload::TrustManifest => generator.subschema_for::<crate::trust::TrustManifest>().to_value(),
+        Payload::OpenApiChangelog => success!("OpenApiChangelogResponse", crate::changelog::Changelog),
         Payload::CanaryEcho => success!("CanaryEchoResponse", crate::public::CanaryEcho),
         Payload::PublicStats => success!("PublicStatsResponse", crate::public::PublicStats),
         Payload::LatestTransactions => success!("LatestTransactionsResponse", Vec<crate::public::PublicTransaction>),

@@ -121,6 +121,8 @@ pub enum Payload {
     DeprecationCalendar,
     /// `TrustManifest`, top level.
     TrustManifest,
+    /// `Success<Changelog>`.
+    OpenApiChangelog,
     /// `Success<KeyCheck>`.
     KeyCheck,
     /// `Success<CanaryEcho>`.
@@ -269,6 +271,35 @@ route_table! {
         errors: &[],
     }
     /// The error catalogue.
+    OpenApiChangelog => {
+        method: Method::Get,
+        path: "/developers/openapi-changelog.json",
+        operation_id: "getOpenApiChangelog",
+        tag: "lifecycle",
+        summary: "What changed in this document since the last release",
+        description: "Added, removed and changed operations, parameters and schemas between the committed \
+            baseline and this document, each graded breaking or non-breaking.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::OpenApiChangelog,
+        errors: &[],
+    }
+    OpenApiChangelogMarkdown => {
+        method: Method::Get,
+        path: "/developers/openapi-changelog.md",
+        operation_id: "getOpenApiChangelogMarkdown",
+        tag: "lifecycle",
+        summary: "The OpenAPI changelog, as Markdown",
+        description: "The same changes as /developers/openapi-changelog.json, for people.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Markdown,
+        errors: &[],
+    }
     TrustManifest => {
         method: Method::Get,
         path: "/trust.json",

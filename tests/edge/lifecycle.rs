@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 use crate::EdgeTest;
 
 pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
+    (
+        "the_openapi_changelog_is_served_against_the_committed_baseline",
+        the_openapi_changelog_is_served_against_the_committed_baseline,
+    ),
     ("a_deprecated_route_answers_with_its_lifecycle_headers", a_deprecated_route_answers_with_its_lifecycle_headers),
     (
         "the_calendar_playbooks_and_simulator_agree_with_the_headers",
@@ -165,6 +169,17 @@ fn usage_of_deprecated_routes_is_counted_per_key_and_across_partners(edge: &Edge
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     edge.get("/developers/migration-status.json?id=nope").assert_error(400, "invalid_request");
+}
+
+fn the_openapi_changelog_is_served_against_the_committed_baseline(edge: &Edge) {
+    let log = edge.get("/developers/openapi-changelog.json");
+    assert_eq!(log.status, 200, "{}", log.text());
+    let data = log.json()["data"].clone();
+    assert_eq!(data["current_version"], edge.get("/openapi.json").json()["info"]["version"]);
+    assert_eq!(data["breaking"], 0, "no breaking change without a deprecation: {data}");
+    let markdown = edge.get("/developers/openapi-changelog.md");
+    assert!(markdown.header("content-type").unwrap().starts_with("text/markdown"));
+    assert!(markdown.text().starts_with("# OpenAPI changelog"), "{}", markdown.text());
 }
 
 fn openapi_marks_deprecated_operations_with_their_sunset(edge: &Edge) {

@@ -134,6 +134,8 @@ pub async fn dispatch(
         RouteId::MigrationStatus => docs::migration_status(req, edge).await,
         RouteId::VerifyQuickstartKey => public::verify_key(req, edge).await,
         RouteId::TrustManifest => docs::trust_manifest(req, edge),
+        RouteId::OpenApiChangelog => docs::changelog(req, edge),
+        RouteId::OpenApiChangelogMarkdown => docs::changelog_markdown(req, edge),
         RouteId::CanaryEcho => public::canary_echo(req, edge),
         RouteId::PublicStats => public::stats(req, edge).await,
         RouteId::LatestTransactions => public::latest(req, edge).await,

@@ -13,6 +13,10 @@ use crate::router::Edge;
 /// Rendered by `build.rs` from the shared route table.
 const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
+/// Rendered by `build.rs`: the committed baseline against this document.
+const CHANGELOG_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi-changelog.json"));
+const CHANGELOG_MD: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi-changelog.md"));
+
 /// Rendered by `build.rs` from the event types and their data schemas.
 const EVENT_TYPES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/event-types.json"));
 
@@ -121,4 +125,14 @@ pub fn trust_manifest(req: Request, edge: Edge<'_>) -> Result<Response, ApiError
     headers.set("etag", &etag)?;
     headers.set("cache-control", "public, max-age=60")?;
     Ok(response)
+}
+
+/// `/developers/openapi-changelog.json`.
+pub fn changelog(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+    static_json(CHANGELOG_JSON)
+}
+
+/// `/developers/openapi-changelog.md`.
+pub fn changelog_markdown(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+    text(CHANGELOG_MD.to_owned(), "text/markdown; charset=utf-8")
 }
