@@ -81,14 +81,6 @@ pub struct HealthReport {
     pub previous_probe: Option<ProbeRecord>,
 }
 
-crate::object_commands! {
-    /// What the worker asks the `StatusMonitor` object.
-    pub enum MonitorCommand {
-        /// Records a probe and answers with the count so far.
-        RecordProbe(ProbeRecord) => DurableObjectProbe,
-    }
-}
-
 /// Why the edge is unhealthy: a sentence naming each failing check.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -21,6 +21,7 @@ pub mod public;
 pub mod routes;
 pub mod sandbox;
 pub mod signing;
+pub mod status;
 pub mod trust;
 pub mod webhooks;
 

@@ -213,6 +213,10 @@ fn query_param_schema(route: &Route, name: &str) -> Value {
         "kind" => names(vec!["credit", "debit"]),
         "status" => names(DeliveryState::ALL.iter().map(|s| s.as_str()).collect()),
         "event_type" => names(crate::webhooks::EventType::ALL.iter().map(|t| t.as_str()).collect()),
+        "limit" if route.path == "/api/public/system-status/trend" => {
+            json!({ "type": "integer", "minimum": 1, "maximum": crate::status::TREND_MAX })
+        }
+        "hours" => json!({ "type": "integer", "minimum": 1, "maximum": 8760 }),
         "limit" if route.path == "/api/transactions/latest" => {
             json!({ "type": "integer", "minimum": 1, "maximum": crate::public::LATEST_KEPT })
         }
@@ -449,6 +453,9 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::DeprecationCalendar => success!("DeprecationCalendarResponse", crate::lifecycle::Calendar),
         Payload::KeyCheck => success!("KeyCheckResponse", crate::public::KeyCheck),
         Payload::TrustManifest => generator.subschema_for::<crate::trust::TrustManifest>().to_value(),
+        Payload::SystemStatus => success!("SystemStatusResponse", crate::status::SystemStatus),
+        Payload::StatusTrend => success!("StatusTrendResponse", Vec<crate::status::TrendPoint>),
+        Payload::StatusUptime => success!("StatusUptimeResponse", crate::status::Uptime),
         Payload::OpenApiChangelog => success!("OpenApiChangelogResponse", crate::changelog::Changelog),
         Payload::CanaryEcho => success!("CanaryEchoResponse", crate::public::CanaryEcho),
         Payload::PublicStats => success!("PublicStatsResponse", crate::public::PublicStats),

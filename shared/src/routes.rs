@@ -121,6 +121,12 @@ pub enum Payload {
     DeprecationCalendar,
     /// `TrustManifest`, top level.
     TrustManifest,
+    /// `Success<SystemStatus>`.
+    SystemStatus,
+    /// `Success<Vec<TrendPoint>>`.
+    StatusTrend,
+    /// `Success<Uptime>`.
+    StatusUptime,
     /// `Success<Changelog>`.
     OpenApiChangelog,
     /// `Success<KeyCheck>`.
@@ -271,6 +277,64 @@ route_table! {
         errors: &[],
     }
     /// The error catalogue.
+    SystemStatus => {
+        method: Method::Get,
+        path: "/api/public/system-status",
+        operation_id: "getSystemStatus",
+        tag: "status",
+        summary: "The edge's status now, per component",
+        description: "The overall indicator and each check's state in Statuspage's vocabulary \
+            (operational, degraded_performance, partial_outage, major_outage), from the monitor's latest probe; \
+            a monitor that has not probed on time is itself a degraded component.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::SystemStatus,
+        errors: &[ErrorCode::DependencyUnavailable],
+    }
+    StatusJson => {
+        method: Method::Get,
+        path: "/status.json",
+        operation_id: "getStatusJson",
+        tag: "status",
+        summary: "The same answer as /api/public/system-status",
+        description: "An alias for status pages and uptime checkers that look at the site root.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::SystemStatus,
+        errors: &[ErrorCode::DependencyUnavailable],
+    }
+    StatusTrend => {
+        method: Method::Get,
+        path: "/api/public/system-status/trend",
+        operation_id: "getStatusTrend",
+        tag: "status",
+        summary: "The latest per-minute samples, oldest first",
+        description: "One point per probe (per minute by default) for the last 24 hours at most.",
+        access: Access::Public,
+        request: None,
+        query: &[QueryParam { name: "limit", required: false, description: "1 to 1440; 288 when absent." }],
+        success_status: 200,
+        response: Payload::StatusTrend,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::DependencyUnavailable],
+    }
+    StatusUptime => {
+        method: Method::Get,
+        path: "/api/public/system-status/uptime",
+        operation_id: "getStatusUptime",
+        tag: "status",
+        summary: "Availability and per-check degraded rates over a window",
+        description: "From per-minute samples up to 24 h, hourly aggregates up to 30 days and daily ones up to a year.",
+        access: Access::Public,
+        request: None,
+        query: &[QueryParam { name: "hours", required: false, description: "1 to 8760; 24 when absent." }],
+        success_status: 200,
+        response: Payload::StatusUptime,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::DependencyUnavailable],
+    }
     OpenApiChangelog => {
         method: Method::Get,
         path: "/developers/openapi-changelog.json",

@@ -18,6 +18,7 @@ mod gate;
 mod hardening;
 mod lifecycle;
 mod public;
+mod status;
 mod webhooks;
 
 /// An edge tests share, started on first use with its extra variables.
@@ -75,6 +76,7 @@ fn main() {
         .chain(hardening::OWN_EDGE_TESTS)
         .chain(contract::OWN_EDGE_TESTS)
         .chain(lifecycle::OWN_EDGE_TESTS)
+        .chain(status::OWN_EDGE_TESTS)
     {
         trials.push(Trial::test(*name, move || {
             test();

@@ -132,6 +132,19 @@ pub fn lifecycle_now(env: &Env, now_secs: u64) -> Result<u64, ApiError> {
     Ok(now_secs.saturating_add_signed(offset))
 }
 
+/// `STATUS_PROBE_INTERVAL_SECONDS`: how often the status monitor probes (60 s by default, 5 to 3600).
+pub fn status_probe_interval_secs(env: &Env) -> Result<u64, ApiError> {
+    partner_edge::webhooks::limits::number(&|name| lookup(env, name), "STATUS_PROBE_INTERVAL_SECONDS", 60, 5..=3_600)
+        .map_err(misconfigured)
+}
+
+/// `ORIGIN_HEALTH_TIMEOUT_SECONDS`: how long the origin's health path has to answer (5 s by default).
+pub fn origin_health_timeout(env: &Env) -> Result<std::time::Duration, ApiError> {
+    partner_edge::webhooks::limits::number(&|name| lookup(env, name), "ORIGIN_HEALTH_TIMEOUT_SECONDS", 5, 1..=60)
+        .map(std::time::Duration::from_secs)
+        .map_err(misconfigured)
+}
+
 /// The shortest `ADMIN_API_KEY` a deployment accepts.
 pub const ADMIN_KEY_MIN_CHARS: usize = 32;
 

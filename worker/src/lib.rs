@@ -5,7 +5,7 @@
 //! and leaves with `X-Request-Id` set. Failures become the error taxonomy's
 //! JSON in exactly one place, [`error::ApiError::into_response`].
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 mod bindings;
 mod client_rate_limit;
@@ -44,4 +44,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
     };
     Ok(http::with_request_id(response, &request_id))
+}
+
+/// The cron trigger (`wrangler.toml`): re-arms the status monitor if its alarm ever stopped.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    routes::status::arm(&env, true).await;
 }

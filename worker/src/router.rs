@@ -50,6 +50,7 @@ pub async fn dispatch(
     };
     // A parameter that could mean another path once decoded goes no further.
     params.check()?;
+    status::arm_once(env, ctx);
     let now_ms = now_ms();
     // A deprecated route answers with its lifecycle headers; after its sunset, 410.
     let deprecation = match Deprecation::of(id) {
@@ -134,6 +135,9 @@ pub async fn dispatch(
         RouteId::MigrationStatus => docs::migration_status(req, edge).await,
         RouteId::VerifyQuickstartKey => public::verify_key(req, edge).await,
         RouteId::TrustManifest => docs::trust_manifest(req, edge),
+        RouteId::SystemStatus | RouteId::StatusJson => status::system_status(req, edge).await,
+        RouteId::StatusTrend => status::trend(req, edge).await,
+        RouteId::StatusUptime => status::uptime(req, edge).await,
         RouteId::OpenApiChangelog => docs::changelog(req, edge),
         RouteId::OpenApiChangelogMarkdown => docs::changelog_markdown(req, edge),
         RouteId::CanaryEcho => public::canary_echo(req, edge),

@@ -1,44 +1,82 @@
-//! `StatusMonitor`: one Durable Object (named `global`) that records every
-//! health probe in its SQLite storage. The count it returns proves a real
-//! round trip to durable state, and survives restarts.
+//! `StatusMonitor`: one Durable Object (named `global`). It records every
+//! health probe (`/api/public/health`), and it runs the status monitor: on
+//! its own alarm (every `STATUS_PROBE_INTERVAL_SECONDS`, 60 by default) it
+//! probes KV, another Durable Object, the webhook queue and, when set, the
+//! origin, and stores the sample per minute for 24 h, rolled up per hour for
+//! 30 days and per day for a year. It is armed by the first request an
+//! isolate serves and, in production, re-armed by the cron trigger.
 //!
-//! The object only stores: deciding what a probe means is `partner_edge::health`'s job.
+//! The object only stores and schedules: what a probe means, and how samples
+//! roll up, is `partner_edge::status`'s job.
 
-use partner_edge::health::{DurableObjectProbe, MonitorCommand, ProbeRecord};
+use partner_edge::health::{DurableObjectProbe, ProbeRecord};
+use partner_edge::status::{
+    judge_probe, judge_queue, resolution_for, system_status, uptime, Check, ComponentState, ComponentStatus,
+    EnsureArmed, ReadStatus, ReadTrend, ReadUptime, Resolution, Rollup, Sample, StatusCommand, TrendPoint,
+    DAYS_KEPT_SECS, HOURS_KEPT_SECS, MINUTES_KEPT_SECS,
+};
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State};
 
 use crate::bindings;
-use crate::durable::{reply, send, serve, SchemaOnce};
+use crate::durable::{first_doc, from_json, reply, send, serve, sql_int, to_json, SchemaOnce};
+use crate::http::now_ms;
 
 /// Probes older than this many are pruned; the count keeps growing regardless.
 const PROBES_KEPT: i64 = 1000;
 
-const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS probes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id TEXT NOT NULL,
-    at_ms INTEGER NOT NULL
-)"];
+/// A probe slower than this is degraded.
+const SLOW_MS: u64 = 1_000;
+
+/// At most this many partners' webhook queues are summed per probe.
+const QUEUES_PER_PROBE: usize = 50;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS probes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS minutes (minute INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS hours (hour INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS days (day INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS monitor_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+];
 
 #[durable_object]
 pub struct StatusMonitor {
+    state: State,
+    env: Env,
     sql: SqlStorage,
     schema: SchemaOnce,
 }
 
 impl DurableObject for StatusMonitor {
-    fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        Self { state, env, sql, schema: SchemaOnce::default() }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         serve(req, "StatusMonitor", |command| async move {
             match command {
-                MonitorCommand::RecordProbe(record) => reply::<ProbeRecord>(&self.record(&record)?),
+                StatusCommand::RecordProbe(record) => reply::<ProbeRecord>(&self.record(&record)?),
+                StatusCommand::Arm(arm) => reply::<EnsureArmed>(&self.arm(&arm).await?),
+                StatusCommand::Status(_) => reply::<ReadStatus>(&self.status().await?),
+                StatusCommand::Trend(query) => reply::<ReadTrend>(&self.trend(query.limit)?),
+                StatusCommand::Uptime(query) => reply::<ReadUptime>(&self.uptime(query.hours)?),
             }
         })
         .await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        let sample = self.probe().await;
+        self.store(&sample)?;
+        self.set_alarm_in(self.interval()?).await?;
+        Response::ok("probed")
     }
 }
 
@@ -59,13 +97,288 @@ impl StatusMonitor {
         self.sql.exec("DELETE FROM probes WHERE seq <= ?", vec![(inserted.seq - PROBES_KEPT).into()])?;
         Ok(DurableObjectProbe { probes_recorded: inserted.seq.unsigned_abs() })
     }
+
+    fn interval(&self) -> Result<u64> {
+        crate::config::status_probe_interval_secs(&self.env).map_err(|e| worker::Error::from(format!("{e:?}")))
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: i64,
+        }
+        Ok(self
+            .sql
+            .exec("SELECT value FROM monitor_meta WHERE name = ?", vec![name.into()])?
+            .to_array::<Row>()?
+            .first()
+            .map(|row| row.value.unsigned_abs()))
+    }
+
+    fn set_meta(&self, name: &str, value: u64) -> Result<()> {
+        self.sql.exec(
+            "INSERT OR REPLACE INTO monitor_meta (name, value) VALUES (?, ?)",
+            vec![name.into(), sql_int(value)?],
+        )?;
+        Ok(())
+    }
+
+    async fn set_alarm_in(&self, secs: u64) -> Result<()> {
+        let at = (now_ms() + secs * 1000) as f64;
+        self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&at.into()))).await
+    }
+
+    /// Sets the alarm if none is set: the monitor then keeps itself going.
+    async fn arm(&self, arm: &EnsureArmed) -> Result<bool> {
+        if arm.by_cron {
+            self.set_meta("cron_last_seen_ms", now_ms())?;
+        }
+        if self.state.storage().get_alarm().await?.is_some() {
+            return Ok(false);
+        }
+        // The first probe comes soon after arming, not a whole interval later.
+        self.set_alarm_in(1).await?;
+        Ok(true)
+    }
+
+    /// Runs every check; a check that cannot run is an outage of that check.
+    async fn probe(&self) -> Sample {
+        let at_ms = now_ms();
+        let mut checks = Vec::new();
+        let kv = self.probe_kv().await;
+        checks.push((Check::Kv, kv));
+        let object = self.probe_object().await;
+        checks.push((Check::DurableObject, object));
+        checks.push((Check::WebhookQueue, self.probe_queue().await));
+        if let Some(origin) = self.probe_origin().await {
+            checks.push((Check::Origin, origin));
+        }
+        Sample { at_ms, checks }
+    }
+
+    async fn probe_kv(&self) -> ComponentStatus {
+        let started = now_ms();
+        let ok = async {
+            let kv = self.env.kv(bindings::KV)?;
+            kv.put("status:monitor-probe", started.to_string())?.execute().await?;
+            let back = kv.get("status:monitor-probe").text().await?;
+            Ok::<bool, worker::Error>(back.is_some())
+        }
+        .await
+        .unwrap_or(false);
+        judge_probe(ok, now_ms().saturating_sub(started), SLOW_MS)
+    }
+
+    async fn probe_object(&self) -> ComponentStatus {
+        let started = now_ms();
+        let ok = async {
+            let stub = self.env.durable_object(bindings::ROUTE_USAGE)?.get_by_name("global")?;
+            let query = partner_edge::lifecycle::ReadMigration { deprecation_id: "status-probe".into(), since_day: 0 };
+            send(&stub, query).await.map(|_| true)
+        }
+        .await
+        .unwrap_or(false);
+        judge_probe(ok, now_ms().saturating_sub(started), SLOW_MS)
+    }
+
+    /// The webhook backlog, summed over (at most 50) partners' hubs.
+    async fn probe_queue(&self) -> ComponentStatus {
+        let summed = async {
+            let kv = self.env.kv(bindings::KV)?;
+            let page = kv.list().prefix("webhook-hub:".to_owned()).limit(QUEUES_PER_PROBE as u64).execute().await?;
+            let (mut depth, mut oldest) = (0u64, None::<u64>);
+            for key in page.keys {
+                let Some(key_id) = key.name.strip_prefix("webhook-hub:") else { continue };
+                let stub = self.env.durable_object(bindings::WEBHOOK_HUB)?.get_by_name(key_id)?;
+                let request = partner_edge::webhooks::commands::HubRequest {
+                    key_id: key_id.to_owned(),
+                    command: partner_edge::webhooks::commands::ReadMetrics {}.into(),
+                };
+                let metrics =
+                    crate::durable::send_in::<partner_edge::webhooks::commands::ReadMetrics, _>(&stub, &request)
+                        .await?;
+                depth += metrics.queue_depth;
+                oldest = match (oldest, metrics.oldest_created_at_ms) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            Ok::<(u64, Option<u64>), worker::Error>((depth, oldest))
+        }
+        .await;
+        match summed {
+            Ok((depth, oldest)) => judge_queue(depth, oldest.map_or(0, |at| now_ms().saturating_sub(at) / 1000)),
+            Err(error) => {
+                worker::console_error!("status monitor: the webhook queue could not be read: {error}");
+                ComponentStatus::MajorOutage
+            }
+        }
+    }
+
+    /// The origin's health path, when an origin is configured.
+    async fn probe_origin(&self) -> Option<ComponentStatus> {
+        let origin = crate::config::origin(&self.env).ok().flatten()?;
+        let path = crate::config::lookup(&self.env, "ORIGIN_HEALTH_PATH").unwrap_or_else(|| "/health".to_owned());
+        let mut url = origin.clone();
+        url.set_path(&format!("{}{}", origin.path().trim_end_matches('/'), path));
+        let started = now_ms();
+        let ok = async {
+            let mut init = worker::RequestInit::new();
+            init.with_redirect(worker::RequestRedirect::Manual);
+            let request = Request::new_with_init(url.as_str(), &init)?;
+            let timeout =
+                crate::config::origin_health_timeout(&self.env).map_err(|e| worker::Error::from(format!("{e:?}")))?;
+            Ok::<bool, worker::Error>(
+                crate::http::fetch_bounded(request, timeout, 1024)
+                    .await
+                    .is_ok_and(|answer| (200..300).contains(&answer.status)),
+            )
+        }
+        .await
+        .unwrap_or(false);
+        Some(judge_probe(ok, now_ms().saturating_sub(started), SLOW_MS))
+    }
+
+    /// Stores a sample per minute and folds it into its hour and day; prunes each resolution.
+    fn store(&self, sample: &Sample) -> Result<()> {
+        let secs = sample.at_ms / 1000;
+        let (minute, hour, day) = (secs / 60, secs / 3600, secs / 86_400);
+        let kept = match first_doc(&self.sql, "SELECT doc FROM minutes WHERE minute = ?", vec![sql_int(minute)?])? {
+            Some(doc) => from_json::<Sample>(&doc)?.worst_of(sample),
+            None => sample.clone(),
+        };
+        self.sql.exec(
+            "INSERT OR REPLACE INTO minutes (minute, doc) VALUES (?, ?)",
+            vec![sql_int(minute)?, to_json(&kept)?.into()],
+        )?;
+        for (table, column, key) in [("hours", "hour", hour), ("days", "day", day)] {
+            let mut rollup: Rollup = match first_doc(
+                &self.sql,
+                &format!("SELECT doc FROM {table} WHERE {column} = ?"),
+                vec![sql_int(key)?],
+            )? {
+                Some(doc) => from_json(&doc)?,
+                None => Rollup::default(),
+            };
+            rollup.add(sample);
+            self.sql.exec(
+                &format!("INSERT OR REPLACE INTO {table} ({column}, doc) VALUES (?, ?)"),
+                vec![sql_int(key)?, to_json(&rollup)?.into()],
+            )?;
+        }
+        self.sql.exec(
+            "DELETE FROM minutes WHERE minute < ?",
+            vec![sql_int((secs.saturating_sub(MINUTES_KEPT_SECS)) / 60)?],
+        )?;
+        self.sql
+            .exec("DELETE FROM hours WHERE hour < ?", vec![sql_int((secs.saturating_sub(HOURS_KEPT_SECS)) / 3600)?])?;
+        self.sql
+            .exec("DELETE FROM days WHERE day < ?", vec![sql_int((secs.saturating_sub(DAYS_KEPT_SECS)) / 86_400)?])?;
+        self.set_meta("last_probe_ms", sample.at_ms)
+    }
+
+    fn latest(&self) -> Result<Option<Sample>> {
+        first_doc(&self.sql, "SELECT doc FROM minutes ORDER BY minute DESC LIMIT 1", vec![])?
+            .map(|doc| from_json(&doc))
+            .transpose()
+    }
+
+    async fn status(&self) -> Result<partner_edge::status::SystemStatus> {
+        let alarm_running = self.state.storage().get_alarm().await?.is_some();
+        Ok(system_status(
+            self.latest()?.as_ref(),
+            now_ms(),
+            self.interval()?,
+            alarm_running,
+            self.meta("cron_last_seen_ms")?,
+        ))
+    }
+
+    fn trend(&self, limit: u32) -> Result<Vec<TrendPoint>> {
+        #[derive(Deserialize)]
+        struct Row {
+            doc: String,
+        }
+        let rows = self
+            .sql
+            .exec(
+                "SELECT doc FROM (SELECT minute, doc FROM minutes ORDER BY minute DESC LIMIT ?) ORDER BY minute",
+                vec![i64::from(limit).into()],
+            )?
+            .to_array::<Row>()?;
+        rows.iter()
+            .map(|row| {
+                let sample: Sample = from_json(&row.doc)?;
+                Ok(TrendPoint {
+                    at: partner_edge::lifecycle::rfc3339(sample.at_ms / 1000),
+                    overall: sample.overall(),
+                    components: sample
+                        .checks
+                        .iter()
+                        .map(|(check, status)| ComponentState { check: *check, status: *status })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Availability over the last `hours`, from the resolution that covers it.
+    fn uptime(&self, hours: u64) -> Result<partner_edge::status::Uptime> {
+        let now = now_ms() / 1000;
+        let since = now.saturating_sub(hours * 3600);
+        let resolution = resolution_for(hours);
+        let mut total = Rollup::default();
+        match resolution {
+            Resolution::Minute => {
+                #[derive(Deserialize)]
+                struct Row {
+                    doc: String,
+                }
+                for row in self
+                    .sql
+                    .exec("SELECT doc FROM minutes WHERE minute >= ?", vec![sql_int(since / 60)?])?
+                    .to_array::<Row>()?
+                {
+                    total.add(&from_json::<Sample>(&row.doc)?);
+                }
+            }
+            Resolution::Hour | Resolution::Day => {
+                let (table, column, key) = if resolution == Resolution::Hour {
+                    ("hours", "hour", since / 3600)
+                } else {
+                    ("days", "day", since / 86_400)
+                };
+                #[derive(Deserialize)]
+                struct Row {
+                    doc: String,
+                }
+                for row in self
+                    .sql
+                    .exec(&format!("SELECT doc FROM {table} WHERE {column} >= ?"), vec![sql_int(key)?])?
+                    .to_array::<Row>()?
+                {
+                    total.merge(&from_json::<Rollup>(&row.doc)?);
+                }
+            }
+        }
+        Ok(uptime(hours, &total, resolution))
+    }
 }
 
-/// The worker side of the round trip: records `record` in the global monitor.
+/// The worker side of the health probe: records `record` in the global monitor.
 pub async fn record_probe(env: &Env, record: &ProbeRecord) -> std::result::Result<DurableObjectProbe, String> {
     let round_trip = async {
         let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
         send(&stub, record.clone()).await
     };
     round_trip.await.map_err(|e| e.to_string())
+}
+
+/// Asks the global monitor the status question `command`.
+pub async fn ask<C>(env: &Env, command: C) -> std::result::Result<C::Reply, crate::error::ApiError>
+where
+    C: partner_edge::object::Command<Envelope = StatusCommand>,
+{
+    let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
+    Ok(send(&stub, command).await?)
 }

@@ -69,3 +69,45 @@ async fn probe_kv(env: &Env, record: &ProbeRecord) -> Result<KvProbe, String> {
 
     Ok(KvProbe { previous: read(previous), read_back_found: read(read_back).is_some() })
 }
+
+/// `GET /api/public/system-status` and `/status.json`.
+pub async fn system_status(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    success(200, status_monitor::ask(edge.env, partner_edge::status::ReadStatus {}).await?)
+}
+
+/// `GET /api/public/system-status/trend?limit=`.
+pub async fn trend(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = crate::http::query_pairs(&req)?;
+    let limit = partner_edge::status::parse_trend_limit(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    success(200, status_monitor::ask(edge.env, partner_edge::status::ReadTrend { limit }).await?)
+}
+
+/// `GET /api/public/system-status/uptime?hours=`.
+pub async fn uptime(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = crate::http::query_pairs(&req)?;
+    let hours = partner_edge::status::parse_uptime_hours(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    success(200, status_monitor::ask(edge.env, partner_edge::status::ReadUptime { hours }).await?)
+}
+
+thread_local! {
+    /// Whether this isolate has asked the monitor to arm itself.
+    static ARMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The first request an isolate serves arms the monitor, after answering.
+pub fn arm_once(env: &Env, ctx: &worker::Context) {
+    if ARMED.get() {
+        return;
+    }
+    ARMED.set(true);
+    let env = env.clone();
+    ctx.wait_until(async move { arm(&env, false).await });
+}
+
+/// Arms the monitor (a no-op when its alarm is already set).
+pub async fn arm(env: &Env, by_cron: bool) {
+    if let Err(error) = status_monitor::ask(env, partner_edge::status::EnsureArmed { by_cron }).await {
+        worker::console_error!("could not arm the status monitor: {error:?}");
+        ARMED.set(false);
+    }
+}

@@ -1,0 +1,112 @@
+//! The status monitor against a real edge: it arms itself on the first
+//! request and keeps probing on its own alarm; the status, trend and uptime
+//! routes answer from what it stored; a dependency that goes down shows as
+//! an outage and recovers; the cron trigger re-arms it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use partner_edge_tests::{Answer, Edge, TestServer};
+use serde_json::Value;
+
+pub const OWN_EDGE_TESTS: &[(&str, fn())] = &[
+    (
+        "the_monitor_probes_by_itself_and_the_status_routes_report_it",
+        the_monitor_probes_by_itself_and_the_status_routes_report_it,
+    ),
+    ("a_failing_origin_shows_as_an_outage_and_recovers", a_failing_origin_shows_as_an_outage_and_recovers),
+];
+
+fn status(edge: &Edge) -> Value {
+    let reply = edge.get("/api/public/system-status");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()["data"].clone()
+}
+
+fn component(status: &Value, check: &str) -> Option<String> {
+    status["components"]
+        .as_array()?
+        .iter()
+        .find(|c| c["check"] == check)
+        .map(|c| c["status"].as_str().unwrap().to_owned())
+}
+
+/// Polls the status until `done` holds.
+fn wait_status(edge: &Edge, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let now = status(edge);
+        if done(&now) {
+            return now;
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "the status never showed {what}: {now:#}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn the_monitor_probes_by_itself_and_the_status_routes_report_it() {
+    let (edge, _state) = Edge::spawn_fresh_with(&[("STATUS_PROBE_INTERVAL_SECONDS", "5")]);
+    // Any request arms the monitor; nothing else is sent until it has probed twice.
+    let first = wait_status(&edge, "a first probe", |s| s["last_probe_at"].is_string());
+    assert_eq!(first["probe_interval_seconds"], 5);
+    assert_eq!(first["alarm_running"], true);
+    for check in ["kv", "durable_object", "webhook_queue"] {
+        assert_eq!(component(&first, check).as_deref(), Some("operational"), "{check}: {first:#}");
+    }
+    assert_eq!(component(&first, "origin"), None, "no origin is configured");
+    assert_eq!(component(&first, "monitor").as_deref(), Some("operational"));
+    assert_eq!(first["indicator"], "operational");
+    let alias = edge.get("/status.json").json()["data"].clone();
+    assert_eq!(alias["components"], first["components"], "/status.json is the same answer");
+
+    // It keeps going with no further traffic of ours.
+    let first_at = first["last_probe_at"].clone();
+    let later = wait_status(&edge, "a second probe", |s| s["last_probe_at"] != first_at);
+    assert_eq!(later["alarm_running"], true);
+    let trend = edge.get("/api/public/system-status/trend?limit=10").json()["data"].clone();
+    assert!(!trend.as_array().unwrap().is_empty());
+    assert_eq!(trend[0]["overall"], "operational");
+
+    let day = edge.get("/api/public/system-status/uptime?hours=24").json()["data"].clone();
+    assert!(day["samples"].as_u64().unwrap() >= 1, "{day}");
+    assert_eq!(
+        (day["availability_percent"].clone(), day["resolution"].clone()),
+        (serde_json::json!(100.0), serde_json::json!("minute"))
+    );
+    assert_eq!(edge.get("/api/public/system-status/uptime?hours=720").json()["data"]["resolution"], "hour");
+    let year = edge.get("/api/public/system-status/uptime?hours=8760").json()["data"].clone();
+    assert_eq!(year["resolution"], "day");
+    assert!(year["samples"].as_u64().unwrap() >= 2, "the daily aggregate counts every probe: {year}");
+    edge.get("/api/public/system-status/uptime?hours=8761").assert_error(400, "invalid_request");
+    edge.get("/api/public/system-status/trend?limit=0").assert_error(400, "invalid_request");
+
+    // The cron trigger re-arms it and is reported.
+    let cron = edge.get("/__scheduled?cron=*/5+*+*+*+*");
+    assert!(cron.status < 400, "{}", cron.text());
+    wait_status(&edge, "the cron's visit", |s| s["cron_last_seen_at"].is_string());
+}
+
+fn a_failing_origin_shows_as_an_outage_and_recovers() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&healthy);
+    let origin = TestServer::start(move |_, _| Answer::status(if flag.load(Ordering::SeqCst) { 200 } else { 503 }));
+    let (edge, _state) = Edge::spawn_fresh_with(&[
+        ("STATUS_PROBE_INTERVAL_SECONDS", "5"),
+        ("ORIGIN_URL", &origin.url("")),
+        ("ORIGIN_SIGNING_SECRET", "origin-signing-secret-for-the-tests-0123"),
+    ]);
+    wait_status(&edge, "the origin up", |s| component(s, "origin").as_deref() == Some("operational"));
+    healthy.store(false, Ordering::SeqCst);
+    let down = wait_status(&edge, "the origin down", |s| component(s, "origin").as_deref() == Some("major_outage"));
+    assert_eq!(down["indicator"], "major_outage");
+    assert!(origin.requests().iter().any(|r| r.path_and_query == "/health"), "the default health path is probed");
+    healthy.store(true, Ordering::SeqCst);
+    let back = wait_status(&edge, "the origin back", |s| component(s, "origin").as_deref() == Some("operational"));
+    assert_eq!(back["indicator"], "operational");
+    let uptime = edge.get("/api/public/system-status/uptime?hours=1").json()["data"].clone();
+    assert!(
+        uptime["availability_percent"].as_f64().unwrap() < 100.0,
+        "the outage counts against availability: {uptime}"
+    );
+}
