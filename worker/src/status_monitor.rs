@@ -41,6 +41,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS hours (hour INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS days (day INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS monitor_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS latest (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
 ];
 
 #[durable_object]
@@ -239,8 +240,11 @@ impl StatusMonitor {
         Some(judge_probe(ok, now_ms().saturating_sub(started), SLOW_MS))
     }
 
-    /// Stores a sample per minute and folds it into its hour and day; prunes each resolution.
+    /// Keeps the latest probe (what the status says now), stores each
+    /// minute's worst state (the history), folds the probe into its hour and
+    /// day, and prunes each resolution.
     fn store(&self, sample: &Sample) -> Result<()> {
+        self.sql.exec("INSERT OR REPLACE INTO latest (id, doc) VALUES (1, ?)", vec![to_json(sample)?.into()])?;
         let secs = sample.at_ms / 1000;
         let (minute, hour, day) = (secs / 60, secs / 3600, secs / 86_400);
         let kept = match first_doc(&self.sql, "SELECT doc FROM minutes WHERE minute = ?", vec![sql_int(minute)?])? {
@@ -278,9 +282,7 @@ impl StatusMonitor {
     }
 
     fn latest(&self) -> Result<Option<Sample>> {
-        first_doc(&self.sql, "SELECT doc FROM minutes ORDER BY minute DESC LIMIT 1", vec![])?
-            .map(|doc| from_json(&doc))
-            .transpose()
+        first_doc(&self.sql, "SELECT doc FROM latest WHERE id = 1", vec![])?.map(|doc| from_json(&doc)).transpose()
     }
 
     async fn status(&self) -> Result<partner_edge::status::SystemStatus> {
