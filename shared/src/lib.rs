@@ -22,6 +22,7 @@ pub mod routes;
 pub mod sandbox;
 pub mod signing;
 pub mod status;
+pub mod time;
 pub mod trust;
 pub mod webhooks;
 

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::routes::RouteId;
+pub use crate::time::{http_date, rfc3339};
 
 /// One day in seconds.
 const DAY: u64 = 86_400;
@@ -558,42 +559,6 @@ pub fn playbook_markdown(now: u64) -> String {
     text
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` for unix seconds (IMF-fixdate, RFC 9110).
-pub fn http_date(unix: u64) -> String {
-    let days = unix / DAY;
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    let (year, month, day) = civil(days as i64);
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let rem = unix % DAY;
-    format!(
-        "{weekday}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
-        months[(month - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// `2026-11-01T00:00:00Z`.
-pub fn rfc3339(unix: u64) -> String {
-    let (year, month, day) = civil((unix / DAY) as i64);
-    let rem = unix % DAY;
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Year, month and day of a day count since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -604,14 +569,6 @@ mod tests {
 
     fn lookup() -> &'static Deprecation {
         Deprecation::by_id("user-lookup").unwrap()
-    }
-
-    #[test]
-    fn http_dates_and_rfc3339_are_formatted_as_the_rfcs_say() {
-        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(http_date(1_814_313_600), "Wed, 30 Jun 2027 00:00:00 GMT");
-        assert_eq!(rfc3339(1_793_491_200), "2026-11-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -305,7 +305,7 @@ impl Envelope {
             schema_version: SCHEMA_VERSION.to_owned(),
             event_id: event.event_id.clone(),
             event_type: event.event_type,
-            occurred_at: retry::rfc3339_millis(event.occurred_at_ms),
+            occurred_at: crate::time::rfc3339_millis(event.occurred_at_ms),
             data: event.data.clone(),
         }
     }

@@ -100,66 +100,8 @@ pub fn parse_retry_after(raw: &str, now_secs: u64) -> Option<u64> {
     if let Ok(seconds) = raw.parse::<u64>() {
         return Some(seconds);
     }
-    let at = parse_imf_fixdate(raw)?;
+    let at = crate::time::parse_http_date(raw)?;
     Some(at.saturating_sub(now_secs))
-}
-
-fn parse_imf_fixdate(raw: &str) -> Option<u64> {
-    // "Sun, 06 Nov 1994 08:49:37 GMT". Every field has a fixed width and
-    // range, so no value a receiver sends can overflow the arithmetic below.
-    let rest = raw.split_once(", ")?.1;
-    let parts: Vec<&str> = rest.split(' ').collect();
-    let [day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = months.iter().position(|m| m == month)? as u32 + 1;
-    let digits = |text: &str, width: usize| -> Option<u64> {
-        (text.len() == width && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.parse().ok()).flatten()
-    };
-    let day = u32::try_from(digits(day, 2)?).ok().filter(|d| (1..=31).contains(d))?;
-    let year = i64::try_from(digits(year, 4)?).ok()?;
-    let hms: Vec<u64> = time.split(':').map(|p| digits(p, 2)).collect::<Option<Vec<_>>>()?;
-    let [h @ 0..=23, m @ 0..=59, s @ 0..=60] = hms.as_slice() else {
-        return None;
-    };
-    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
-    Some(days * 86_400 + h * 3600 + m * 60 + s)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `2026-11-22T11:37:13.250Z` for unix milliseconds.
-pub fn rfc3339_millis(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // civil_from_days, the inverse of days_from_civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        unix_ms % 1000
-    )
 }
 
 #[cfg(test)]
@@ -245,12 +187,5 @@ mod tests {
         assert_eq!(parse_retry_after("18446744073709551615", now), Some(u64::MAX));
         assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), Some(253_402_300_799 - now));
         assert_eq!(parse_retry_after("-5", now), None);
-    }
-
-    #[test]
-    fn timestamps_format_as_rfc3339() {
-        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_millis(784_111_777_250), "1994-11-06T08:49:37.250Z");
-        assert_eq!(rfc3339_millis(1_709_210_096_000), "2024-02-29T12:34:56.000Z");
     }
 }
