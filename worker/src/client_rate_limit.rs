@@ -4,7 +4,7 @@
 //! is `partner_edge::gate::take`, the same fixed window partner keys use.
 
 use partner_edge::gate::{take, ClientWindowCommand, PeekAtWindow, TakeFromWindow, WindowAnswer, WindowRequest};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::durable::{read_window, reply, serve, sql_int, SchemaOnce};
 
@@ -58,8 +58,7 @@ impl ClientRateLimit {
             )?;
             if window.admitted == 1 {
                 // The window's first request: forget the client a little after it ends.
-                let at_ms = (rate.reset_at + 5) as f64 * 1000.0;
-                self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&at_ms.into()))).await?;
+                crate::durable::set_alarm_at(&self.state, (rate.reset_at + 5) * 1000).await?;
             }
         }
         Ok(WindowAnswer { allowed, rate })

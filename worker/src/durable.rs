@@ -3,7 +3,7 @@
 use std::cell::Cell;
 
 use partner_edge::object::Command;
-use worker::{Request, RequestInit, Response, Result, SqlStorage, Stub};
+use worker::{Request, RequestInit, Response, Result, ScheduledTime, SqlStorage, State, Stub};
 
 /// Creates an object's SQLite schema on first use. `DurableObject::new`
 /// cannot fail, so fallible setup waits for the first request.
@@ -20,6 +20,13 @@ impl SchemaOnce {
         }
         Ok(())
     }
+}
+
+/// Sets the object's single alarm to fire at `at_ms` (Unix milliseconds),
+/// replacing any alarm already set.
+pub async fn set_alarm_at(state: &State, at_ms: u64) -> Result<()> {
+    let when = worker::js_sys::Date::new(&(at_ms as f64).into());
+    state.storage().set_alarm(ScheduledTime::new(when)).await
 }
 
 /// Where every object takes its commands.

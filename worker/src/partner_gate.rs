@@ -14,7 +14,7 @@ use partner_edge::gate::{
 };
 use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::durable::{read_window, reply, serve, sql_int, SchemaOnce};
 
@@ -114,8 +114,7 @@ impl PartnerGate {
             .one::<Next>()?
             .at;
         if let Some(at) = next {
-            let at_ms = (at.unsigned_abs() * 1000) as f64;
-            self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&at_ms.into()))).await?;
+            crate::durable::set_alarm_at(&self.state, at.unsigned_abs() * 1000).await?;
             self.purge_armed.set(true);
         }
         Ok(())

@@ -16,7 +16,7 @@ use partner_edge::status::{
     DAYS_KEPT_SECS, HOURS_KEPT_SECS, MINUTES_KEPT_SECS,
 };
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::bindings;
 use crate::durable::{first_doc, from_json, reply, send, serve, sql_int, to_json, SchemaOnce};
@@ -125,8 +125,7 @@ impl StatusMonitor {
     }
 
     async fn set_alarm_in(&self, secs: u64) -> Result<()> {
-        let at = (now_ms() + secs * 1000) as f64;
-        self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&at.into()))).await
+        crate::durable::set_alarm_at(&self.state, now_ms() + secs * 1000).await
     }
 
     /// Sets the alarm if none is set: the monitor then keeps itself going.

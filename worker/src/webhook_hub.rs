@@ -36,8 +36,8 @@ use partner_edge::webhooks::{
 };
 use serde::Deserialize;
 use worker::{
-    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, ScheduledTime,
-    SqlStorage, SqlStorageValue, State,
+    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, SqlStorage,
+    SqlStorageValue, State,
 };
 
 use crate::durable::{first_doc, from_json, reply, serve, sql_int, to_json, Doc, SchemaOnce};
@@ -641,7 +641,7 @@ impl WebhookHub {
         let storage = self.state.storage();
         let current = storage.get_alarm().await?;
         if current.is_none_or(|current| current.unsigned_abs() > at) {
-            storage.set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&(at as f64).into()))).await?;
+            crate::durable::set_alarm_at(&self.state, at).await?;
             self.alarm_at.set(Some(at));
         } else {
             self.alarm_at.set(current.map(i64::unsigned_abs));
@@ -677,7 +677,7 @@ impl WebhookHub {
             (a, b) => a.or(b),
         };
         if let Some(at) = next {
-            self.state.storage().set_alarm(ScheduledTime::new(worker::js_sys::Date::new(&(at as f64).into()))).await?;
+            crate::durable::set_alarm_at(&self.state, at).await?;
         }
         self.alarm_at.set(next);
         Ok(())
