@@ -456,6 +456,7 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::SystemStatus => success!("SystemStatusResponse", crate::status::SystemStatus),
         Payload::StatusTrend => success!("StatusTrendResponse", Vec<crate::status::TrendPoint>),
         Payload::StatusUptime => success!("StatusUptimeResponse", crate::status::Uptime),
+        Payload::StatuspageSummary => generator.subschema_for::<crate::status::StatuspageSummary>().to_value(),
         Payload::OpenApiChangelog => success!("OpenApiChangelogResponse", crate::changelog::Changelog),
         Payload::CanaryEcho => success!("CanaryEchoResponse", crate::public::CanaryEcho),
         Payload::PublicStats => success!("PublicStatsResponse", crate::public::PublicStats),

@@ -127,6 +127,8 @@ pub enum Payload {
     StatusTrend,
     /// `Success<Uptime>`.
     StatusUptime,
+    /// `StatuspageSummary`, top level.
+    StatuspageSummary,
     /// `Success<Changelog>`.
     OpenApiChangelog,
     /// `Success<KeyCheck>`.
@@ -334,6 +336,21 @@ route_table! {
         success_status: 200,
         response: Payload::StatusUptime,
         errors: &[ErrorCode::InvalidRequest, ErrorCode::DependencyUnavailable],
+    }
+    StatuspageSummary => {
+        method: Method::Get,
+        path: "/api/v2/summary.json",
+        operation_id: "getStatuspageSummary",
+        tag: "status",
+        summary: "The status in Statuspage API v2's summary.json shape",
+        description: "Page, overall indicator (none, minor, major, critical) and one component per check, at the \
+            path Statuspage clients already ask for, so existing status tooling reads the edge unchanged.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::StatuspageSummary,
+        errors: &[ErrorCode::DependencyUnavailable],
     }
     OpenApiChangelog => {
         method: Method::Get,

@@ -300,6 +300,125 @@ pub fn system_status(
     }
 }
 
+/// Statuspage API v2 `summary.json`: the same status in the shape existing
+/// status tooling (badges, aggregators, `statuspage` clients) already reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StatuspageSummary {
+    pub page: StatuspagePage,
+    pub status: StatuspageStatus,
+    pub components: Vec<StatuspageComponent>,
+    /// Open incidents. The edge does not track incidents yet, so this is empty.
+    pub incidents: Vec<serde_json::Value>,
+    /// Announced maintenance windows. The edge announces none, so this is empty.
+    pub scheduled_maintenances: Vec<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StatuspagePage {
+    pub id: String,
+    pub name: String,
+    /// The edge's own origin.
+    pub url: String,
+    pub time_zone: String,
+    /// RFC 3339 of the last probe, or of the answer when none has run.
+    pub updated_at: String,
+}
+
+/// The page-wide roll-up in Statuspage's words.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StatuspageStatus {
+    /// `none`, `minor`, `major` or `critical`.
+    pub indicator: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StatuspageComponent {
+    /// The check's name, stable across releases.
+    pub id: String,
+    pub name: String,
+    pub status: ComponentStatus,
+    pub description: String,
+    pub position: u32,
+    pub page_id: String,
+    pub group: bool,
+    pub group_id: Option<String>,
+    pub only_show_if_degraded: bool,
+    pub showcase: bool,
+    pub updated_at: String,
+}
+
+/// The page id every summary carries.
+pub const STATUSPAGE_PAGE_ID: &str = "partner-edge";
+
+impl Check {
+    /// What a status page calls the check.
+    pub const fn label(self) -> (&'static str, &'static str) {
+        match self {
+            Check::Kv => ("KV storage", "A write and read-back of the edge's KV namespace."),
+            Check::DurableObject => ("Durable Objects", "A round trip to another Durable Object."),
+            Check::WebhookQueue => {
+                ("Webhook delivery", "Queue depth and oldest-message age against the backlog targets.")
+            }
+            Check::Origin => ("Origin API", "The origin's health path, when an origin is configured."),
+            Check::Monitor => ("Status monitor", "Whether the monitor itself has probed on time."),
+        }
+    }
+}
+
+/// Statuspage's page indicator and description for the worst component state.
+pub const fn statuspage_indicator(worst: ComponentStatus) -> (&'static str, &'static str) {
+    match worst {
+        ComponentStatus::Operational => ("none", "All Systems Operational"),
+        ComponentStatus::DegradedPerformance => ("minor", "Minor Service Outage"),
+        ComponentStatus::PartialOutage => ("major", "Partial System Outage"),
+        ComponentStatus::MajorOutage => ("critical", "Major Service Outage"),
+    }
+}
+
+/// Renders `status` as a Statuspage v2 summary for the page at `page_url`.
+pub fn statuspage_summary(status: &SystemStatus, page_url: &str, now_secs: u64) -> StatuspageSummary {
+    let updated_at = status.last_probe_at.clone().unwrap_or_else(|| crate::time::rfc3339(now_secs));
+    let (indicator, description) = statuspage_indicator(status.indicator);
+    StatuspageSummary {
+        page: StatuspagePage {
+            id: STATUSPAGE_PAGE_ID.to_owned(),
+            name: "Partner Edge".to_owned(),
+            url: page_url.trim_end_matches('/').to_owned(),
+            time_zone: "Etc/UTC".to_owned(),
+            updated_at: updated_at.clone(),
+        },
+        status: StatuspageStatus { indicator: indicator.to_owned(), description: description.to_owned() },
+        components: status
+            .components
+            .iter()
+            .zip(1..)
+            .map(|(component, position)| {
+                let (name, description) = component.check.label();
+                StatuspageComponent {
+                    id: component.check.column().to_owned(),
+                    name: name.to_owned(),
+                    status: component.status,
+                    description: description.to_owned(),
+                    position,
+                    page_id: STATUSPAGE_PAGE_ID.to_owned(),
+                    group: false,
+                    group_id: None,
+                    only_show_if_degraded: false,
+                    showcase: true,
+                    updated_at: updated_at.clone(),
+                }
+            })
+            .collect(),
+        incidents: Vec::new(),
+        scheduled_maintenances: Vec::new(),
+    }
+}
+
 /// Arms the monitor (the first request an isolate serves, and the cron trigger).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnsureArmed {
@@ -481,5 +600,41 @@ mod tests {
             assert_eq!(ComponentStatus::from_code(state.code()), Some(state));
         }
         assert_eq!(ComponentStatus::from_code(9), None);
+    }
+
+    #[test]
+    fn statuspage_summary_speaks_statuspage() {
+        let status = SystemStatus {
+            indicator: ComponentStatus::PartialOutage,
+            components: vec![
+                ComponentState { check: Check::Kv, status: ComponentStatus::Operational },
+                ComponentState { check: Check::WebhookQueue, status: ComponentStatus::PartialOutage },
+            ],
+            last_probe_at: Some("2026-11-24T10:00:00Z".to_owned()),
+            probe_age_seconds: Some(5),
+            probe_interval_seconds: 60,
+            alarm_running: true,
+            cron_last_seen_at: None,
+        };
+        let summary = statuspage_summary(&status, "https://edge.example/", 0);
+        assert_eq!(summary.page.url, "https://edge.example");
+        assert_eq!(summary.page.updated_at, "2026-11-24T10:00:00Z");
+        assert_eq!(
+            (summary.status.indicator.as_str(), summary.status.description.as_str()),
+            ("major", "Partial System Outage")
+        );
+        let ids: Vec<_> = summary.components.iter().map(|c| (c.id.as_str(), c.position, c.status)).collect();
+        assert_eq!(
+            ids,
+            [("kv", 1, ComponentStatus::Operational), ("webhook_queue", 2, ComponentStatus::PartialOutage)]
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["components"][1]["status"], "partial_outage");
+        assert!(json["incidents"].as_array().is_some_and(Vec::is_empty));
+
+        let never = SystemStatus { last_probe_at: None, ..status };
+        assert_eq!(statuspage_summary(&never, "https://e", 86_400).page.updated_at, "1970-01-02T00:00:00Z");
+        assert_eq!(statuspage_indicator(ComponentStatus::Operational).0, "none");
+        assert_eq!(statuspage_indicator(ComponentStatus::MajorOutage).0, "critical");
     }
 }

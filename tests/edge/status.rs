@@ -60,6 +60,22 @@ fn the_monitor_probes_by_itself_and_the_status_routes_report_it() {
     let alias = edge.get("/status.json").json()["data"].clone();
     assert_eq!(alias["components"], first["components"], "/status.json is the same answer");
 
+    // Statuspage tooling reads the same state at the path it already knows.
+    let summary = edge.get("/api/v2/summary.json");
+    assert_eq!(summary.status, 200);
+    let summary = summary.json();
+    assert_eq!(summary["page"]["url"], edge.base_url.trim_end_matches('/'));
+    assert_eq!(summary["status"]["indicator"], "none", "{summary:#}");
+    let components: Vec<(String, String)> = summary["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_owned(), c["status"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(components.contains(&("webhook_queue".to_owned(), "operational".to_owned())), "{summary:#}");
+    assert!(components.contains(&("monitor".to_owned(), "operational".to_owned())), "{summary:#}");
+    assert!(summary["incidents"].is_array() && summary["scheduled_maintenances"].is_array());
+
     // It keeps going with no further traffic of ours.
     let first_at = first["last_probe_at"].clone();
     let later = wait_status(&edge, "a second probe", |s| s["last_probe_at"] != first_at);

@@ -136,6 +136,7 @@ pub async fn dispatch(
         RouteId::VerifyQuickstartKey => public::verify_key(req, edge).await,
         RouteId::TrustManifest => docs::trust_manifest(req, edge),
         RouteId::SystemStatus | RouteId::StatusJson => status::system_status(req, edge).await,
+        RouteId::StatuspageSummary => status::statuspage_summary(req, edge).await,
         RouteId::StatusTrend => status::trend(req, edge).await,
         RouteId::StatusUptime => status::uptime(req, edge).await,
         RouteId::OpenApiChangelog => docs::changelog(req, edge),

@@ -75,6 +75,17 @@ pub async fn system_status(_req: Request, edge: Edge<'_>) -> Result<Response, Ap
     success(200, status_monitor::ask(edge.env, partner_edge::status::ReadStatus {}).await?)
 }
 
+/// `GET /api/v2/summary.json`: the same answer in Statuspage's shape, unwrapped.
+pub async fn statuspage_summary(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let status = status_monitor::ask(edge.env, partner_edge::status::ReadStatus {}).await?;
+    let url = req.url()?;
+    let page_url = url.origin().ascii_serialization();
+    let summary = partner_edge::status::statuspage_summary(&status, &page_url, crate::http::now_secs(edge.now_ms));
+    let mut response = Response::from_json(&summary)?;
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
+}
+
 /// `GET /api/public/system-status/trend?limit=`.
 pub async fn trend(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
     let pairs = crate::http::query_pairs(&req)?;
