@@ -64,14 +64,16 @@ pub fn parse_page_limit(raw: &str) -> Result<u32, crate::partner::FieldError> {
         .ok_or_else(|| crate::partner::FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")))
 }
 
-/// Reads a `cursor` query parameter: `prefix` and a sequence number.
+/// Reads a `cursor` query parameter: `prefix` and 1 to 19 digits, exactly
+/// what the document's pattern allows (`contract::LOG_CURSOR`, `LEDGER_CURSOR`).
 pub fn parse_cursor(raw: &str, prefix: &str) -> Result<u64, crate::partner::FieldError> {
-    // Sequence numbers are SQLite integers: a cursor past i64::MAX names no row
-    // and must be refused here, not fail the query.
+    // Pages run newest first, each from the rows before the cursor. Sequence
+    // numbers are SQLite integers, so a cursor past i64::MAX has every row
+    // before it, the same as i64::MAX; clamping keeps the query in range.
     raw.strip_prefix(prefix)
-        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|n| (1..=19).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse::<u64>().ok())
-        .filter(|n| i64::try_from(*n).is_ok())
+        .map(|n| n.min(i64::MAX as u64))
         .ok_or_else(|| crate::partner::FieldError::new("cursor", "pass next_cursor from the previous page"))
 }
 
@@ -171,9 +173,10 @@ mod tests {
     fn cursors_and_limits_out_of_range_are_refused_by_name() {
         assert_eq!(parse_cursor("c_9", "c_").unwrap(), 9);
         assert_eq!(parse_cursor("c_9223372036854775807", "c_").unwrap(), i64::MAX as u64);
-        for raw in
-            ["c_9223372036854775808", "c_18446744073709551615", "c_99999999999999999999", "c_-1", "c_+1", "9", "c_"]
-        {
+        // Past the largest sequence number SQLite holds: every row is before it.
+        assert_eq!(parse_cursor("c_9223372036854775808", "c_").unwrap(), i64::MAX as u64);
+        assert_eq!(parse_cursor("c_9999999999999999999", "c_").unwrap(), i64::MAX as u64);
+        for raw in ["c_18446744073709551615", "c_99999999999999999999", "c_-1", "c_+1", "9", "c_", "c_1 "] {
             assert_eq!(parse_cursor(raw, "c_").unwrap_err().field, "cursor", "{raw}");
         }
         for raw in ["0", "-1", "+5", "abc", "", "1e3", "4294967296", "99999999999999999999", "201"] {

@@ -240,6 +240,30 @@ mod tests {
         );
     }
 
+    /// A client generated from the document may send any cursor the pattern
+    /// allows; the edge must accept exactly those (the contract test once
+    /// drew `c_9570700349297300670`, past i64::MAX, and got a 400).
+    #[test]
+    fn cursor_rules_and_their_patterns_agree() {
+        let fixed = [
+            "c_0",
+            "c_9",
+            "c_9223372036854775807",
+            "c_9223372036854775808",
+            "c_9999999999999999999",
+            "c_18446744073709551615",
+            "c_",
+            "c_-1",
+            "c_+1",
+            "c_1 ",
+            "le_5",
+            "le_9999999999999999999",
+            "le_10000000000000000000",
+        ];
+        agree(LOG_CURSOR, |s| crate::api::parse_cursor(s, "c_").is_ok(), 64, &fixed);
+        agree(LEDGER_CURSOR, |s| crate::api::parse_cursor(s, "le_").is_ok(), 64, &fixed);
+    }
+
     /// Every input type crosses the Durable Object boundary as JSON: what the
     /// worker sends, the object must read back, absent fields included.
     #[test]
