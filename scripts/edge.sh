@@ -13,7 +13,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-# Pinned versions; see ../shared/TOOLCHAIN.md for why these.
+# Pinned versions, known to work together on Debian with the npm packages in
+# package-lock.json; bump them together and rerun the test command.
 WASM_BINDGEN_VERSION=0.2.130
 WORKER_BUILD_VERSION=0.8.7
 TRUNK_VERSION=0.21.14
@@ -209,6 +210,11 @@ test_all() {
   build
   log "cargo fmt --check"
   cargo fmt --all --check
+  # Users who clone the repo have nothing beside it; the pattern is split so
+  # this line does not match itself.
+  if git rev-parse --git-dir >/dev/null 2>&1 && git grep -nE '\.\./shar''ed/'; then
+    die "the lines above point at a folder beside the repository, which a clone does not have"
+  fi
   log "clippy, native"
   cargo clippy --workspace --all-targets --locked -- -D warnings
   log "clippy, wasm32"

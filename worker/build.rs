@@ -13,8 +13,9 @@ fn main() {
     fs::write(out.join("event-types.json"), catalogue).expect("OUT_DIR is writable");
 
     // The changelog against the committed baseline, so the baseline itself never ships.
-    let baseline_path = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"))
-        .join("../shared/openapi-baseline.json");
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let workspace = manifest_dir.parent().expect("worker/ sits in the workspace");
+    let baseline_path = workspace.join("shared").join("openapi-baseline.json");
     println!("cargo:rerun-if-changed={}", baseline_path.display());
     let baseline: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&baseline_path).expect("shared/openapi-baseline.json is committed"))
