@@ -29,6 +29,16 @@ pub async fn set_alarm_at(state: &State, at_ms: u64) -> Result<()> {
     state.storage().set_alarm(ScheduledTime::new(when)).await
 }
 
+/// Runs `query`, which selects one nullable integer column named `at` (a
+/// `MIN(...)` over the rows something is due for), and returns it.
+pub fn earliest(sql: &SqlStorage, query: &str) -> Result<Option<u64>> {
+    #[derive(serde::Deserialize)]
+    struct Earliest {
+        at: Option<i64>,
+    }
+    Ok(sql.exec(query, None)?.one::<Earliest>()?.at.map(i64::unsigned_abs))
+}
+
 /// Where every object takes its commands.
 const CALL_URL: &str = "https://durable-object/call";
 

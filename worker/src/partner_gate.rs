@@ -100,21 +100,13 @@ struct IdempotencyRow {
 impl PartnerGate {
     /// Sets the alarm for the earliest expiry among stored rows, if any.
     async fn arm_purge(&self) -> Result<()> {
-        #[derive(Deserialize)]
-        struct Next {
-            at: Option<i64>,
-        }
-        let next = self
-            .sql
-            .exec(
-                "SELECT MIN(at) AS at FROM (SELECT MIN(expires_at) AS at FROM nonces
-                    UNION ALL SELECT MIN(expires_at) FROM idempotency)",
-                None,
-            )?
-            .one::<Next>()?
-            .at;
+        let next = crate::durable::earliest(
+            &self.sql,
+            "SELECT MIN(at) AS at FROM (SELECT MIN(expires_at) AS at FROM nonces
+                UNION ALL SELECT MIN(expires_at) FROM idempotency)",
+        )?;
         if let Some(at) = next {
-            crate::durable::set_alarm_at(&self.state, at.unsigned_abs() * 1000).await?;
+            crate::durable::set_alarm_at(&self.state, at * 1000).await?;
             self.purge_armed.set(true);
         }
         Ok(())

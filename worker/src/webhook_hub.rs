@@ -652,26 +652,17 @@ impl WebhookHub {
     /// Sets the alarm for the next thing due: a delivery, a lease running
     /// out, a re-drive batch, or the next prune while anything is stored.
     async fn schedule(&self, limits: &WebhookLimits) -> Result<()> {
-        #[derive(Deserialize)]
-        struct Next {
-            at: Option<i64>,
-        }
-        let next = self
-            .sql
-            .exec(
-                &format!(
-                    "SELECT MIN(at) AS at FROM (
-                        SELECT MIN(next_at) AS at FROM deliveries WHERE state IN ({})
-                        UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE state = {}
-                        UNION ALL SELECT next_at FROM redrive WHERE id = 1)",
-                    lits(&WAITING),
-                    lit(DeliveryState::Processing)
-                ),
-                None,
-            )?
-            .one::<Next>()?
-            .at
-            .map(i64::unsigned_abs);
+        let next = crate::durable::earliest(
+            &self.sql,
+            &format!(
+                "SELECT MIN(at) AS at FROM (
+                    SELECT MIN(next_at) AS at FROM deliveries WHERE state IN ({})
+                    UNION ALL SELECT MIN(lease_until) FROM deliveries WHERE state = {}
+                    UNION ALL SELECT next_at FROM redrive WHERE id = 1)",
+                lits(&WAITING),
+                lit(DeliveryState::Processing)
+            ),
+        )?;
         let next = match (next, self.next_prune_at(limits)?) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
