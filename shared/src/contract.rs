@@ -55,6 +55,8 @@ pub const SUBSCRIPTION_ID: &str = "^wh_[0-9a-f]{24}$";
 pub const DELIVERY_ID: &str = "^dlv_[0-9a-f]{32}$";
 /// An event id, drawn by the edge (`evt_` and 32 hex digits) or chosen by a publisher.
 pub const EVENT_ID: &str = "^evt_[A-Za-z0-9_-]{8,64}$";
+/// An incident's id: `inc_` and its number.
+pub const INCIDENT_ID: &str = "^inc_[0-9]{1,19}$";
 /// `X-Partner-Timestamp`: unix seconds.
 pub const TIMESTAMP: &str = "^[0-9]{1,19}$";
 /// `X-Partner-Nonce`.
@@ -262,6 +264,8 @@ mod tests {
         ];
         agree(LOG_CURSOR, |s| crate::api::parse_cursor(s, "c_").is_ok(), 64, &fixed);
         agree(LEDGER_CURSOR, |s| crate::api::parse_cursor(s, "le_").is_ok(), 64, &fixed);
+        let incidents = ["inc_0", "inc_9999999999999999999", "inc_10000000000000000000", "inc_", "inc_x", "inc_1 "];
+        agree(INCIDENT_ID, |s| crate::incidents::parse_incident_id(s).is_some(), 64, &incidents);
     }
 
     /// Every input type crosses the Durable Object boundary as JSON: what the

@@ -13,6 +13,7 @@ pub mod contract;
 pub mod error;
 pub mod gate;
 pub mod health;
+pub mod incidents;
 pub mod lifecycle;
 pub mod object;
 pub mod origin;

@@ -199,6 +199,7 @@ fn path_param_schema(name: &str) -> Value {
         "delivery_id" => contract::DELIVERY_ID,
         "key_id" => contract::KEY_ID,
         "event_id" => contract::EVENT_ID,
+        "incident_id" => contract::INCIDENT_ID,
         "address" => contract::WALLET_ADDRESS,
         other => panic!("path parameter {other} has no schema in openapi.rs"),
     };
@@ -217,6 +218,9 @@ fn query_param_schema(route: &Route, name: &str) -> Value {
             json!({ "type": "integer", "minimum": 1, "maximum": crate::status::TREND_MAX })
         }
         "hours" => json!({ "type": "integer", "minimum": 1, "maximum": 8760 }),
+        "limit" if route.path == "/api/public/system-status/incidents" => {
+            json!({ "type": "integer", "minimum": 1, "maximum": crate::incidents::INCIDENT_LIMIT_MAX })
+        }
         "limit" if route.path == "/api/transactions/latest" => {
             json!({ "type": "integer", "minimum": 1, "maximum": crate::public::LATEST_KEPT })
         }
@@ -397,6 +401,8 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
             RequestBody::SubscriptionPatch => generator.subschema_for::<SubscriptionPatch>(),
             RequestBody::PublishEvent => generator.subschema_for::<PublishEvent>(),
             RequestBody::RedriveIn => generator.subschema_for::<RedriveIn>(),
+            RequestBody::IncidentIn => generator.subschema_for::<crate::incidents::IncidentIn>(),
+            RequestBody::IncidentUpdateIn => generator.subschema_for::<crate::incidents::IncidentUpdateIn>(),
         };
         operation["requestBody"] =
             json!({ "required": true, "content": { "application/json": { "schema": schema.to_value() } } });
@@ -457,6 +463,8 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::StatusTrend => success!("StatusTrendResponse", Vec<crate::status::TrendPoint>),
         Payload::StatusUptime => success!("StatusUptimeResponse", crate::status::Uptime),
         Payload::StatuspageSummary => generator.subschema_for::<crate::status::StatuspageSummary>().to_value(),
+        Payload::StatusIncidents => success!("StatusIncidentsResponse", crate::incidents::IncidentList),
+        Payload::Incident => success!("IncidentResponse", crate::incidents::Incident),
         Payload::OpenApiChangelog => success!("OpenApiChangelogResponse", crate::changelog::Changelog),
         Payload::CanaryEcho => success!("CanaryEchoResponse", crate::public::CanaryEcho),
         Payload::PublicStats => success!("PublicStatsResponse", crate::public::PublicStats),

@@ -109,6 +109,8 @@ pub enum RequestBody {
     SubscriptionPatch,
     PublishEvent,
     RedriveIn,
+    IncidentIn,
+    IncidentUpdateIn,
 }
 
 /// The body a route answers with on success. The OpenAPI generator maps each
@@ -129,6 +131,10 @@ pub enum Payload {
     StatusUptime,
     /// `StatuspageSummary`, top level.
     StatuspageSummary,
+    /// `Success<IncidentList>`.
+    StatusIncidents,
+    /// `Success<Incident>`.
+    Incident,
     /// `Success<Changelog>`.
     OpenApiChangelog,
     /// `Success<KeyCheck>`.
@@ -335,6 +341,26 @@ route_table! {
         query: &[QueryParam { name: "hours", required: false, description: "1 to 8760; 24 when absent." }],
         success_status: 200,
         response: Payload::StatusUptime,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::DependencyUnavailable],
+    }
+    /// Incident windows, derived and posted.
+    StatusIncidents => {
+        method: Method::Get,
+        path: "/api/public/system-status/incidents",
+        operation_id: "listStatusIncidents",
+        tag: "status",
+        summary: "Incidents open at any time in a window, newest first",
+        description: "Windows in which the status monitor saw a check degraded (first and last seen, duration, \
+            affected checks), merged with incidents operators post. Each moves through `degraded`, `investigating`, \
+            `monitoring` and `resolved`, with a timestamped update per step. Active incidents are listed whenever they began.",
+        access: Access::Public,
+        request: None,
+        query: &[
+            QueryParam { name: "hours", required: false, description: "1 to 8760; 168 (a week) when absent." },
+            QueryParam { name: "limit", required: false, description: "1 to 100; 30 when absent." },
+        ],
+        success_status: 200,
+        response: Payload::StatusIncidents,
         errors: &[ErrorCode::InvalidRequest, ErrorCode::DependencyUnavailable],
     }
     StatuspageSummary => {
@@ -1123,6 +1149,38 @@ route_table! {
         success_status: 202,
         response: Payload::Redrive,
         errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// An operator opens an incident.
+    OpenIncident => {
+        method: Method::Post,
+        path: "/api/admin/incidents",
+        operation_id: "openIncident",
+        tag: "admin",
+        summary: "Open an incident on the public status",
+        description: "The incident is listed by the incidents route and in `summary.json` until an update resolves it.",
+        access: Access::Admin,
+        request: Some(RequestBody::IncidentIn),
+        query: &[],
+        success_status: 201,
+        response: Payload::Incident,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest],
+    }
+    /// An operator moves an incident on.
+    UpdateIncident => {
+        method: Method::Post,
+        path: "/api/admin/incidents/{incident_id}/updates",
+        operation_id: "updateIncident",
+        tag: "admin",
+        summary: "Post an update to an open incident",
+        description: "Any phase may follow an open one. An update to an incident the monitor opened takes it over: \
+            the monitor then moves it to `monitoring` when the checks recover, and an operator resolves it. \
+            A resolved incident takes no more updates (409 `conflict`).",
+        access: Access::Admin,
+        request: Some(RequestBody::IncidentUpdateIn),
+        query: &[],
+        success_status: 200,
+        response: Payload::Incident,
+        errors: &[ErrorCode::Unauthorized, ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::Conflict],
     }
     /// Prometheus metrics.
     Metrics => {

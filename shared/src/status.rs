@@ -308,8 +308,8 @@ pub struct StatuspageSummary {
     pub page: StatuspagePage,
     pub status: StatuspageStatus,
     pub components: Vec<StatuspageComponent>,
-    /// Open incidents. The edge does not track incidents yet, so this is empty.
-    pub incidents: Vec<serde_json::Value>,
+    /// Incidents not yet resolved, newest first.
+    pub incidents: Vec<StatuspageIncident>,
     /// Announced maintenance windows. The edge announces none, so this is empty.
     pub scheduled_maintenances: Vec<serde_json::Value>,
 }
@@ -352,6 +352,74 @@ pub struct StatuspageComponent {
     pub updated_at: String,
 }
 
+/// An unresolved incident in Statuspage's words.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StatuspageIncident {
+    pub id: String,
+    pub name: String,
+    /// `investigating`, `monitoring` or `resolved` (the edge's `degraded` reads as `investigating`).
+    pub status: String,
+    /// `none`, `minor`, `major` or `critical`.
+    pub impact: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: String,
+    pub resolved_at: Option<String>,
+    pub shortlink: String,
+    pub page_id: String,
+    /// Newest first, as Statuspage lists them.
+    pub incident_updates: Vec<StatuspageIncidentUpdate>,
+    /// The affected checks' component ids.
+    pub components: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StatuspageIncidentUpdate {
+    pub id: String,
+    pub incident_id: String,
+    pub status: String,
+    pub body: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub display_at: String,
+}
+
+impl StatuspageIncident {
+    fn from_incident(incident: &crate::incidents::Incident, page_url: &str) -> Self {
+        let updated_at = incident.updates.last().map_or_else(|| incident.first_seen_at.clone(), |u| u.at.clone());
+        StatuspageIncident {
+            id: incident.id.clone(),
+            name: incident.title.clone(),
+            status: incident.phase.statuspage().to_owned(),
+            impact: crate::incidents::statuspage_impact(incident.impact).to_owned(),
+            created_at: incident.first_seen_at.clone(),
+            updated_at,
+            started_at: incident.first_seen_at.clone(),
+            resolved_at: incident.resolved_at.clone(),
+            shortlink: format!("{}/api/public/system-status/incidents?hours=8760", page_url.trim_end_matches('/')),
+            page_id: STATUSPAGE_PAGE_ID.to_owned(),
+            incident_updates: incident
+                .updates
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(n, update)| StatuspageIncidentUpdate {
+                    id: format!("{}_{}", incident.id, n + 1),
+                    incident_id: incident.id.clone(),
+                    status: update.phase.statuspage().to_owned(),
+                    body: update.message.clone(),
+                    created_at: update.at.clone(),
+                    updated_at: update.at.clone(),
+                    display_at: update.at.clone(),
+                })
+                .collect(),
+            components: incident.affected_checks.iter().map(|c| c.column().to_owned()).collect(),
+        }
+    }
+}
+
 /// The page id every summary carries.
 pub const STATUSPAGE_PAGE_ID: &str = "partner-edge";
 
@@ -380,8 +448,14 @@ pub const fn statuspage_indicator(worst: ComponentStatus) -> (&'static str, &'st
     }
 }
 
-/// Renders `status` as a Statuspage v2 summary for the page at `page_url`.
-pub fn statuspage_summary(status: &SystemStatus, page_url: &str, now_secs: u64) -> StatuspageSummary {
+/// Renders `status` and the `incidents` still open as a Statuspage v2
+/// summary for the page at `page_url`.
+pub fn statuspage_summary(
+    status: &SystemStatus,
+    incidents: &[crate::incidents::Incident],
+    page_url: &str,
+    now_secs: u64,
+) -> StatuspageSummary {
     let updated_at = status.last_probe_at.clone().unwrap_or_else(|| crate::time::rfc3339(now_secs));
     let (indicator, description) = statuspage_indicator(status.indicator);
     StatuspageSummary {
@@ -414,7 +488,11 @@ pub fn statuspage_summary(status: &SystemStatus, page_url: &str, now_secs: u64) 
                 }
             })
             .collect(),
-        incidents: Vec::new(),
+        incidents: incidents
+            .iter()
+            .filter(|i| i.active)
+            .map(|i| StatuspageIncident::from_incident(i, page_url))
+            .collect(),
         scheduled_maintenances: Vec::new(),
     }
 }
@@ -447,6 +525,9 @@ crate::object_commands! {
         Status(ReadStatus) => SystemStatus,
         Trend(ReadTrend) => Vec<TrendPoint>,
         Uptime(ReadUptime) => Uptime,
+        Incidents(crate::incidents::ReadIncidents) => crate::incidents::IncidentList,
+        OpenIncident(crate::incidents::OpenIncident) => crate::incidents::Incident,
+        UpdateIncident(crate::incidents::PostIncidentUpdate) => crate::incidents::UpdateOutcome,
     }
 }
 
@@ -616,7 +697,7 @@ mod tests {
             alarm_running: true,
             cron_last_seen_at: None,
         };
-        let summary = statuspage_summary(&status, "https://edge.example/", 0);
+        let summary = statuspage_summary(&status, &[], "https://edge.example/", 0);
         assert_eq!(summary.page.url, "https://edge.example");
         assert_eq!(summary.page.updated_at, "2026-11-24T10:00:00Z");
         assert_eq!(
@@ -632,8 +713,35 @@ mod tests {
         assert_eq!(json["components"][1]["status"], "partial_outage");
         assert!(json["incidents"].as_array().is_some_and(Vec::is_empty));
 
+        // Open incidents are listed in Statuspage's words; resolved ones are not.
+        use crate::incidents::{observe, render, IncidentUpdateIn, Observation};
+        let down = Sample { at_ms: 60_000, checks: vec![(Check::WebhookQueue, ComponentStatus::PartialOutage)] };
+        let Observation::Opened(mut open) = observe(None, &down) else { panic!("opens") };
+        IncidentUpdateIn { phase: crate::incidents::IncidentPhase::Monitoring, message: "Draining.".into() }
+            .apply(&mut open, 120_000)
+            .unwrap();
+        let Observation::Opened(other) =
+            observe(None, &Sample { at_ms: 0, checks: vec![(Check::Kv, ComponentStatus::MajorOutage)] })
+        else {
+            panic!("opens")
+        };
+        let Observation::Changed(resolved) = observe(Some(&other), &Sample { at_ms: 1, checks: vec![] }) else {
+            panic!("resolves")
+        };
+        let listed =
+            statuspage_summary(&status, &[render(2, &open, 180_000), render(1, &resolved, 180_000)], "https://e", 0);
+        assert_eq!(listed.incidents.len(), 1);
+        let incident = &listed.incidents[0];
+        assert_eq!(
+            (incident.id.as_str(), incident.status.as_str(), incident.impact.as_str()),
+            ("inc_2", "monitoring", "major")
+        );
+        assert_eq!(incident.components, ["webhook_queue"]);
+        let statuses: Vec<&str> = incident.incident_updates.iter().map(|u| u.status.as_str()).collect();
+        assert_eq!(statuses, ["monitoring", "investigating"], "newest first; degraded reads as investigating");
+
         let never = SystemStatus { last_probe_at: None, ..status };
-        assert_eq!(statuspage_summary(&never, "https://e", 86_400).page.updated_at, "1970-01-02T00:00:00Z");
+        assert_eq!(statuspage_summary(&never, &[], "https://e", 86_400).page.updated_at, "1970-01-02T00:00:00Z");
         assert_eq!(statuspage_indicator(ComponentStatus::Operational).0, "none");
         assert_eq!(statuspage_indicator(ComponentStatus::MajorOutage).0, "critical");
     }

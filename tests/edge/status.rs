@@ -16,7 +16,14 @@ pub const OWN_EDGE_TESTS: &[(&str, fn())] = &[
         the_monitor_probes_by_itself_and_the_status_routes_report_it,
     ),
     ("a_failing_origin_shows_as_an_outage_and_recovers", a_failing_origin_shows_as_an_outage_and_recovers),
+    ("operators_post_incidents_through_their_phases", operators_post_incidents_through_their_phases),
 ];
+
+fn incidents(edge: &Edge, query: &str) -> Value {
+    let reply = edge.get(&format!("/api/public/system-status/incidents{query}"));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()["data"].clone()
+}
 
 fn status(edge: &Edge) -> Value {
     let reply = edge.get("/api/public/system-status");
@@ -117,12 +124,102 @@ fn a_failing_origin_shows_as_an_outage_and_recovers() {
     let down = wait_status(&edge, "the origin down", |s| component(s, "origin").as_deref() == Some("major_outage"));
     assert_eq!(down["indicator"], "major_outage");
     assert!(origin.requests().iter().any(|r| r.path_and_query == "/health"), "the default health path is probed");
+
+    // The outage is an incident, active while it lasts, in both feeds.
+    let during = incidents(&edge, "");
+    assert_eq!(during["active"], 1, "{during:#}");
+    let incident = during["incidents"][0].clone();
+    assert_eq!(
+        (&incident["source"], &incident["phase"], &incident["active"], &incident["impact"]),
+        (&"monitor".into(), &"degraded".into(), &true.into(), &"major_outage".into()),
+        "{incident:#}"
+    );
+    assert_eq!(incident["affected_checks"], serde_json::json!(["origin"]));
+    let summary = edge.get("/api/v2/summary.json").json();
+    assert_eq!(summary["incidents"][0]["id"], incident["id"], "{summary:#}");
+    assert_eq!(summary["incidents"][0]["impact"], "critical");
+
     healthy.store(true, Ordering::SeqCst);
     let back = wait_status(&edge, "the origin back", |s| component(s, "origin").as_deref() == Some("operational"));
     assert_eq!(back["indicator"], "operational");
+    let after = incidents(&edge, "?hours=1&limit=5");
+    assert_eq!(after["active"], 0, "{after:#}");
+    let resolved = &after["incidents"][0];
+    assert_eq!((&resolved["id"], &resolved["phase"]), (&incident["id"], &"resolved".into()), "{after:#}");
+    assert!(resolved["resolved_at"].is_string() && resolved["duration_seconds"].as_u64().unwrap() >= 1, "{after:#}");
+    let phases: Vec<&str> =
+        resolved["updates"].as_array().unwrap().iter().map(|u| u["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["degraded", "resolved"], "{after:#}");
+    assert_eq!(edge.get("/api/v2/summary.json").json()["incidents"], serde_json::json!([]));
     let uptime = edge.get("/api/public/system-status/uptime?hours=1").json()["data"].clone();
     assert!(
         uptime["availability_percent"].as_f64().unwrap() < 100.0,
         "the outage counts against availability: {uptime}"
     );
+}
+
+fn operators_post_incidents_through_their_phases() {
+    let (edge, _state) = Edge::spawn_fresh();
+    let opened = edge.admin(
+        "POST",
+        "/api/admin/incidents",
+        Some(&serde_json::json!({
+            "title": "Webhook delivery latency elevated",
+            "message": "[investigating] webhook delivery latency elevated; next update in 15 minutes.",
+            "affected": ["webhook_queue", "webhook_queue"],
+            "impact": "partial_outage",
+        })),
+    );
+    assert_eq!(opened.status, 201, "{}", opened.text());
+    let incident = opened.json()["data"].clone();
+    let id = incident["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("inc_"), "{incident:#}");
+    assert_eq!((&incident["source"], &incident["phase"]), (&"operator".into(), &"investigating".into()));
+    assert_eq!(incident["affected_checks"], serde_json::json!(["webhook_queue"]), "repeats are dropped");
+
+    let listed = incidents(&edge, "?hours=1");
+    assert_eq!((listed["active"].clone(), listed["incidents"][0]["id"].clone()), (1.into(), id.clone().into()));
+    let summary = edge.get("/api/v2/summary.json").json();
+    assert_eq!(summary["incidents"][0]["name"], "Webhook delivery latency elevated", "{summary:#}");
+    assert_eq!(summary["incidents"][0]["status"], "investigating");
+
+    let path = format!("/api/admin/incidents/{id}/updates");
+    let update = |phase: &str, message: &str| {
+        edge.admin("POST", &path, Some(&serde_json::json!({ "phase": phase, "message": message })))
+    };
+    let monitoring = update("monitoring", "[monitoring] queue draining.");
+    assert_eq!(monitoring.status, 200, "{}", monitoring.text());
+    assert_eq!(monitoring.json()["data"]["phase"], "monitoring");
+    update("monitoring", "   ").assert_error(400, "invalid_request");
+    update("paused", "x").assert_error(400, "invalid_request");
+    let resolved = update("resolved", "[resolved] latency back under the SLO.");
+    assert_eq!(resolved.status, 200, "{}", resolved.text());
+    let resolved = resolved.json()["data"].clone();
+    assert_eq!((&resolved["active"], &resolved["phase"]), (&false.into(), &"resolved".into()));
+    let phases: Vec<&str> =
+        resolved["updates"].as_array().unwrap().iter().map(|u| u["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["investigating", "monitoring", "resolved"]);
+    update("investigating", "again").assert_error(409, "conflict");
+    assert_eq!(edge.get("/api/v2/summary.json").json()["incidents"], serde_json::json!([]));
+    assert_eq!(incidents(&edge, "")["incidents"][0]["phase"], "resolved");
+
+    edge.admin(
+        "POST",
+        "/api/admin/incidents/inc_9999999999999999999/updates",
+        Some(&serde_json::json!({
+            "phase": "resolved", "message": "x",
+        })),
+    )
+    .assert_error(404, "not_found");
+    edge.admin(
+        "POST",
+        "/api/admin/incidents",
+        Some(&serde_json::json!({ "title": "x", "message": "y", "color": "red" })),
+    )
+    .assert_error(400, "invalid_request");
+    edge.request("POST", "/api/admin/incidents", &[("content-type", "application/json")], Some(b"{}"))
+        .assert_error(401, "unauthorized");
+    incidents(&edge, "?limit=100");
+    edge.get("/api/public/system-status/incidents?limit=101").assert_error(400, "invalid_request");
+    edge.get("/api/public/system-status/incidents?hours=0").assert_error(400, "invalid_request");
 }

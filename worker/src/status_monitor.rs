@@ -10,6 +10,10 @@
 //! roll up, is `partner_edge::status`'s job.
 
 use partner_edge::health::{DurableObjectProbe, ProbeRecord};
+use partner_edge::incidents::{
+    missed_probes, observe, render, Incident, IncidentList, IncidentRecord, IncidentSource, Observation, OpenIncident,
+    PostIncidentUpdate, ReadIncidents, UpdateOutcome, UpdateRefused, INCIDENTS_KEPT, INCIDENTS_KEPT_SECS,
+};
 use partner_edge::status::{
     judge_probe, judge_queue, resolution_for, system_status, uptime, Check, ComponentState, ComponentStatus,
     EnsureArmed, ReadStatus, ReadTrend, ReadUptime, Resolution, Rollup, Sample, StatusCommand, TrendPoint,
@@ -42,6 +46,15 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS days (day INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS monitor_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS latest (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
+    // `end_ms` is null while the incident is open.
+    "CREATE TABLE IF NOT EXISTS incidents (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        first_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        doc TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS incidents_by_end ON incidents (end_ms)",
 ];
 
 #[durable_object]
@@ -67,6 +80,9 @@ impl DurableObject for StatusMonitor {
                 StatusCommand::Status(_) => reply::<ReadStatus>(&self.status().await?),
                 StatusCommand::Trend(query) => reply::<ReadTrend>(&self.trend(query.limit)?),
                 StatusCommand::Uptime(query) => reply::<ReadUptime>(&self.uptime(query.hours)?),
+                StatusCommand::Incidents(query) => reply::<ReadIncidents>(&self.incidents(&query)?),
+                StatusCommand::OpenIncident(open) => reply::<OpenIncident>(&self.open_incident(open.record)?),
+                StatusCommand::UpdateIncident(update) => reply::<PostIncidentUpdate>(&self.update_incident(update)?),
             }
         })
         .await
@@ -243,6 +259,7 @@ impl StatusMonitor {
     /// minute's worst state (the history), folds the probe into its hour and
     /// day, and prunes each resolution.
     fn store(&self, sample: &Sample) -> Result<()> {
+        self.track_incidents(sample)?;
         self.sql.exec("INSERT OR REPLACE INTO latest (id, doc) VALUES (1, ?)", vec![to_json(sample)?.into()])?;
         let secs = sample.at_ms / 1000;
         let (minute, hour, day) = (secs / 60, secs / 3600, secs / 86_400);
@@ -363,6 +380,144 @@ impl StatusMonitor {
             }
         }
         Ok(uptime(hours, &total, resolution))
+    }
+}
+
+/// A stored incident row.
+#[derive(Deserialize)]
+struct IncidentRow {
+    seq: i64,
+    doc: String,
+}
+
+impl IncidentRow {
+    fn parse(&self) -> Result<(u64, IncidentRecord)> {
+        Ok((self.seq.unsigned_abs(), from_json(&self.doc)?))
+    }
+}
+
+fn source_name(source: IncidentSource) -> &'static str {
+    match source {
+        IncidentSource::Monitor => "monitor",
+        IncidentSource::Operator => "operator",
+    }
+}
+
+impl StatusMonitor {
+    /// Opens, extends or resolves the monitor's own incident from `sample`,
+    /// records a stretch without probes, and prunes old incidents.
+    fn track_incidents(&self, sample: &Sample) -> Result<()> {
+        if let Some(gap) = missed_probes(self.meta("last_probe_ms")?, sample.at_ms, self.interval()?) {
+            self.insert_incident(&gap)?;
+        }
+        let open = self
+            .sql
+            .exec(
+                "SELECT seq, doc FROM incidents WHERE source = 'monitor' AND end_ms IS NULL ORDER BY seq DESC LIMIT 1",
+                vec![],
+            )?
+            .to_array::<IncidentRow>()?
+            .first()
+            .map(IncidentRow::parse)
+            .transpose()?;
+        match (observe(open.as_ref().map(|(_, record)| record), sample), open) {
+            (Observation::Unchanged, _) => {}
+            (Observation::Opened(record), _) => {
+                self.insert_incident(&record)?;
+            }
+            (Observation::Changed(record), Some((seq, _))) => self.save_incident(seq, &record)?,
+            (Observation::Changed(_), None) => {
+                return Err(worker::Error::from("an incident changed that was not open"))
+            }
+        }
+        let cutoff = (sample.at_ms / 1000).saturating_sub(INCIDENTS_KEPT_SECS) * 1000;
+        self.sql.exec("DELETE FROM incidents WHERE end_ms IS NOT NULL AND end_ms < ?", vec![sql_int(cutoff)?])?;
+        self.sql.exec(
+            "DELETE FROM incidents WHERE end_ms IS NOT NULL AND seq <= (SELECT MAX(seq) FROM incidents) - ?",
+            vec![sql_int(INCIDENTS_KEPT)?],
+        )?;
+        Ok(())
+    }
+
+    fn insert_incident(&self, record: &IncidentRecord) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Inserted {
+            seq: i64,
+        }
+        let end = record.resolved_ms.map(sql_int).transpose()?;
+        let inserted: Inserted = self
+            .sql
+            .exec(
+                "INSERT INTO incidents (source, first_ms, end_ms, doc) VALUES (?, ?, ?, ?) RETURNING seq",
+                vec![
+                    source_name(record.source).into(),
+                    sql_int(record.first_seen_ms)?,
+                    end.unwrap_or(worker::SqlStorageValue::Null),
+                    to_json(record)?.into(),
+                ],
+            )?
+            .one()?;
+        Ok(inserted.seq.unsigned_abs())
+    }
+
+    fn save_incident(&self, seq: u64, record: &IncidentRecord) -> Result<()> {
+        let end = record.resolved_ms.map(sql_int).transpose()?;
+        self.sql.exec(
+            "UPDATE incidents SET end_ms = ?, doc = ? WHERE seq = ?",
+            vec![end.unwrap_or(worker::SqlStorageValue::Null), to_json(record)?.into(), sql_int(seq)?],
+        )?;
+        Ok(())
+    }
+
+    /// Every incident open at some time in the last `hours`, newest first.
+    fn incidents(&self, query: &ReadIncidents) -> Result<IncidentList> {
+        #[derive(Deserialize)]
+        struct Count {
+            n: i64,
+        }
+        let now = now_ms();
+        let since = now.saturating_sub(query.hours * 3_600_000);
+        let rows = self
+            .sql
+            .exec(
+                "SELECT seq, doc FROM incidents WHERE end_ms IS NULL OR end_ms >= ?
+                 ORDER BY first_ms DESC, seq DESC LIMIT ?",
+                vec![sql_int(since)?, i64::from(query.limit).into()],
+            )?
+            .to_array::<IncidentRow>()?;
+        let active: Count = self.sql.exec("SELECT COUNT(*) AS n FROM incidents WHERE end_ms IS NULL", vec![])?.one()?;
+        let incidents = rows
+            .iter()
+            .map(|row| row.parse().map(|(seq, record)| render(seq, &record, now)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IncidentList { hours: query.hours, active: active.n.unsigned_abs(), incidents })
+    }
+
+    fn open_incident(&self, record: IncidentRecord) -> Result<Incident> {
+        let seq = self.insert_incident(&record)?;
+        Ok(render(seq, &record, now_ms()))
+    }
+
+    fn update_incident(&self, post: PostIncidentUpdate) -> Result<UpdateOutcome> {
+        let Ok(seq) = i64::try_from(post.seq) else { return Ok(UpdateOutcome::NotFound) };
+        let row = self
+            .sql
+            .exec("SELECT seq, doc FROM incidents WHERE seq = ?", vec![seq.into()])?
+            .to_array::<IncidentRow>()?;
+        let Some((seq, mut record)) = row.first().map(IncidentRow::parse).transpose()? else {
+            return Ok(UpdateOutcome::NotFound);
+        };
+        let now = now_ms();
+        Ok(match post.update.apply(&mut record, now) {
+            Ok(()) => {
+                self.save_incident(seq, &record)?;
+                UpdateOutcome::Updated(render(seq, &record, now))
+            }
+            Err(UpdateRefused::AlreadyResolved) => UpdateOutcome::AlreadyResolved,
+            Err(UpdateRefused::Invalid(error)) => {
+                UpdateOutcome::Invalid { field: error.field.to_owned(), reason: error.reason }
+            }
+        })
     }
 }
 

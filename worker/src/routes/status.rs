@@ -2,11 +2,14 @@
 
 use partner_edge::error::ErrorCode;
 use partner_edge::health::{self, KvProbe, Measured, ProbeRecord, KV_PROBE_KEY};
+use partner_edge::incidents::{
+    IncidentIn, IncidentUpdateIn, OpenIncident, PostIncidentUpdate, ReadIncidents, UpdateOutcome,
+};
 use worker::{Env, Request, Response};
 
 use crate::bindings;
 use crate::error::ApiError;
-use crate::http::{now_ms, success};
+use crate::http::{json_body, now_ms, success};
 use crate::router::Edge;
 use crate::{config, status_monitor};
 
@@ -77,10 +80,19 @@ pub async fn system_status(_req: Request, edge: Edge<'_>) -> Result<Response, Ap
 
 /// `GET /api/v2/summary.json`: the same answer in Statuspage's shape, unwrapped.
 pub async fn statuspage_summary(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let status = status_monitor::ask(edge.env, partner_edge::status::ReadStatus {}).await?;
+    let open = ReadIncidents { hours: 1, limit: partner_edge::incidents::INCIDENT_LIMIT_MAX };
+    let (status, incidents) = futures_util::join!(
+        status_monitor::ask(edge.env, partner_edge::status::ReadStatus {}),
+        status_monitor::ask(edge.env, open),
+    );
     let url = req.url()?;
     let page_url = url.origin().ascii_serialization();
-    let summary = partner_edge::status::statuspage_summary(&status, &page_url, crate::http::now_secs(edge.now_ms));
+    let summary = partner_edge::status::statuspage_summary(
+        &status?,
+        &incidents?.incidents,
+        &page_url,
+        crate::http::now_secs(edge.now_ms),
+    );
     let mut response = Response::from_json(&summary)?;
     response.headers_mut().set("cache-control", "no-store")?;
     Ok(response)
@@ -98,6 +110,37 @@ pub async fn uptime(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> 
     let pairs = crate::http::query_pairs(&req)?;
     let hours = partner_edge::status::parse_uptime_hours(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     success(200, status_monitor::ask(edge.env, partner_edge::status::ReadUptime { hours }).await?)
+}
+
+/// `GET /api/public/system-status/incidents?hours=&limit=`.
+pub async fn incidents(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = crate::http::query_pairs(&req)?;
+    let query = partner_edge::incidents::parse_incident_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    success(200, status_monitor::ask(edge.env, query).await?)
+}
+
+/// `POST /api/admin/incidents`.
+pub async fn open_incident(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let input: IncidentIn = json_body(&edge.body)?;
+    let record = input.open(edge.now_ms)?;
+    success(201, status_monitor::ask(edge.env, OpenIncident { record }).await?)
+}
+
+/// `POST /api/admin/incidents/{incident_id}/updates`.
+pub async fn update_incident(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let raw = edge.params.get("incident_id").unwrap_or_default();
+    let missing = || ApiError::new(ErrorCode::NotFound, format!("no incident {raw}"));
+    let seq = partner_edge::incidents::parse_incident_id(raw).ok_or_else(missing)?;
+    let update: IncidentUpdateIn = json_body(&edge.body)?;
+    update.validate()?;
+    match status_monitor::ask(edge.env, PostIncidentUpdate { seq, update }).await? {
+        UpdateOutcome::Updated(incident) => success(200, incident),
+        UpdateOutcome::NotFound => Err(missing()),
+        UpdateOutcome::AlreadyResolved => {
+            Err(ApiError::new(ErrorCode::Conflict, format!("{raw} is resolved; open a new incident instead")))
+        }
+        UpdateOutcome::Invalid { field, reason } => Err(ApiError::invalid_request(format!("{field}: {reason}"))),
+    }
 }
 
 thread_local! {
