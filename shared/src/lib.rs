@@ -14,6 +14,7 @@ pub mod error;
 pub mod gate;
 pub mod health;
 pub mod incidents;
+pub mod latency;
 pub mod lifecycle;
 pub mod object;
 pub mod origin;

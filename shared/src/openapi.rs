@@ -217,6 +217,9 @@ fn query_param_schema(route: &Route, name: &str) -> Value {
         "limit" if route.path == "/api/public/system-status/trend" => {
             json!({ "type": "integer", "minimum": 1, "maximum": crate::status::TREND_MAX })
         }
+        "hours" if route.path == "/api/public/latency-percentiles" => {
+            json!({ "type": "integer", "minimum": 1, "maximum": crate::latency::MAX_HOURS })
+        }
         "hours" => json!({ "type": "integer", "minimum": 1, "maximum": 8760 }),
         "limit" if route.path == "/api/public/system-status/incidents" => {
             json!({ "type": "integer", "minimum": 1, "maximum": crate::incidents::INCIDENT_LIMIT_MAX })
@@ -465,6 +468,7 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::StatuspageSummary => generator.subschema_for::<crate::status::StatuspageSummary>().to_value(),
         Payload::StatusIncidents => success!("StatusIncidentsResponse", crate::incidents::IncidentList),
         Payload::Incident => success!("IncidentResponse", crate::incidents::Incident),
+        Payload::LatencyPercentiles => success!("LatencyPercentilesResponse", crate::latency::LatencyReport),
         Payload::OpenApiChangelog => success!("OpenApiChangelogResponse", crate::changelog::Changelog),
         Payload::CanaryEcho => success!("CanaryEchoResponse", crate::public::CanaryEcho),
         Payload::PublicStats => success!("PublicStatsResponse", crate::public::PublicStats),

@@ -135,6 +135,8 @@ pub enum Payload {
     StatusIncidents,
     /// `Success<Incident>`.
     Incident,
+    /// `Success<LatencyReport>`.
+    LatencyPercentiles,
     /// `Success<Changelog>`.
     OpenApiChangelog,
     /// `Success<KeyCheck>`.
@@ -361,6 +363,25 @@ route_table! {
         ],
         success_status: 200,
         response: Payload::StatusIncidents,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::DependencyUnavailable],
+    }
+    /// Latency percentiles from real traffic.
+    LatencyPercentiles => {
+        method: Method::Get,
+        path: "/api/public/latency-percentiles",
+        operation_id: "getLatencyPercentiles",
+        tag: "status",
+        summary: "p50, p95 and p99 of the edge's own traffic, per route family",
+        description: "Every request the edge answers is recorded per route family (the route's tag) and status \
+            class in a DDSketch with 1 % relative accuracy; windows up to 48 h merge hourly buckets, longer ones daily \
+            buckets. `webhooks` gives each delivery's time from the event's publication to the receiver's 2xx, \
+            judged against the webhook latency SLO (p50 250 ms, p95 1 s, p99 3 s). Isolates hand their figures over \
+            every `LATENCY_FLUSH_SECONDS` (10 s by default), so the newest seconds may not be in yet.",
+        access: Access::Public,
+        request: None,
+        query: &[QueryParam { name: "hours", required: false, description: "1 to 720; 24 when absent." }],
+        success_status: 200,
+        response: Payload::LatencyPercentiles,
         errors: &[ErrorCode::InvalidRequest, ErrorCode::DependencyUnavailable],
     }
     StatuspageSummary => {

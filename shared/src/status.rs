@@ -528,6 +528,9 @@ crate::object_commands! {
         Incidents(crate::incidents::ReadIncidents) => crate::incidents::IncidentList,
         OpenIncident(crate::incidents::OpenIncident) => crate::incidents::Incident,
         UpdateIncident(crate::incidents::PostIncidentUpdate) => crate::incidents::UpdateOutcome,
+        /// Merges an isolate's (or a hub's) latency batch; answers with the cells merged.
+        MergeLatency(crate::latency::MergeLatency) => u32,
+        Latency(crate::latency::ReadLatency) => crate::latency::LatencyReport,
     }
 }
 

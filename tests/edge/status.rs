@@ -17,6 +17,7 @@ pub const OWN_EDGE_TESTS: &[(&str, fn())] = &[
     ),
     ("a_failing_origin_shows_as_an_outage_and_recovers", a_failing_origin_shows_as_an_outage_and_recovers),
     ("operators_post_incidents_through_their_phases", operators_post_incidents_through_their_phases),
+    ("latency_percentiles_come_from_real_traffic", latency_percentiles_come_from_real_traffic),
 ];
 
 fn incidents(edge: &Edge, query: &str) -> Value {
@@ -222,4 +223,64 @@ fn operators_post_incidents_through_their_phases() {
     incidents(&edge, "?limit=100");
     edge.get("/api/public/system-status/incidents?limit=101").assert_error(400, "invalid_request");
     edge.get("/api/public/system-status/incidents?hours=0").assert_error(400, "invalid_request");
+}
+
+fn family<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
+    report["families"].as_array()?.iter().find(|f| f["family"] == name)
+}
+
+fn latency_percentiles_come_from_real_traffic() {
+    let (edge, _state) = Edge::spawn_fresh_with(&[("LATENCY_FLUSH_SECONDS", "0"), ("WEBHOOK_ALLOW_LOOPBACK", "true")]);
+    let receiver = TestServer::start(|_, _| Answer::status(200));
+    let client = edge.partner("live", &["read", "credit", "webhooks"]);
+    let body = serde_json::json!({ "url": receiver.url("/hook"), "description": "latency", "receive_all": true });
+    let subscribed =
+        client.mutate("POST", "/api/partner/webhooks", &body, &partner_edge_tests::fresh_idempotency_key());
+    assert_eq!(subscribed.status, 201, "{}", subscribed.text());
+    for _ in 0..5 {
+        assert_eq!(client.send("GET", "/api/partner/me", b"").status, 200);
+    }
+    let credit = serde_json::json!({ "user_id": "4", "amount": 1, "reason": "latency_test" });
+    let credited = client.mutate("POST", "/api/salutes/credit", &credit, &partner_edge_tests::fresh_idempotency_key());
+    assert_eq!(credited.status, 201, "{}", credited.text());
+    assert_eq!(edge.get("/api/public/no-such-route").status, 404);
+    receiver.wait_for("/hook", 1, Duration::from_secs(20));
+
+    // Batches are handed over after the answers; wait until the figures are in.
+    let started = Instant::now();
+    let report = loop {
+        let reply = edge.get("/api/public/latency-percentiles?hours=1");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let report = reply.json()["data"].clone();
+        let partner_ok =
+            family(&report, "partner").map_or(0, |f| f["by_status_class"]["2xx"]["count"].as_u64().unwrap());
+        if partner_ok >= 5 && report["webhooks"]["count"].as_u64() >= Some(1) && family(&report, "unmatched").is_some()
+        {
+            break report;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the traffic never showed: {report:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!((report["hours"].clone(), report["resolution"].clone()), (1.into(), "hour".into()));
+    assert_eq!(report["relative_accuracy"], 0.01);
+    let partner = family(&report, "partner").unwrap();
+    for p in ["p50_ms", "p95_ms", "p99_ms"] {
+        assert!(partner[p].as_f64().is_some_and(|v| v >= 0.0), "{p}: {partner:#}");
+    }
+    assert!(partner["p50_ms"].as_f64() <= partner["p99_ms"].as_f64(), "{partner:#}");
+    let salutes = family(&report, "salutes").expect("the credit is recorded");
+    assert_eq!(salutes["by_status_class"]["2xx"]["count"], 1, "{report:#}");
+    assert_eq!(family(&report, "unmatched").unwrap()["by_status_class"]["4xx"]["count"], 1, "{report:#}");
+    let all: u64 = report["families"].as_array().unwrap().iter().map(|f| f["count"].as_u64().unwrap()).sum();
+    assert_eq!(report["overall"]["count"].as_u64(), Some(all), "overall merges every family");
+
+    let webhooks = &report["webhooks"];
+    assert_eq!(webhooks["count"], 1, "one delivered event: {webhooks:#}");
+    assert!(webhooks["p50_ms"].as_f64().unwrap() > 0.0, "publication to receipt takes time: {webhooks:#}");
+    assert_eq!(webhooks["slo"], serde_json::json!({ "p50_ms": 250.0, "p95_ms": 1000.0, "p99_ms": 3000.0 }));
+    assert!(webhooks["within_slo"].is_boolean(), "{webhooks:#}");
+
+    assert_eq!(edge.get("/api/public/latency-percentiles?hours=720").json()["data"]["resolution"], "day");
+    edge.get("/api/public/latency-percentiles?hours=721").assert_error(400, "invalid_request");
+    edge.get("/api/public/latency-percentiles?hours=0").assert_error(400, "invalid_request");
 }

@@ -138,6 +138,21 @@ pub fn status_probe_interval_secs(env: &Env) -> Result<u64, ApiError> {
         .map_err(misconfigured)
 }
 
+/// How the isolate records request latencies: `LATENCY_RECORDING` (`on` by
+/// default, or `off`) and `LATENCY_FLUSH_SECONDS`, how long an isolate
+/// aggregates before handing its batch to storage (10 s by default, 0 for
+/// every request).
+pub fn latency_recording(env: &Env) -> Result<Option<u64>, ApiError> {
+    let on = match lookup(env, "LATENCY_RECORDING").as_deref().map(str::trim) {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => return Err(misconfigured(format!("LATENCY_RECORDING must be on or off, not {other:?}"))),
+    };
+    let flush = partner_edge::webhooks::limits::number(&|name| lookup(env, name), "LATENCY_FLUSH_SECONDS", 10, 0..=300)
+        .map_err(misconfigured)?;
+    Ok(on.then_some(flush))
+}
+
 /// `ORIGIN_HEALTH_TIMEOUT_SECONDS`: how long the origin's health path has to answer (5 s by default).
 pub fn origin_health_timeout(env: &Env) -> Result<std::time::Duration, ApiError> {
     partner_edge::webhooks::limits::number(&|name| lookup(env, name), "ORIGIN_HEALTH_TIMEOUT_SECONDS", 5, 1..=60)

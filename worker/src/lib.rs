@@ -15,6 +15,7 @@ mod error;
 mod gate;
 mod http;
 mod keys;
+mod latency;
 mod partner_gate;
 mod partner_sandbox;
 mod public_activity;
@@ -36,13 +37,16 @@ pub use webhook_hub::WebhookHub;
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let request_id = http::fresh_request_id();
-    let response = match router::dispatch(req, &env, &ctx, &request_id).await {
+    let started_ms = http::now_ms();
+    let mut family = partner_edge::latency::UNMATCHED_FAMILY;
+    let response = match router::dispatch(req, &env, &ctx, &request_id, &mut family).await {
         Ok(response) => response,
         Err(error) => {
             error.log_once(&request_id);
             error.into_response(&request_id)
         }
     };
+    latency::record(&env, &ctx, family, response.status_code(), started_ms);
     Ok(http::with_request_id(response, &request_id))
 }
 

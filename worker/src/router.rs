@@ -36,6 +36,7 @@ pub async fn dispatch(
     env: &Env,
     ctx: &Context,
     request_id: &RequestId,
+    family: &mut &'static str,
 ) -> Result<Response, ApiError> {
     let url = req.url()?;
     // The raw method: workers-rs maps a method it does not know to GET, and
@@ -48,6 +49,7 @@ pub async fn dispatch(
         RouteMatch::MethodNotAllowed { allow } => return Err(ApiError::method_not_allowed(&method, path, allow)),
         RouteMatch::NotFound => return Err(ApiError::not_found(&method, path)),
     };
+    *family = id.route().tag;
     // A parameter that could mean another path once decoded goes no further.
     params.check()?;
     status::arm_once(env, ctx);
@@ -139,6 +141,7 @@ pub async fn dispatch(
         RouteId::StatuspageSummary => status::statuspage_summary(req, edge).await,
         RouteId::StatusTrend => status::trend(req, edge).await,
         RouteId::StatusIncidents => status::incidents(req, edge).await,
+        RouteId::LatencyPercentiles => status::latency_percentiles(req, edge).await,
         RouteId::OpenIncident => status::open_incident(req, edge).await,
         RouteId::UpdateIncident => status::update_incident(req, edge).await,
         RouteId::StatusUptime => status::uptime(req, edge).await,

@@ -14,6 +14,7 @@ use partner_edge::incidents::{
     missed_probes, observe, render, Incident, IncidentList, IncidentRecord, IncidentSource, Observation, OpenIncident,
     PostIncidentUpdate, ReadIncidents, UpdateOutcome, UpdateRefused, INCIDENTS_KEPT, INCIDENTS_KEPT_SECS,
 };
+use partner_edge::latency::{self as latency, MergeLatency, ReadLatency, Sketch};
 use partner_edge::status::{
     judge_probe, judge_queue, resolution_for, system_status, uptime, Check, ComponentState, ComponentStatus,
     EnsureArmed, ReadStatus, ReadTrend, ReadUptime, Resolution, Rollup, Sample, StatusCommand, TrendPoint,
@@ -55,6 +56,14 @@ const SCHEMA: &[&str] = &[
         doc TEXT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS incidents_by_end ON incidents (end_ms)",
+    // One DDSketch per bucket (`hour` or `day`) and series.
+    "CREATE TABLE IF NOT EXISTS latency (
+        resolution TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        series TEXT NOT NULL,
+        sketch TEXT NOT NULL,
+        PRIMARY KEY (resolution, bucket, series)
+    )",
 ];
 
 #[durable_object]
@@ -83,6 +92,8 @@ impl DurableObject for StatusMonitor {
                 StatusCommand::Incidents(query) => reply::<ReadIncidents>(&self.incidents(&query)?),
                 StatusCommand::OpenIncident(open) => reply::<OpenIncident>(&self.open_incident(open.record)?),
                 StatusCommand::UpdateIncident(update) => reply::<PostIncidentUpdate>(&self.update_incident(update)?),
+                StatusCommand::MergeLatency(batch) => reply::<MergeLatency>(&self.merge_latency(&batch)?),
+                StatusCommand::Latency(query) => reply::<ReadLatency>(&self.latency(query.hours)?),
             }
         })
         .await
@@ -518,6 +529,79 @@ impl StatusMonitor {
                 UpdateOutcome::Invalid { field: error.field.to_owned(), reason: error.reason }
             }
         })
+    }
+}
+
+impl StatusMonitor {
+    /// Merges each cell into its hourly and daily bucket, and drops buckets
+    /// past the longest window.
+    fn merge_latency(&self, batch: &MergeLatency) -> Result<u32> {
+        #[derive(Deserialize)]
+        struct Row {
+            sketch: String,
+        }
+        for cell in &batch.cells {
+            let incoming = Sketch::decode(&cell.sketch).map_err(worker::Error::from)?;
+            for resolution in latency::Resolution::ALL {
+                let bucket = sql_int(latency::bucket_of(cell.hour, resolution))?;
+                let key = vec![resolution.as_str().into(), bucket.clone(), cell.series.as_str().into()];
+                let stored = self
+                    .sql
+                    .exec("SELECT sketch FROM latency WHERE resolution = ? AND bucket = ? AND series = ?", key)?
+                    .to_array::<Row>()?;
+                let mut merged = match stored.first().map(|row| Sketch::decode(&row.sketch)) {
+                    Some(Ok(sketch)) => sketch,
+                    Some(Err(error)) => {
+                        worker::console_error!("latency bucket {bucket:?} of {} replaced: {error}", cell.series);
+                        Sketch::default()
+                    }
+                    None => Sketch::default(),
+                };
+                merged.merge(&incoming);
+                self.sql.exec(
+                    "INSERT OR REPLACE INTO latency (resolution, bucket, series, sketch) VALUES (?, ?, ?, ?)",
+                    vec![resolution.as_str().into(), bucket, cell.series.as_str().into(), merged.encode().into()],
+                )?;
+            }
+        }
+        let now = now_ms() / 1000;
+        for resolution in latency::Resolution::ALL {
+            let oldest = now.saturating_sub(resolution.kept_seconds()) / resolution.seconds();
+            self.sql.exec(
+                "DELETE FROM latency WHERE resolution = ? AND bucket < ?",
+                vec![resolution.as_str().into(), sql_int(oldest)?],
+            )?;
+        }
+        u32::try_from(batch.cells.len()).map_err(|_| worker::Error::from("batch too large"))
+    }
+
+    /// The percentiles of the last `hours`, merged from the buckets that cover them.
+    fn latency(&self, hours: u64) -> Result<latency::LatencyReport> {
+        #[derive(Deserialize)]
+        struct Row {
+            series: String,
+            sketch: String,
+        }
+        let resolution = latency::resolution_for(hours);
+        let first = latency::first_bucket(hours, now_ms() / 1000, resolution);
+        let rows = self
+            .sql
+            .exec(
+                "SELECT series, sketch FROM latency WHERE resolution = ? AND bucket >= ?",
+                vec![resolution.as_str().into(), sql_int(first)?],
+            )?
+            .to_array::<Row>()?;
+        let cells: Vec<(String, Sketch)> = rows
+            .into_iter()
+            .filter_map(|row| match Sketch::decode(&row.sketch) {
+                Ok(sketch) => Some((row.series, sketch)),
+                Err(error) => {
+                    worker::console_error!("latency bucket of {} skipped: {error}", row.series);
+                    None
+                }
+            })
+            .collect();
+        Ok(latency::report(hours, resolution, first, &cells))
     }
 }
 

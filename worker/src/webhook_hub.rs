@@ -114,12 +114,21 @@ pub struct WebhookHub {
     schema: SchemaOnce,
     /// When the stored alarm is due, as this instance last set or read it.
     alarm_at: std::cell::Cell<Option<u64>>,
+    /// Event-to-receiver latencies of this alarm run's deliveries, for the status monitor.
+    latencies: std::cell::RefCell<partner_edge::latency::Recorder>,
 }
 
 impl DurableObject for WebhookHub {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        Self { state, env, sql, schema: SchemaOnce::default(), alarm_at: std::cell::Cell::new(None) }
+        Self {
+            state,
+            env,
+            sql,
+            schema: SchemaOnce::default(),
+            alarm_at: std::cell::Cell::new(None),
+            latencies: std::cell::RefCell::default(),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -829,7 +838,24 @@ impl WebhookHub {
         for outcome in futures_util::future::join_all(jobs).await.into_iter().flatten() {
             self.record(outcome, &context.policy).await?;
         }
+        self.hand_over_latencies().await;
         Ok(())
+    }
+
+    /// Hands the run's event-to-receiver latencies to the status monitor,
+    /// which publishes them; a failure is logged, never fails the run.
+    async fn hand_over_latencies(&self) {
+        let batch = self.latencies.borrow_mut().take();
+        if batch.cells.is_empty() {
+            return;
+        }
+        let sent = async {
+            let stub = self.env.durable_object(crate::bindings::STATUS_MONITOR)?.get_by_name("global")?;
+            crate::durable::send(&stub, batch).await
+        };
+        if let Err(error) = sent.await {
+            worker::console_error!("webhook latencies lost: {error}");
+        }
     }
 
     /// One attempt, always settled: `None` only when the subscription is gone
@@ -986,6 +1012,11 @@ impl WebhookHub {
                 to_json(&attempt)?.into(),
             ],
         )?;
+        if settled.succeeded && row.event_type != EventType::Test {
+            // End to end: from the event's publication to the receiver's 2xx.
+            let waited = now.saturating_sub(row.created_at) as f64;
+            self.latencies.borrow_mut().record(partner_edge::latency::WEBHOOK_SERIES, waited, now);
+        }
         if outcome.result.counts_latency() {
             self.bump(Counter::LatencyBucket(latency_bucket(outcome.latency_ms)), 1)?;
             self.bump(Counter::LatencySumMs, outcome.latency_ms)?;

@@ -119,6 +119,13 @@ pub async fn incidents(req: Request, edge: Edge<'_>) -> Result<Response, ApiErro
     success(200, status_monitor::ask(edge.env, query).await?)
 }
 
+/// `GET /api/public/latency-percentiles?hours=`.
+pub async fn latency_percentiles(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = crate::http::query_pairs(&req)?;
+    let query = partner_edge::latency::parse_latency_hours(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    success(200, status_monitor::ask(edge.env, query).await?)
+}
+
 /// `POST /api/admin/incidents`.
 pub async fn open_incident(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
     let input: IncidentIn = json_body(&edge.body)?;
