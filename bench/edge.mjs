@@ -1,6 +1,7 @@
 // Shared by the benchmarks: the built worker on workerd through Miniflare's
 // Node API, configured from wrangler.toml by wrangler's own converter, on
 // fresh temporary state.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -62,4 +63,15 @@ export async function mintKey(base, scopes) {
   });
   if (minted.status !== 201) throw new Error(`minting a key answered ${minted.status}: ${await minted.text()}`);
   return (await minted.json()).data;
+}
+
+/** Runs bench/load.mjs against `scenario` in its own process; resolves with its figures. */
+export function load(scenario, seconds, connections) {
+  return new Promise((resolve, reject) => {
+    const args = [join(ROOT, 'bench/load.mjs'), JSON.stringify(scenario), String(seconds), String(connections)];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => { out += chunk; });
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load.mjs exited ${code}`))));
+  });
 }

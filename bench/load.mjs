@@ -1,6 +1,6 @@
 // Load generator, run as its own process so it does not share an event loop
 // with workerd's host: `node bench/load.mjs SCENARIO_JSON SECONDS CONNECTIONS`.
-// Prints one JSON line: req/s, latency p50/p99 (ms), non-2xx and errors.
+// Prints one JSON line: req/s, latency p50/p99/mean (ms), non-2xx and errors.
 //
 // A scenario is {url, method, body?, key_id?, secret?}. With a key, every
 // request is signed (signature v1) with a fresh nonce and the current time,
@@ -44,6 +44,7 @@ const result = await autocannon(options);
 process.stdout.write(JSON.stringify({
   rps: result.requests.average,
   p50: result.latency.p50,
+  mean: result.latency.average,
   p99: result.latency.p99,
   non2xx: result.non2xx,
   errors: result.errors + result.timeouts,

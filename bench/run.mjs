@@ -15,12 +15,11 @@
 // Each route is measured in N rounds after a warm-up; the table reports the
 // median of each figure across rounds, and each route's p50 ratio to the
 // first route. The machine is noisy: compare medians and ratios, not single runs.
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, median, mintKey, startEdge } from './edge.mjs';
+import { ROOT, load, median, mintKey, startEdge } from './edge.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -32,18 +31,6 @@ const { values, positionals } = parseArgs({
 });
 const routes = positionals.length > 0 ? positionals : ['health', 'me', 'credit'];
 
-
-function load(scenario, seconds, connections) {
-  return new Promise((resolve, reject) => {
-    const args = [join(ROOT, 'bench/load.mjs'), JSON.stringify(scenario), String(seconds), String(connections)];
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => { out += chunk; });
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load.mjs exited ${code}`))));
-  });
-}
 
 function gzipSize(path) {
   return gzipSync(readFileSync(path), { level: 9 }).length;

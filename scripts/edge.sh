@@ -4,8 +4,8 @@
 #   bash scripts/edge.sh run     install what is missing, build, serve on 127.0.0.1:8787
 #   bash scripts/edge.sh test    install what is missing, build, run every test
 #
-# Other subcommands: setup [--check], build, bench [route], build-if-needed (wrangler's
-# [build] hook). Every install step checks the installed version first, so a
+# Other subcommands: setup [--check], build, bench [route], bench-webhooks,
+# bench-latency, build-if-needed (wrangler's [build] hook). Every install step checks the installed version first, so a
 # second run installs nothing. Nothing is downloaded from GitHub: tools that
 # would fetch binaries are pointed at the ones installed here.
 set -euo pipefail
@@ -249,5 +249,6 @@ case "${1:-}" in
   test) test_all ;;
   bench) shift; bench "$@" ;;
   bench-webhooks) shift; setup; build; node bench/webhooks.mjs "$@" ;;
-  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|setup|build}" ;;
+  bench-latency) shift; setup; build; node bench/latency.mjs "$@" ;;
+  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|bench-latency|setup|build}" ;;
 esac

@@ -153,7 +153,8 @@ pub struct MergeLatency {
 /// An isolate's latencies not yet handed to storage.
 #[derive(Debug, Default)]
 pub struct Recorder {
-    cells: BTreeMap<(u64, String), Sketch>,
+    /// Per hour, per series.
+    cells: BTreeMap<u64, BTreeMap<String, Sketch>>,
     values: u64,
     /// When the current batch was started (the first value after a take).
     opened_ms: Option<u64>,
@@ -161,13 +162,14 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn record(&mut self, series: &str, latency_ms: f64, now_ms: u64) {
-        let hour = now_ms / 3_600_000;
-        match self.cells.get_mut(&(hour, series.to_owned())) {
+        let hour = self.cells.entry(now_ms / 3_600_000).or_default();
+        // The hot path finds its series without allocating a key.
+        match hour.get_mut(series) {
             Some(sketch) => sketch.add(latency_ms),
             None => {
                 let mut sketch = Sketch::default();
                 sketch.add(latency_ms);
-                self.cells.insert((hour, series.to_owned()), sketch);
+                hour.insert(series.to_owned(), sketch);
             }
         }
         self.values += 1;
@@ -187,7 +189,9 @@ impl Recorder {
         MergeLatency {
             cells: std::mem::take(&mut self.cells)
                 .into_iter()
-                .map(|((hour, series), sketch)| Cell { hour, series, sketch: sketch.encode() })
+                .flat_map(|(hour, series)| {
+                    series.into_iter().map(move |(series, sketch)| Cell { hour, series, sketch: sketch.encode() })
+                })
                 .collect(),
         }
     }
