@@ -106,6 +106,35 @@ pub fn send(base_url: &str, spec: &RequestSpec) -> Result<Answer, String> {
     Ok(Answer { status, headers, body })
 }
 
+/// The canonical string this CLI signed for `spec`.
+pub fn canonical(spec: &RequestSpec) -> String {
+    let timestamp = spec.timestamp.to_string();
+    partner_edge::signing::canonical_v1(&SignedParts {
+        timestamp: &timestamp,
+        method: &spec.method,
+        path_and_query: &spec.path_and_query,
+        nonce: &spec.nonce,
+        body: &spec.body,
+    })
+}
+
+/// For a `signature_mismatch` answer: which parts the edge saw differently
+/// from what this CLI signed, and both canonical strings. `None` for any
+/// other answer.
+pub fn explain_mismatch(spec: &RequestSpec, answer_body: &str) -> Option<String> {
+    let body: partner_edge::api::ErrorBody = serde_json::from_str(answer_body).ok()?;
+    let theirs = body.signature_diagnostics?.canonical_request;
+    let mine = canonical(spec);
+    let differs = partner_edge::signing::canonical_differences(&mine, &theirs);
+    let verdict = if differs.is_empty() {
+        "the edge signed over the same string: the secret is not the key's current one".to_owned()
+    } else {
+        format!("the edge saw a different {}", differs.join(", "))
+    };
+    let show = |s: &str| s.replace('\n', "\\n");
+    Some(format!("signature mismatch: {verdict}\n  signed:   {}\n  the edge: {}", show(&mine), show(&theirs)))
+}
+
 /// A nonce from the OS's randomness: 32 hex characters.
 pub fn random_token() -> Result<String, String> {
     let mut bytes = [0u8; 16];
@@ -254,5 +283,33 @@ mod tests {
         let command = curl_command("https://edge.example/", &spec());
         assert!(command.starts_with("curl -sS -X POST 'https://edge.example/api/salutes/credit'"), "{command}");
         assert!(command.contains(r#"--data-binary '{"note":"it'\''s"}'"#), "{command}");
+    }
+
+    #[test]
+    fn a_mismatch_names_the_part_the_edge_saw_differently() {
+        let spec = spec();
+        let mut edge_saw = spec.clone();
+        edge_saw.path_and_query.push_str("?page=2");
+        let answer = serde_json::json!({
+            "success": false, "error": "signature_mismatch", "message": "the signature does not match the request",
+            "request_id": "req_0123456789abcdef0123456789abcdef",
+            "signature_diagnostics": partner_edge::signing::SignatureDiagnostics::of(&partner_edge::signing::SignedParts {
+                timestamp: &edge_saw.timestamp.to_string(),
+                method: &edge_saw.method,
+                path_and_query: &edge_saw.path_and_query,
+                nonce: &edge_saw.nonce,
+                body: &edge_saw.body,
+            }),
+        });
+        let explained = explain_mismatch(&spec, &answer.to_string()).unwrap();
+        assert!(explained.starts_with("signature mismatch: the edge saw a different path and query"), "{explained}");
+        let same = serde_json::json!({
+            "success": false, "error": "signature_mismatch", "message": "m",
+            "request_id": "req_0123456789abcdef0123456789abcdef",
+            "signature_diagnostics": { "canonical_request": canonical(&spec), "version": "v1", "timestamp": "",
+                "method": "", "path_and_query": "", "nonce": "", "body_sha256": "" },
+        });
+        assert!(explain_mismatch(&spec, &same.to_string()).unwrap().contains("the secret is not"));
+        assert_eq!(explain_mismatch(&spec, r#"{"success":true,"data":{}}"#), None);
     }
 }

@@ -258,6 +258,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             println!();
             println!("{}", answer.body);
+            if let Some(explained) = partner_edge_cli::explain_mismatch(&spec, &answer.body) {
+                eprintln!("{explained}");
+            }
             Ok(if (200..300).contains(&answer.status) { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }

@@ -102,11 +102,14 @@ pub struct ErrorBody {
     pub message: String,
     /// The same value as the `X-Request-Id` response header.
     pub request_id: RequestId,
+    /// With `signature_mismatch` only: what the edge signed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_diagnostics: Option<crate::signing::SignatureDiagnostics>,
 }
 
 impl ErrorBody {
     pub fn new(error: ErrorCode, message: impl Into<String>, request_id: RequestId) -> Self {
-        Self { success: false, error, message: message.into(), request_id }
+        Self { success: false, error, message: message.into(), request_id, signature_diagnostics: None }
     }
 }
 

@@ -82,7 +82,7 @@ error_catalogue! {
     InvalidRequest = "invalid_request", 400, FailFast,
         action: "Do not retry as is. Correct the field named in the message and send again.",
         remediation: "Validate the body and query against the operation's schema before sending.";
-    /// Missing, unknown, disabled or expired key, or a signature that does not match.
+    /// Missing, unknown, disabled or expired key, or a malformed signature header.
     Unauthorized = "unauthorized", 401, FailFast,
         action: "Do not retry as is. Check the key id, its secret and every signed input.",
         remediation: "Re-sign with the current secret over the exact method, path?query, nonce and body bytes sent.";
@@ -90,6 +90,10 @@ error_catalogue! {
     StaleTimestamp = "stale_timestamp", 401, Retryable,
         action: "Re-sign with the current time and a fresh nonce, then retry.",
         remediation: "Sync the client clock (NTP); the window is +-300 s unless the operator changed it.";
+    /// The signature does not match the request; the body carries the canonical string the edge computed.
+    SignatureMismatch = "signature_mismatch", 401, FailFast,
+        action: "Do not retry as is. Compare `signature_diagnostics.canonical_request` with the string you signed.",
+        remediation: "Sign the exact method, path?query, timestamp, nonce and body bytes sent, with the current secret.";
     /// The signature uses a version whose cutoff has passed.
     SignatureVersionRetired = "signature_version_retired", 401, FailFast,
         action: "Do not retry. Upgrade the signing code to the version named in the message.",

@@ -164,6 +164,7 @@ impl GateError {
             | GateError::UnusableKey(_) => ErrorCode::Unauthorized,
             GateError::MalformedTimestamp | GateError::StaleTimestamp { .. } => ErrorCode::StaleTimestamp,
             GateError::Signature(SignatureError::Retired { .. }) => ErrorCode::SignatureVersionRetired,
+            GateError::Signature(SignatureError::Mismatch) => ErrorCode::SignatureMismatch,
             GateError::Signature(_) => ErrorCode::Unauthorized,
             GateError::NonceReused => ErrorCode::ReplayDetected,
             GateError::MissingScope(_) => ErrorCode::Forbidden,
@@ -953,7 +954,7 @@ mod tests {
             (GateError::UnusableKey("the key is disabled"), ErrorCode::Unauthorized),
             (GateError::MalformedTimestamp, ErrorCode::StaleTimestamp),
             (GateError::StaleTimestamp { skew: 400, tolerance: 300 }, ErrorCode::StaleTimestamp),
-            (GateError::Signature(SignatureError::Mismatch), ErrorCode::Unauthorized),
+            (GateError::Signature(SignatureError::Mismatch), ErrorCode::SignatureMismatch),
             (
                 GateError::Signature(SignatureError::Retired { version: "v1", cutoff: 5, upgrade: "v2" }),
                 ErrorCode::SignatureVersionRetired,

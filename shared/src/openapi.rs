@@ -32,6 +32,7 @@ const GATE_ERRORS: &[ErrorCode] = &[
     ErrorCode::PayloadTooLarge,
     ErrorCode::Unauthorized,
     ErrorCode::StaleTimestamp,
+    ErrorCode::SignatureMismatch,
     ErrorCode::SignatureVersionRetired,
     ErrorCode::ReplayDetected,
     ErrorCode::RateLimited,

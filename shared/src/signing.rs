@@ -83,6 +83,52 @@ pub fn canonical_v1(parts: &SignedParts<'_>) -> String {
     )
 }
 
+/// What the edge signed over, sent back with a signature that does not
+/// match (as AWS does for SigV4): every part is something the client sent,
+/// so no secret and no expected signature is in it. A client compares it
+/// with its own canonical string to find the part that differs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SignatureDiagnostics {
+    /// The exact string the edge computed the HMAC over: the lines below, joined by `\n`.
+    pub canonical_request: String,
+    pub version: String,
+    pub timestamp: String,
+    pub method: String,
+    pub path_and_query: String,
+    pub nonce: String,
+    /// Lowercase hex SHA-256 of the body bytes the edge received.
+    pub body_sha256: String,
+}
+
+impl SignatureDiagnostics {
+    pub fn of(parts: &SignedParts<'_>) -> Self {
+        SignatureDiagnostics {
+            canonical_request: canonical_v1(parts),
+            version: SignatureVersion::V1.as_str().to_owned(),
+            timestamp: parts.timestamp.to_owned(),
+            method: parts.method.to_owned(),
+            path_and_query: parts.path_and_query.to_owned(),
+            nonce: parts.nonce.to_owned(),
+            body_sha256: body_sha256_hex(parts.body),
+        }
+    }
+}
+
+/// The named lines of a v1 canonical string, in order.
+pub const CANONICAL_PARTS: [&str; 6] = ["version", "timestamp", "method", "path and query", "nonce", "body hash"];
+
+/// Names the parts in which two canonical strings differ (`method`, `path
+/// and query`, `timestamp`, `nonce`, `body hash`, `version`), in order. A
+/// string with the wrong number of lines differs in `layout`.
+pub fn canonical_differences(mine: &str, theirs: &str) -> Vec<&'static str> {
+    let (a, b): (Vec<&str>, Vec<&str>) = (mine.split('\n').collect(), theirs.split('\n').collect());
+    if a.len() != CANONICAL_PARTS.len() || b.len() != CANONICAL_PARTS.len() {
+        return if mine == theirs { Vec::new() } else { vec!["layout"] };
+    }
+    CANONICAL_PARTS.iter().zip(a.iter().zip(&b)).filter(|(_, (x, y))| x != y).map(|(name, _)| *name).collect()
+}
+
 fn mac_for(secret: &str) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail.
     <HmacSha256 as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
@@ -332,5 +378,33 @@ mod tests {
         assert_eq!(policy.verify(&header, &[&v.secret], &parts(v), 99), Ok(0));
         let retired = policy.verify(&header, &[&v.secret], &parts(v), 100).unwrap_err();
         assert!(matches!(retired, SignatureError::Retired { version: "v1", cutoff: 100, .. }), "{retired:?}");
+    }
+
+    #[test]
+    fn a_mismatch_is_explained_by_the_part_that_differs_and_never_by_a_secret() {
+        let body = br#"{"amount":1}"#;
+        let parts = SignedParts {
+            timestamp: "1700000000",
+            method: "POST",
+            path_and_query: "/api/salutes/credit",
+            nonce: "nonce-0123456789abcdef",
+            body,
+        };
+        let diagnostics = SignatureDiagnostics::of(&parts);
+        assert_eq!(diagnostics.canonical_request, canonical_v1(&parts));
+        assert_eq!(diagnostics.body_sha256, body_sha256_hex(body));
+        let json = serde_json::to_string(&diagnostics).unwrap();
+        let secret = "whsec-or-any-secret-0123456789";
+        assert!(!json.contains(secret) && !json.contains(&sign_v1(secret, &parts)[3..]), "{json}");
+
+        let mine = canonical_v1(&parts);
+        assert_eq!(canonical_differences(&mine, &diagnostics.canonical_request), Vec::<&str>::new());
+        let other_path = canonical_v1(&SignedParts { path_and_query: "/api/salutes/credit?x=1", ..parts });
+        assert_eq!(canonical_differences(&other_path, &mine), ["path and query"]);
+        let other_body = canonical_v1(&SignedParts { body: b"{}", method: "PUT", ..parts });
+        assert_eq!(canonical_differences(&other_body, &mine), ["method", "body hash"]);
+        let other_clock = canonical_v1(&SignedParts { timestamp: "1700000001", nonce: "n", ..parts });
+        assert_eq!(canonical_differences(&other_clock, &mine), ["timestamp", "nonce"]);
+        assert_eq!(canonical_differences("v1\nonly", &mine), ["layout"]);
     }
 }

@@ -85,7 +85,7 @@ fn the_local_demo_key_works_with_no_setup(edge: &Edge) {
     assert_eq!(data["key_id"], DEMO_KEY_ID);
     assert_eq!(data["scopes"].as_array().unwrap().len(), 7, "the demo key holds every scope");
     let wrong = PartnerClient { secret: DEMO_KEY_SECRET.replace("de30", "0000"), ..demo };
-    wrong.send("GET", "/api/partner/me", b"").assert_error(401, "unauthorized");
+    wrong.send("GET", "/api/partner/me", b"").assert_error(401, "signature_mismatch");
 }
 
 fn the_signing_cli_sends_the_seed_flow(edge: &Edge) {

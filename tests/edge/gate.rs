@@ -73,26 +73,47 @@ fn tampered_requests_fail_the_signature(edge: &Edge) {
     let client = edge.partner("sandbox", &["read"]);
     let now = unix_now();
     // Signed for a different path, query, method, timestamp or nonce than sent.
+    // The 401 carries the canonical string the edge computed, and the
+    // shared diff names the part the client signed differently.
     let cases = [
-        ("GET", "/api/partner/other", now, None),
-        ("GET", "/api/partner/me?x=1", now, None),
-        ("POST", ME, now, None),
-        ("GET", ME, now - 1, None),
-        ("GET", ME, now, Some("another-nonce-000001")),
+        ("GET", "/api/partner/other", now, None, "path and query"),
+        ("GET", "/api/partner/me?x=1", now, None, "path and query"),
+        ("POST", ME, now, None, "method"),
+        ("GET", ME, now - 1, None, "timestamp"),
+        ("GET", ME, now, Some("another-nonce-000001"), "nonce"),
     ];
-    for (method, path, timestamp, nonce) in cases {
+    for (method, path, timestamp, nonce, differs) in cases {
         let sent_nonce = fresh_nonce();
-        let mut signed = client.sign(method, path, b"", timestamp, nonce.unwrap_or(&sent_nonce));
+        let signed_nonce = nonce.unwrap_or(&sent_nonce).to_owned();
+        let mut signed = client.sign(method, path, b"", timestamp, &signed_nonce);
         signed.timestamp = now.to_string();
-        signed.nonce = sent_nonce;
-        client.send_signed("GET", ME, b"", &signed).assert_error(401, "unauthorized");
+        signed.nonce = sent_nonce.clone();
+        let refused = client.send_signed("GET", ME, b"", &signed).assert_error(401, "signature_mismatch");
+        let diagnostics = &refused["signature_diagnostics"];
+        let theirs = diagnostics["canonical_request"].as_str().expect("the canonical string is sent back");
+        let stamp = timestamp.to_string();
+        let mine = partner_edge::signing::canonical_v1(&partner_edge::signing::SignedParts {
+            timestamp: &stamp,
+            method,
+            path_and_query: path,
+            nonce: &signed_nonce,
+            body: b"",
+        });
+        assert_eq!(partner_edge::signing::canonical_differences(&mine, theirs), [differs], "{refused:#}");
+        assert_eq!(
+            (diagnostics["method"].as_str(), diagnostics["nonce"].as_str()),
+            (Some("GET"), Some(sent_nonce.as_str()))
+        );
+        let text = refused.to_string();
+        assert!(!text.contains(&client.secret) && !text.contains(&signed.signature[3..]), "no secret, no signature");
     }
     let mut signed = client.sign("GET", ME, b"", now, &fresh_nonce());
     signed.signature.truncate(signed.signature.len() - 4);
     client.send_signed("GET", ME, b"", &signed).assert_error(401, "unauthorized");
     let mut wrong = edge.partner("sandbox", &["read"]);
     wrong.secret = client.secret.clone();
-    wrong.send("GET", ME, b"").assert_error(401, "unauthorized");
+    let refused = wrong.send("GET", ME, b"").assert_error(401, "signature_mismatch");
+    assert!(refused["signature_diagnostics"]["canonical_request"].as_str().unwrap().starts_with("v1\n"));
 }
 
 fn a_reused_nonce_is_a_replay(edge: &Edge) {
@@ -255,7 +276,7 @@ fn expired_keys_and_retired_secrets_stop_working() {
     let refused = short.send("GET", ME, b"").assert_error(401, "unauthorized");
     assert!(refused["message"].as_str().unwrap().contains("expired"), "{refused}");
     rotated.secret = old;
-    rotated.send("GET", ME, b"").assert_error(401, "unauthorized");
+    rotated.send("GET", ME, b"").assert_error(401, "signature_mismatch");
     rotated.secret = new;
     assert_eq!(rotated.send("GET", ME, b"").status, 200, "the new secret still works");
 }

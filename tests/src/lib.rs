@@ -205,7 +205,13 @@ impl Reply {
         let mut keys: Vec<&str> =
             body.as_object().expect("error body is an object").keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["error", "message", "request_id", "success"], "error body shape: {body}");
+        // A signature that does not match also says what the edge signed over.
+        let expected: &[&str] = if code == "signature_mismatch" {
+            &["error", "message", "request_id", "signature_diagnostics", "success"]
+        } else {
+            &["error", "message", "request_id", "success"]
+        };
+        assert_eq!(keys, expected, "error body shape: {body}");
         assert_eq!(body["success"], false);
         assert_eq!(body["error"], code, "{body}");
         assert!(!body["message"].as_str().unwrap_or_default().is_empty(), "empty message: {body}");

@@ -20,11 +20,13 @@ pub struct ApiError {
     allow: Vec<Method>,
     /// Rate-limit state, when the request got as far as its key's limiter.
     rate: Option<RateVerdict>,
+    /// With `signature_mismatch`: what the edge signed over, for the client to compare.
+    diagnostics: Option<Box<partner_edge::signing::SignatureDiagnostics>>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), detail: None, allow: Vec::new(), rate: None }
+        Self { code, message: message.into(), detail: None, allow: Vec::new(), rate: None, diagnostics: None }
     }
 
     pub fn not_found(method: &str, path: &str) -> Self {
@@ -65,6 +67,12 @@ impl ApiError {
         self
     }
 
+    /// Attaches what the edge signed over to a signature that did not match.
+    pub fn with_diagnostics(mut self, diagnostics: partner_edge::signing::SignatureDiagnostics) -> Self {
+        self.diagnostics = Some(Box::new(diagnostics));
+        self
+    }
+
     /// Logs server-side failures, once, at the boundary. Client mistakes are not logged.
     pub fn log_once(&self, request_id: &RequestId) {
         if self.code.http_status() >= 500 {
@@ -75,7 +83,8 @@ impl ApiError {
 
     pub fn into_response(self, request_id: &RequestId) -> Response {
         let status = self.code.http_status();
-        let body = ErrorBody::new(self.code, self.message, request_id.clone());
+        let mut body = ErrorBody::new(self.code, self.message, request_id.clone());
+        body.signature_diagnostics = self.diagnostics.map(|d| *d);
         // Serialising a struct of strings cannot fail; the fallback keeps this total.
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let headers = Headers::new();

@@ -84,9 +84,15 @@ pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'
         nonce: nonce.as_str(),
         body: input.body,
     };
-    config::signature_policy(env)?
-        .verify(&signature, &secret_refs, &parts, input.now_secs)
-        .map_err(GateError::Signature)?;
+    config::signature_policy(env)?.verify(&signature, &secret_refs, &parts, input.now_secs).map_err(|error| {
+        let mismatch = error == partner_edge::signing::SignatureError::Mismatch;
+        let api = ApiError::from(GateError::Signature(error));
+        if mismatch {
+            api.with_diagnostics(partner_edge::signing::SignatureDiagnostics::of(&parts))
+        } else {
+            api
+        }
+    })?;
 
     // Mutations name their Idempotency-Key. A missing or malformed one is a
     // 400, but only after the replay, scope and rate checks, which come first.
