@@ -58,3 +58,101 @@ async fn error_from(response: Response) -> PortalError {
         Err(_) => PortalError::Transport(format!("HTTP {status} without an error body")),
     }
 }
+
+/// The public documents the portal reads, typed by the shared crate.
+pub async fn trust_manifest() -> Result<partner_edge::trust::TrustManifest, PortalError> {
+    plain(Request::get("/trust.json").send().await?).await
+}
+
+pub async fn error_catalogue() -> Result<Vec<partner_edge::error::ErrorCatalogueEntry>, PortalError> {
+    enveloped(Request::get("/developers/api-errors.json").send().await?).await
+}
+
+pub async fn system_status() -> Result<partner_edge::status::SystemStatus, PortalError> {
+    enveloped(Request::get("/api/public/system-status").send().await?).await
+}
+
+/// Whether this edge offers the local demo key (it says so through the quickstart check).
+pub async fn demo_key_offered() -> Result<bool, PortalError> {
+    let check: partner_edge::public::KeyCheck = enveloped(
+        Request::get("/api/public/quickstart/verify-key?api_key=sandbox_demo_key&client=portal").send().await?,
+    )
+    .await?;
+    Ok(check.status == partner_edge::public::KeyStatus::Ready)
+}
+
+async fn plain<T: DeserializeOwned>(response: Response) -> Result<T, PortalError> {
+    if response.ok() {
+        Ok(response.json::<T>().await?)
+    } else {
+        Err(error_from(response).await)
+    }
+}
+
+/// The answer headers worth showing a developer.
+pub const SHOWN_HEADERS: &[&str] = &[
+    "x-request-id",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "retry-after",
+    "deprecation",
+    "sunset",
+    "idempotent-replayed",
+];
+
+/// One request and its answer, as the presets, the wizard and try-it show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub elapsed_ms: f64,
+    /// [`SHOWN_HEADERS`] that were present, in that order.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Exchange {
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+/// Sends any request to the edge and keeps the whole answer, errors included.
+pub async fn exchange(
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<String>,
+) -> Result<Exchange, PortalError> {
+    let verb = gloo_net::http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| PortalError::Transport(format!("{method} is not an HTTP method")))?;
+    let mut builder = gloo_net::http::RequestBuilder::new(path).method(verb);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    let request = match body {
+        Some(body) => builder.body(body)?,
+        None => builder.build()?,
+    };
+    let started = now_ms();
+    let response = request.send().await?;
+    let status = response.status();
+    let answer_headers = response.headers();
+    let text = response.text().await?;
+    let elapsed_ms = now_ms() - started;
+    let headers = SHOWN_HEADERS
+        .iter()
+        .filter_map(|name| answer_headers.get(name).map(|value| ((*name).to_owned(), value)))
+        .collect();
+    Ok(Exchange { method: method.to_owned(), path: path.to_owned(), status, elapsed_ms, headers, body: text })
+}

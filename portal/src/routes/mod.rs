@@ -1,3 +1,5 @@
 pub mod developer_hub;
 pub mod not_found;
+pub mod presets;
 pub mod reference;
+pub mod start;
