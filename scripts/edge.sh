@@ -5,7 +5,7 @@
 #   bash scripts/edge.sh test    install what is missing, build, run every test
 #
 # Other subcommands: setup [--check], build, bench [route], bench-webhooks,
-# bench-latency, build-if-needed (wrangler's [build] hook). Every install step checks the installed version first, so a
+# bench-latency, bench-portal, build-if-needed (wrangler's [build] hook). Every install step checks the installed version first, so a
 # second run installs nothing. Nothing is downloaded from GitHub: tools that
 # would fetch binaries are pointed at the ones installed here.
 set -euo pipefail
@@ -250,5 +250,6 @@ case "${1:-}" in
   bench) shift; bench "$@" ;;
   bench-webhooks) shift; setup; build; node bench/webhooks.mjs "$@" ;;
   bench-latency) shift; setup; build; node bench/latency.mjs "$@" ;;
-  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|bench-latency|setup|build}" ;;
+  bench-portal) shift; setup; build; node bench/portal.mjs "$@" ;;
+  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|bench-latency|bench-portal|setup|build}" ;;
 esac

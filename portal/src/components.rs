@@ -91,7 +91,7 @@ pub fn ExchangeView(exchange: Exchange) -> impl IntoView {
     let ok = (200..300).contains(&exchange.status);
     let badge = if ok { "badge ok" } else { "badge bad" };
     let status = format!("HTTP {}", exchange.status);
-    let time = format!("{:.0} ms", exchange.elapsed_ms);
+    let time = format!("{} ms", exchange.elapsed_ms.max(0.0).round() as u64);
     let line = format!("{} {}", exchange.method, exchange.path);
     let body = match exchange.json() {
         Some(json) => view! { <JsonTree value=json /> }.into_any(),

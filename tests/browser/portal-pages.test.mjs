@@ -150,3 +150,14 @@ test('at 375 px nothing scrolls sideways, and the keyboard reaches the controls'
   assert.notEqual(await toggle.getAttribute('aria-pressed'), before, 'Enter toggles dark mode');
   await context.close();
 });
+
+test('the whole portal stays within its first-load budget', async () => {
+  const { readdirSync } = await import('node:fs');
+  const { gzipSync } = await import('node:zlib');
+  const dist = join(ROOT, 'portal/dist');
+  const loaded = readdirSync(dist).filter((f) => /\.(wasm|js|css)$/.test(f));
+  const sizes = loaded.map((f) => [f, gzipSync(readFileSync(join(dist, f)), { level: 9 }).length]);
+  const total = sizes.reduce((n, [, size]) => n + size, 0);
+  console.log(`first load, gzip -9: ${total} bytes (${sizes.map(([f, s]) => `${f.split('-').pop()} ${s}`).join(', ')})`);
+  assert.ok(total <= 300_000, `the portal's first load is ${total} bytes gzip, over 300 kB`);
+});

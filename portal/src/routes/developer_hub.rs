@@ -245,7 +245,7 @@ fn scope_rows(doc: &serde_json::Value) -> Vec<(String, String)> {
                 .and_then(|rest| rest.split('`').next())
                 .unwrap_or("any valid key")
                 .to_owned();
-            rows.push((scope, format!("{} {path}", method.to_uppercase())));
+            rows.push((scope, format!("{} {path}", method.to_ascii_uppercase())));
         }
     }
     rows.sort();

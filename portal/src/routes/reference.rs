@@ -37,7 +37,7 @@ fn operations(document: &Value) -> Vec<Operation> {
                 .collect();
             errors.sort();
             found.push(Operation {
-                method: method.to_uppercase(),
+                method: method.to_ascii_uppercase(),
                 path: path.clone(),
                 summary: text(&op["summary"]),
                 description: text(&op["description"]),
@@ -79,7 +79,7 @@ pub fn Reference() -> impl IntoView {
 
 #[component]
 fn OperationCard(op: Operation) -> impl IntoView {
-    let method_class = format!("method {}", op.method.to_lowercase());
+    let method_class = format!("method {}", op.method.to_ascii_lowercase());
     view! {
         <li class="card operation">
             <h2>
