@@ -10,7 +10,10 @@ mod components;
 mod key;
 mod routes;
 
-use routes::{developer_hub::DeveloperHub, not_found::NotFound, presets::Presets, reference::Reference, start::Start};
+use routes::{
+    developer_hub::DeveloperHub, not_found::NotFound, presets::Presets, reference::Reference, sign::SigningHelper,
+    start::Start,
+};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -24,6 +27,7 @@ pub fn App() -> impl IntoView {
                     <A href="/">"Hub"</A>
                     <A href="/start">"Start"</A>
                     <A href="/presets">"Presets"</A>
+                    <A href="/sign">"Signing"</A>
                     <A href="/reference">"API reference"</A>
                 </nav>
                 <ThemeToggle />
@@ -33,6 +37,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=DeveloperHub />
                     <Route path=path!("/start") view=Start />
                     <Route path=path!("/presets") view=Presets />
+                    <Route path=path!("/sign") view=SigningHelper />
                     <Route path=path!("/reference") view=Reference />
                 </Routes>
             </main>

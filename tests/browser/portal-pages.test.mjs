@@ -14,6 +14,7 @@ const PAGES = [
   ['/start', 'Integration wizard'],
   ['/presets?preset=uptime-24h', 'Query presets'],
   ['/reference', 'API reference'],
+  ['/sign', 'Signing helper'],
 ];
 
 let edge;
@@ -102,6 +103,26 @@ test('a preset deep link restores and runs it, and signed presets ask for a key'
   await page.getByRole('button', { name: 'Run' }).click();
   await page.getByRole('alert').waitFor();
   assert.match(await page.getByRole('alert').innerText(), /choose a key in the wizard/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("the portal's signer produces the published signing vectors", async () => {
+  const vectors = JSON.parse(readFileSync(join(ROOT, 'tests/vectors/signing-v1.json'), 'utf8'));
+  const { page, problems } = await trackedPage(browser);
+  await page.goto(`${edge.baseUrl}/sign`);
+  await page.getByRole('heading', { name: 'Signing helper' }).waitFor();
+  for (const v of vectors) {
+    await page.getByLabel('Secret').fill(v.secret);
+    await page.getByLabel('Method').selectOption(v.method);
+    await page.getByLabel('Path and query').fill(v.path_and_query);
+    await page.getByLabel('Timestamp').fill(v.timestamp);
+    await page.getByLabel('Nonce').fill(v.nonce);
+    await page.getByLabel('Body').fill(v.body);
+    assert.equal(await page.getByTestId('canonical-string').innerText(), v.canonical, v.name);
+    assert.equal(await page.getByTestId('body-hash').innerText(), v.body_sha256, v.name);
+    assert.equal(await page.getByTestId('signature').innerText(), v.signature, v.name);
+  }
   assert.deepEqual(problems, []);
   await page.close();
 });

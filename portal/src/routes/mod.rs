@@ -2,4 +2,5 @@ pub mod developer_hub;
 pub mod not_found;
 pub mod presets;
 pub mod reference;
+pub mod sign;
 pub mod start;
