@@ -118,3 +118,42 @@ pub fn ExchangeView(exchange: Exchange) -> impl IntoView {
         </div>
     }
 }
+
+/// What a page knows of one fetch: `None` while loading, then the data or
+/// why there is none.
+pub type Loaded<T> = RwSignal<Option<Result<T, String>>>;
+
+/// Starts `fetch` now; the returned closure fetches again (keeping the old
+/// answer on screen until the new one arrives).
+pub fn load<T, Fut>(fetch: impl Fn() -> Fut + Copy + 'static) -> (Loaded<T>, impl Fn() + Copy + 'static)
+where
+    T: Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, crate::api::PortalError>> + 'static,
+{
+    let state: Loaded<T> = RwSignal::new(None);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            let outcome = fetch().await.map_err(|e| e.to_string());
+            state.set(Some(outcome));
+        });
+    };
+    reload();
+    (state, reload)
+}
+
+/// Renders a [`Loaded`]: a loading line, an alert, or `render(data)`.
+pub fn loaded<T, V>(
+    state: Loaded<T>,
+    loading: &'static str,
+    render: impl Fn(T) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    move || match state.get() {
+        None => view! { <p class="muted">{loading}</p> }.into_any(),
+        Some(Err(message)) => view! { <div class="notice error" role="alert">{message}</div> }.into_any(),
+        Some(Ok(data)) => render(data).into_any(),
+    }
+}

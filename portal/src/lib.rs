@@ -9,6 +9,7 @@ pub mod api;
 mod components;
 mod key;
 mod routes;
+mod samples;
 
 use routes::{
     developer_hub::DeveloperHub, not_found::NotFound, presets::Presets, reference::Reference, sign::SigningHelper,
@@ -39,6 +40,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/presets") view=Presets />
                     <Route path=path!("/sign") view=SigningHelper />
                     <Route path=path!("/reference") view=Reference />
+                    <Route path=path!("/reference/:operation_id") view=Reference />
                 </Routes>
             </main>
             <footer class="site-footer">
@@ -82,18 +84,5 @@ fn ThemeToggle() -> impl IntoView {
             on:click=move |_| dark.update(|d| *d = !*d)>
             "Dark mode"
         </button>
-    }
-}
-
-/// Renders whatever errors an `ErrorBoundary` caught, as an alert.
-#[component]
-fn ErrorNotice(errors: ArcRwSignal<Errors>) -> impl IntoView {
-    let messages = move || {
-        errors.with(|errors| errors.iter().map(|(_, e)| view! { <li>{e.to_string()}</li> }).collect::<Vec<_>>())
-    };
-    view! {
-        <div class="notice error" role="alert">
-            <ul>{messages}</ul>
-        </div>
     }
 }

@@ -408,10 +408,53 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Valu
             RequestBody::IncidentIn => generator.subschema_for::<crate::incidents::IncidentIn>(),
             RequestBody::IncidentUpdateIn => generator.subschema_for::<crate::incidents::IncidentUpdateIn>(),
         };
-        operation["requestBody"] =
-            json!({ "required": true, "content": { "application/json": { "schema": schema.to_value() } } });
+        operation["requestBody"] = json!({ "required": true, "content": { "application/json": {
+            "schema": schema.to_value(),
+            "example": request_example(body),
+        } } });
     }
     operation
+}
+
+/// A valid body for each request type: the explorer's try-it starts from
+/// it, and a test proves each one parses into its type and passes its checks.
+pub fn request_example(body: RequestBody) -> Value {
+    let demo_key = crate::partner::DEMO_KEY_ID;
+    match body {
+        RequestBody::CanaryIn => json!({ "message": "hello from the portal", "request_id": "portal-1" }),
+        RequestBody::PartnerKeyIn => {
+            json!({ "name": "Acme sandbox", "environment": "sandbox", "scopes": ["read", "credit"] })
+        }
+        RequestBody::PartnerKeyPatch => json!({ "name": "Acme sandbox (renamed)" }),
+        RequestBody::UserIn => {
+            json!({ "display_name": "Ada Lovelace", "email": "ada@example.com", "external_id": "crm-1815" })
+        }
+        RequestBody::UserPatch => json!({ "display_name": "Ada King" }),
+        RequestBody::WalletIn => json!({ "address": "ABCDEF0123456789", "chain": "eth", "label": "Main wallet" }),
+        RequestBody::SalutesIn => {
+            json!({ "user_id": "4", "amount": 100, "reason": "event_participation", "source": "partner_portal" })
+        }
+        RequestBody::DonationClaimIn => json!({ "user_id": "4", "campaign_id": "winter-drive", "amount": 25 }),
+        RequestBody::SubscriptionIn => json!({
+            "url": "https://receiver.example.com/webhooks", "description": "Production receiver", "receive_all": true,
+        }),
+        RequestBody::SubscriptionPatch => json!({ "description": "Renamed receiver" }),
+        RequestBody::PublishEvent => json!({
+            "key_id": demo_key,
+            "event_type": "salutes.credit",
+            "data": crate::webhooks::example_envelope(crate::webhooks::EventType::SalutesCredit).data,
+        }),
+        RequestBody::RedriveIn => json!({ "key_id": demo_key, "batch_size": 100, "cooldown_seconds": 60 }),
+        RequestBody::IncidentIn => json!({
+            "title": "Webhook delivery latency elevated",
+            "message": "[investigating] webhook delivery latency elevated; next update in 15 minutes.",
+            "impact": "degraded_performance",
+            "affected": ["webhook_queue"],
+        }),
+        RequestBody::IncidentUpdateIn => {
+            json!({ "phase": "monitoring", "message": "[monitoring] A fix is deployed; the queue is draining." })
+        }
+    }
 }
 
 fn media_type(payload: Payload) -> &'static str {
@@ -716,5 +759,31 @@ mod tests {
             schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         required.sort_unstable();
         assert_eq!(required, ["error", "message", "request_id", "success"]);
+    }
+
+    #[test]
+    fn every_request_example_parses_into_its_type_and_passes_its_checks() {
+        fn parses<T: serde::de::DeserializeOwned>(body: RequestBody) -> T {
+            serde_json::from_value(request_example(body)).unwrap_or_else(|e| panic!("{body:?}: {e}"))
+        }
+        let now = 1_800_000_000;
+        parses::<crate::public::CanaryIn>(RequestBody::CanaryIn).validate().unwrap();
+        parses::<PartnerKeyIn>(RequestBody::PartnerKeyIn);
+        parses::<PartnerKeyPatch>(RequestBody::PartnerKeyPatch);
+        parses::<UserIn>(RequestBody::UserIn);
+        parses::<UserPatch>(RequestBody::UserPatch);
+        parses::<WalletIn>(RequestBody::WalletIn);
+        parses::<SalutesIn>(RequestBody::SalutesIn);
+        parses::<DonationClaimIn>(RequestBody::DonationClaimIn);
+        parses::<SubscriptionIn>(RequestBody::SubscriptionIn);
+        parses::<SubscriptionPatch>(RequestBody::SubscriptionPatch);
+        parses::<PublishEvent>(RequestBody::PublishEvent);
+        parses::<RedriveIn>(RequestBody::RedriveIn).batch_size().unwrap();
+        parses::<crate::incidents::IncidentIn>(RequestBody::IncidentIn).open(now).unwrap();
+        parses::<crate::incidents::IncidentUpdateIn>(RequestBody::IncidentUpdateIn).validate().unwrap();
+        // The served document carries them.
+        let doc = document();
+        let credit = &doc["paths"]["/api/salutes/credit"]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(credit["example"]["reason"], "event_participation");
     }
 }

@@ -4,7 +4,9 @@
 // the keyboard, and at 375 px.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startEdge, launchBrowser, trackedPage } from './harness.mjs';
 
@@ -15,6 +17,7 @@ const PAGES = [
   ['/presets?preset=uptime-24h', 'Query presets'],
   ['/reference', 'API reference'],
   ['/sign', 'Signing helper'],
+  ['/reference/creditSalutes', 'Try it'],
 ];
 
 let edge;
@@ -125,6 +128,87 @@ test("the portal's signer produces the published signing vectors", async () => {
   }
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+const DEMO = { id: 'pk_sandbox_de30de30de30de30de30de30', secret: `sk_sandbox_${'de30'.repeat(16)}` };
+
+/** A page whose tab already holds the demo key (as after the wizard, with the opt-in). */
+async function pageWithDemoKey() {
+  const context = await browser.newContext();
+  await context.addInitScript((demo) => {
+    sessionStorage.setItem('partner-edge.key', JSON.stringify({ key_id: demo.id, secret: demo.secret }));
+  }, DEMO);
+  return { context, page: await context.newPage() };
+}
+
+test('the explorer groups, searches and deep-links operations', async () => {
+  const { page, problems } = await trackedPage(browser);
+  await page.goto(`${edge.baseUrl}/reference`);
+  await page.getByTestId('api-version').waitFor({ timeout: 15_000 });
+  assert.ok(await page.getByRole('region', { name: 'status operations' }).isVisible());
+  await page.getByLabel('Search operations').fill('latency');
+  assert.equal(await page.locator('ul.operations li').count(), 1);
+  await page.getByRole('link', { name: '/api/public/latency-percentiles' }).click();
+  assert.equal(new URL(page.url()).pathname, '/reference/getLatencyPercentiles');
+  await page.getByLabel('hours (query)').fill('24');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByTestId('exchange-status').waitFor({ timeout: 15_000 });
+  assert.equal(await page.getByTestId('exchange-status').innerText(), 'HTTP 200');
+  assert.match(await page.getByTestId('exchange').innerText(), /x-ratelimit-remaining/);
+
+  // A deprecated operation says so, with its sunset.
+  await page.goto(`${edge.baseUrl}/reference/lookupPartnerUser`);
+  assert.match(await page.getByTestId('deprecated').innerText(), /Deprecated; sunset \d{4}-\d{2}-\d{2}/);
+  await page.goto(`${edge.baseUrl}/reference/noSuchOperation`);
+  await page.getByRole('alert').waitFor();
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('try-it signs partner routes in the browser, from the example body', async () => {
+  const { context, page } = await pageWithDemoKey();
+  await page.goto(`${edge.baseUrl}/reference/creditSalutes`);
+  await page.getByRole('heading', { name: 'Try it' }).waitFor({ timeout: 15_000 });
+  assert.match(await page.getByRole('table').first().innerText(), /scope `credit`/);
+  const body = JSON.parse(await page.getByLabel('Body').inputValue());
+  assert.equal(body.reason, 'event_participation', 'prefilled with the documented example');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await page.getByTestId('exchange-status').waitFor({ timeout: 15_000 });
+  assert.equal(await page.getByTestId('exchange-status').innerText(), 'HTTP 201');
+  await context.close();
+});
+
+test('the code samples work: Python and JavaScript run against the edge, Rust compiles', async () => {
+  const { context, page } = await pageWithDemoKey();
+  const dir = mkdtempSync(join(tmpdir(), 'pe-samples-'));
+  try {
+    const env = { ...process.env, PARTNER_KEY_ID: DEMO.id, PARTNER_SECRET: DEMO.secret };
+    for (const [operation, expected] of [['creditSalutes', /^201 \{"success":true/], ['getStatusUptime', /^200 /]]) {
+      await page.goto(`${edge.baseUrl}/reference/${operation}`);
+      await page.getByRole('heading', { name: 'Code samples' }).waitFor({ timeout: 15_000 });
+      const python = await page.getByLabel('Python sample', { exact: true }).innerText();
+      writeFileSync(join(dir, 'sample.py'), python);
+      assert.match(execFileSync('python3', [join(dir, 'sample.py')], { env, encoding: 'utf8' }), expected, python);
+      const js = await page.getByLabel('JavaScript sample', { exact: true }).innerText();
+      writeFileSync(join(dir, 'sample.mjs'), js);
+      assert.match(execFileSync(process.execPath, [join(dir, 'sample.mjs')], { env, encoding: 'utf8' }), expected, js);
+      if (operation === 'creditSalutes') writeFileSync(join(dir, 'main.rs'), await page.getByLabel('Rust sample', { exact: true }).innerText());
+    }
+    // The Rust sample builds against the crates it names, from the local registry cache.
+    const crate = join(dir, 'rust-sample');
+    execFileSync('cargo', ['new', '--quiet', '--bin', crate]);
+    writeFileSync(join(crate, 'src/main.rs'), readFileSync(join(dir, 'main.rs')));
+    writeFileSync(join(crate, 'Cargo.toml'), readFileSync(join(crate, 'Cargo.toml'), 'utf8') +
+      'hmac = "0.12"\nsha2 = "0.10"\nhex = "0.4"\ngetrandom = "0.3"\nureq = "3"\n');
+    execFileSync('cargo', ['build', '--quiet', '--offline'], {
+      cwd: crate, stdio: 'inherit', env: { ...process.env, CARGO_TARGET_DIR: join(ROOT, 'target/rust-sample') },
+    });
+    const ran = execFileSync(join(ROOT, 'target/rust-sample/debug/rust-sample'), { env, encoding: 'utf8' });
+    assert.match(ran, /^201 \{"success":true/, ran);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await context.close();
+  }
 });
 
 async function axe(page) {

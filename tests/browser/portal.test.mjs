@@ -63,8 +63,10 @@ test('client-side navigation reaches the API reference without a page load', asy
   // The reference is read live from /openapi.json.
   await page.getByTestId('api-version').waitFor({ timeout: 15_000 });
   assert.match(await page.getByTestId('api-version').innerText(), /Version \d+\.\d+\.\d+ · \d+ operations/);
-  await page.getByText('/api/public/health', { exact: true }).waitFor();
-  assert.ok(await page.getByText('dependency_unavailable').first().isVisible());
+  await page.getByRole('link', { name: '/api/public/health', exact: true }).click();
+  assert.equal(new URL(page.url()).pathname, '/reference/getHealth');
+  assert.ok(await page.getByRole('link', { name: 'dependency_unavailable' }).isVisible());
+  assert.equal(await page.evaluate(() => window.__stillSamePage), true, 'still no page load');
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -10,28 +10,16 @@ use partner_edge::health::{CheckResult, HealthReport};
 use partner_edge::status::SystemStatus;
 use partner_edge::trust::TrustManifest;
 
-use crate::{api, ErrorNotice};
-
-/// Loading and error states around a live section.
-macro_rules! live {
-    ($resource:expr, $what:literal, |$data:ident| $view:expr) => {
-        view! {
-            <Transition fallback=|| view! { <p class="muted">{concat!("Loading ", $what, "…")}</p> }>
-                <ErrorBoundary fallback=|errors| view! { <ErrorNotice errors /> }>
-                    {move || Suspend::new(async move { $resource.await.map(|$data| $view) })}
-                </ErrorBoundary>
-            </Transition>
-        }
-    };
-}
+use crate::api;
+use crate::components::{load, loaded};
 
 #[component]
 pub fn DeveloperHub() -> impl IntoView {
-    let health = LocalResource::new(api::health);
-    let status = LocalResource::new(api::system_status);
-    let catalogue = LocalResource::new(api::error_catalogue);
-    let trust = LocalResource::new(api::trust_manifest);
-    let document = LocalResource::new(api::openapi_document);
+    let (health, check_again) = load(api::health);
+    let (status, _) = load(api::system_status);
+    let (catalogue, _) = load(api::error_catalogue);
+    let (trust, _) = load(api::trust_manifest);
+    let (document, _) = load(api::openapi_document);
 
     view! {
         <section class="intro">
@@ -81,37 +69,31 @@ pub fn DeveloperHub() -> impl IntoView {
 
         <section class="card" aria-labelledby="status-heading">
             <h2 id="status-heading">"Live status"</h2>
-            {live!(status, "the status", |status| view! { <StatusSummary status /> })}
+            {loaded(status, "Loading the status…", |status| view! { <StatusSummary status /> })}
         </section>
 
         <section class="card" aria-labelledby="errors-heading">
             <h2 id="errors-heading">"Error taxonomy"</h2>
             <p class="muted">"Every error is " <code>"{\"success\":false,\"error\":code,\"message\",\"request_id\"}"</code> "; branch on the code."</p>
-            {live!(catalogue, "the error catalogue", |entries| view! { <ErrorTable entries /> })}
+            {loaded(catalogue, "Loading the error catalogue…", |entries| view! { <ErrorTable entries /> })}
         </section>
 
         <section class="card" aria-labelledby="limits-heading">
             <h2 id="limits-heading">"Rate limits and security"</h2>
-            {live!(trust, "the trust manifest", |manifest| view! { <TrustTables manifest /> })}
+            {loaded(trust, "Loading the trust manifest…", |manifest| view! { <TrustTables manifest /> })}
         </section>
 
         <section class="card" aria-labelledby="scopes-heading">
             <h2 id="scopes-heading">"Scopes and endpoints"</h2>
-            {live!(document, "the OpenAPI document", |doc| view! { <ScopeMatrix doc /> })}
+            {loaded(document, "Loading the OpenAPI document…", |doc| view! { <ScopeMatrix doc /> })}
         </section>
 
         <section class="card" aria-labelledby="health-heading">
             <div class="card-head">
                 <h2 id="health-heading">"Live health"</h2>
-                <button type="button" on:click=move |_| health.refetch()>"Check again"</button>
+                <button type="button" on:click=move |_| check_again()>"Check again"</button>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Checking the edge…"</p> }>
-                <ErrorBoundary fallback=|errors| view! { <ErrorNotice errors /> }>
-                    {move || Suspend::new(async move {
-                        health.await.map(|report| view! { <HealthSummary report /> })
-                    })}
-                </ErrorBoundary>
-            </Transition>
+            {loaded(health, "Checking the edge…", |report| view! { <HealthSummary report /> })}
         </section>
     }
 }

@@ -7,8 +7,9 @@ use partner_edge::partner::{DEMO_KEY_ID, DEMO_KEY_SECRET};
 use partner_edge::signing::{body_sha256_hex, canonical_differences};
 
 use crate::api::{self, Exchange};
-use crate::components::{CodeBlock, ExchangeView};
+use crate::components::{load, loaded, CodeBlock, ExchangeView};
 use crate::key::{self, use_key, Credentials};
+use crate::samples::{self, Auth, Sample};
 
 const ME: &str = "/api/partner/me";
 const CREDIT: &str = "/api/salutes/credit";
@@ -17,7 +18,7 @@ const CREDIT_BODY: &str = r#"{"user_id":"4","amount":1,"reason":"event_participa
 #[component]
 pub fn Start() -> impl IntoView {
     let keys = use_key();
-    let demo = LocalResource::new(api::demo_key_offered);
+    let (demo, _) = load(api::demo_key_offered);
     let key_id = RwSignal::new(keys.key.get_untracked().map(|k| k.key_id).unwrap_or_default());
     let secret = RwSignal::new(keys.key.get_untracked().map(|k| k.secret).unwrap_or_default());
     // Every edit takes effect at once: the signature below follows it.
@@ -76,18 +77,14 @@ pub fn Start() -> impl IntoView {
 
         <section class="card" aria-labelledby="step-key">
             <h2 id="step-key">"1. Choose a key"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Asking the edge whether it offers a demo key…"</p> }>
-                {move || Suspend::new(async move {
-                    match demo.await {
-                        Ok(true) => view! {
-                            <p>"This edge offers a local demo key with every scope."</p>
-                            <button type="button" on:click=use_demo>"Use the demo key"</button>
-                        }.into_any(),
-                        Ok(false) => view! { <p class="muted">"This edge offers no demo key: paste your own."</p> }.into_any(),
-                        Err(error) => view! { <div class="notice error" role="alert">{error.to_string()}</div> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {loaded(demo, "Asking the edge whether it offers a demo key…", move |offered| if offered {
+                view! {
+                    <p>"This edge offers a local demo key with every scope."</p>
+                    <button type="button" on:click=use_demo>"Use the demo key"</button>
+                }.into_any()
+            } else {
+                view! { <p class="muted">"This edge offers no demo key: paste your own."</p> }.into_any()
+            })}
             <div class="form-grid">
                 <label for="key-id">"Key id"</label>
                 <input id="key-id" type="text" autocomplete="off" spellcheck="false"
@@ -170,13 +167,17 @@ pub fn Start() -> impl IntoView {
             {move || {
                 let id = key_id.get();
                 let origin = key::origin();
+                let sample = Sample { origin: &origin, method: "GET", path_and_query: ME, body: "", key_id: &id, auth: Auth::Partner };
                 view! {
+                    <p class="muted">"Each sample reads the secret from " <code>"PARTNER_SECRET"</code> "."</p>
                     <h3>"CLI"</h3>
-                    <CodeBlock code=format!("export PARTNER_KEY_ID='{id}' PARTNER_SECRET='…'\n{}", key::cli(&origin, "GET", ME, "")) label="CLI" />
+                    <CodeBlock code=samples::cli(&sample) label="CLI" />
                     <h3>"Python"</h3>
-                    <CodeBlock code=python(&origin, &id) label="Python" />
+                    <CodeBlock code=samples::python(&sample) label="Python" />
                     <h3>"JavaScript (Node 18+)"</h3>
-                    <CodeBlock code=javascript(&origin, &id) label="JavaScript" />
+                    <CodeBlock code=samples::javascript(&sample) label="JavaScript" />
+                    <h3>"Rust"</h3>
+                    <CodeBlock code=samples::rust(&sample) label="Rust" />
                 }
             }}
         </section>
@@ -219,60 +220,4 @@ fn Checks(exchange: Exchange, canonical: String) -> impl IntoView {
         </ul>
         <p class="muted">"Body hash of the empty body: " <code>{body_sha256_hex(b"")}</code></p>
     }
-}
-
-fn python(origin: &str, key_id: &str) -> String {
-    format!(
-        r#"import hashlib, hmac, os, secrets, time, urllib.request
-
-BASE = "{origin}"
-KEY_ID = os.environ.get("PARTNER_KEY_ID", "{key_id}")
-SECRET = os.environ["PARTNER_SECRET"]
-
-def call(method, path, body=b""):
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
-    canonical = "\n".join(["v1", timestamp, method, path, nonce, hashlib.sha256(body).hexdigest()])
-    signature = hmac.new(SECRET.encode(), canonical.encode(), hashlib.sha256).hexdigest()
-    headers = {{"X-Partner-Key": KEY_ID, "X-Partner-Timestamp": timestamp,
-               "X-Partner-Nonce": nonce, "X-Partner-Signature": "v1=" + signature}}
-    if body:
-        headers["Content-Type"] = "application/json"
-    if method in ("POST", "PUT", "PATCH", "DELETE"):
-        headers["Idempotency-Key"] = "py-" + nonce
-    request = urllib.request.Request(BASE + path, data=body or None, method=method, headers=headers)
-    with urllib.request.urlopen(request) as answer:
-        return answer.status, answer.read().decode()
-
-print(*call("GET", "/api/partner/me"))
-"#
-    )
-}
-
-fn javascript(origin: &str, key_id: &str) -> String {
-    format!(
-        r#"import {{ createHash, createHmac, randomBytes }} from 'node:crypto';
-
-const BASE = '{origin}';
-const KEY_ID = process.env.PARTNER_KEY_ID ?? '{key_id}';
-const SECRET = process.env.PARTNER_SECRET;
-
-async function call(method, path, body = '') {{
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const nonce = randomBytes(16).toString('hex');
-  const bodyHash = createHash('sha256').update(body).digest('hex');
-  const canonical = ['v1', timestamp, method, path, nonce, bodyHash].join('\n');
-  const signature = createHmac('sha256', SECRET).update(canonical).digest('hex');
-  const headers = {{
-    'X-Partner-Key': KEY_ID, 'X-Partner-Timestamp': timestamp,
-    'X-Partner-Nonce': nonce, 'X-Partner-Signature': `v1=${{signature}}`,
-  }};
-  if (body) headers['Content-Type'] = 'application/json';
-  if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method)) headers['Idempotency-Key'] = `js-${{nonce}}`;
-  const answer = await fetch(BASE + path, {{ method, headers, body: body || undefined }});
-  return [answer.status, await answer.text()];
-}}
-
-console.log(...(await call('GET', '/api/partner/me')));
-"#
-    )
 }
