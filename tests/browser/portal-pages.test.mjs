@@ -170,11 +170,15 @@ test('try-it signs partner routes in the browser, from the example body', async 
   await page.goto(`${edge.baseUrl}/reference/creditSalutes`);
   await page.getByRole('heading', { name: 'Try it' }).waitFor({ timeout: 15_000 });
   assert.match(await page.getByRole('table').first().innerText(), /scope `credit`/);
-  const body = JSON.parse(await page.getByLabel('Body').inputValue());
-  assert.equal(body.reason, 'event_participation', 'prefilled with the documented example');
+  const json = page.getByLabel('Body (JSON)');
+  assert.equal(JSON.parse(await json.inputValue()).reason, 'event_participation', 'prefilled with the documented example');
+  // The form has a field per body property; editing one rewrites the body.
+  await page.getByLabel('amount (integer, required)').fill('7');
+  assert.equal(JSON.parse(await json.inputValue()).amount, 7);
   await page.getByRole('button', { name: 'Send' }).click();
   await page.getByTestId('exchange-status').waitFor({ timeout: 15_000 });
   assert.equal(await page.getByTestId('exchange-status').innerText(), 'HTTP 201');
+  assert.match(await page.getByTestId('exchange').innerText(), /amount: 7/);
   await context.close();
 });
 

@@ -3,7 +3,6 @@
 //! controls, all read from the edge itself.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use partner_edge::error::ErrorCatalogueEntry;
 use partner_edge::gate::{HEADER_IDEMPOTENCY_KEY, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use partner_edge::health::{CheckResult, HealthReport};
@@ -30,7 +29,7 @@ pub fn DeveloperHub() -> impl IntoView {
             </p>
             <p>
                 "Every route, with its schemas and error codes, is in the "
-                <A href="/reference">"API reference"</A> ", generated from the same table the edge "
+                <a href="/reference">"API reference"</a> ", generated from the same table the edge "
                 "dispatches from."
             </p>
         </section>
@@ -48,7 +47,7 @@ pub fn DeveloperHub() -> impl IntoView {
             <h2 id="quickstart-heading">"Quick start"</h2>
             <ol>
                 <li>"Get a key id and secret from your operator (a local edge offers a demo key)."</li>
-                <li>"Sign " <code>"GET /api/partner/me"</code> " and send it: the " <A href="/start">"integration wizard"</A> " does it in the browser."</li>
+                <li>"Sign " <code>"GET /api/partner/me"</code> " and send it: the " <a href="/start">"integration wizard"</a> " does it in the browser."</li>
                 <li>"Make a first idempotent credit, then wire the signing into your code."</li>
             </ol>
         </section>

@@ -1,5 +1,4 @@
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 /// Client-side 404: the worker serves index.html for unknown paths and this page says so.
 #[component]
@@ -8,7 +7,7 @@ pub fn NotFound() -> impl IntoView {
         <section class="card">
             <h1>"Page not found"</h1>
             <p>"There is no portal page at this address."</p>
-            <p><A href="/">"Back to the hub"</A></p>
+            <p><a href="/">"Back to the hub"</a></p>
         </section>
     }
 }

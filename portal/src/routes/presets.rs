@@ -3,7 +3,6 @@
 //! and runs it, and copies as curl or as a CLI command.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{self, Exchange};
@@ -114,7 +113,9 @@ pub fn Presets() -> impl IntoView {
                 <ul>
                     {PRESETS.iter().map(|p| {
                         let href = format!("/presets?preset={}", p.id);
-                        view! { <li><A href=href>{p.title}</A>{p.signed.then_some(" (signed)")}</li> }
+                        let id = p.id;
+                        let current = move || (selected.get().map(|s| s.id) == Some(id)).then_some("page");
+                        view! { <li><a href=href aria-current=current>{p.title}</a>{p.signed.then_some(" (signed)")}</li> }
                     }).collect::<Vec<_>>()}
                 </ul>
             </nav>

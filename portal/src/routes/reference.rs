@@ -6,7 +6,6 @@
 //! samples in five languages.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use serde_json::Value;
 
@@ -143,7 +142,7 @@ pub fn Reference() -> impl IntoView {
                                 Some(op) => view! { <OperationPage op /> }.into_any(),
                                 None => view! {
                                     <p class="notice error" role="alert">"No operation " <code>{id}</code> " in this document."</p>
-                                    <A href="/reference">"All operations"</A>
+                                    <a href="/reference">"All operations"</a>
                                 }.into_any(),
                             },
                             None => view! {
@@ -180,7 +179,7 @@ fn OperationIndex(ops: Vec<Operation>, search: RwSignal<String>) -> impl IntoVie
                                 {listed.into_iter().map(|op| view! {
                                     <li>
                                         <span class=format!("method {}", op.method.to_ascii_lowercase())>{op.method.clone()}</span>
-                                        " " <A href=format!("/reference/{}", op.id)><code>{op.path.clone()}</code></A>
+                                        " " <a href=format!("/reference/{}", op.id)><code>{op.path.clone()}</code></a>
                                         " " {op.summary.clone()}
                                         {op.deprecated.then_some(" (deprecated)")}
                                     </li>
@@ -217,9 +216,8 @@ fn OperationPage(op: Operation) -> impl IntoView {
             (name.clone(), place.clone(), *required, RwSignal::new(start))
         })
         .collect();
-    let body = RwSignal::new(
-        op.example.as_ref().map(|e| serde_json::to_string_pretty(e).unwrap_or_default()).unwrap_or_default(),
-    );
+    let body =
+        RwSignal::new(op.example.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()).unwrap_or_default());
     let admin_key = RwSignal::new(String::new());
     let answer = RwSignal::new(None::<Result<Exchange, String>>);
     let template = op.path.clone();
@@ -295,7 +293,7 @@ fn OperationPage(op: Operation) -> impl IntoView {
         }
     };
     view! {
-        <p><A href="/reference">"All operations"</A></p>
+        <p><a href="/reference">"All operations"</a></p>
         <section class="card" aria-labelledby="operation-heading">
             <h2 id="operation-heading">
                 <span class=format!("method {}", op.method.to_ascii_lowercase())>{op.method.clone()}</span>
@@ -343,8 +341,9 @@ fn OperationPage(op: Operation) -> impl IntoView {
                     <input id="admin-key" type="password" autocomplete="off"
                         prop:value=move || admin_key.get() on:input=move |ev| admin_key.set(event_target_value(&ev)) />
                 })}
+                {body_fields(op.request_schema.as_ref(), op.example.as_ref(), body)}
                 {op.example.is_some().then(|| view! {
-                    <label for="try-body">"Body"</label>
+                    <label for="try-body">"Body (JSON)"</label>
                     <textarea id="try-body" rows="6" spellcheck="false"
                         prop:value=move || body.get() on:input=move |ev| body.set(event_target_value(&ev))></textarea>
                 })}
@@ -365,4 +364,66 @@ fn OperationPage(op: Operation) -> impl IntoView {
             {code}
         </section>
     }
+}
+
+/// A value as a form shows it: strings bare, anything else as JSON.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// What a field's text means under its schema: a number, a boolean or JSON
+/// where the schema says so; text the edge should judge stays text.
+fn typed(raw: &str, schema: &Value) -> Value {
+    match schema["type"].as_str() {
+        Some("integer" | "number" | "boolean" | "array" | "object") => {
+            serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+        }
+        _ => Value::String(raw.to_owned()),
+    }
+}
+
+/// One field per property of the request body, prefilled from the example.
+/// Editing a field rewrites that property in the JSON body (an empty field
+/// leaves it out).
+fn body_fields(schema: Option<&Value>, example: Option<&Value>, body: RwSignal<String>) -> impl IntoView {
+    let required: Vec<String> = schema
+        .and_then(|s| s["required"].as_array())
+        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let properties = schema.and_then(|s| s["properties"].as_object()).cloned().unwrap_or_default();
+    properties
+        .into_iter()
+        .map(|(name, property)| {
+            let id = format!("body-{name}");
+            let value = RwSignal::new(example.map(|e| shown(&e[&name])).unwrap_or_default());
+            let kind = property["type"].as_str().unwrap_or("json").to_owned();
+            let label = format!("{name} ({kind}{})", if required.contains(&name) { ", required" } else { "" });
+            let key = name.clone();
+            let description = property["description"].as_str().unwrap_or_default().to_owned();
+            let apply = move |raw: String| {
+                value.set(raw.clone());
+                body.update(|text| {
+                    let mut object =
+                        serde_json::from_str::<Value>(text).ok().filter(Value::is_object).unwrap_or_default();
+                    if raw.is_empty() {
+                        if let Some(map) = object.as_object_mut() {
+                            map.remove(&key);
+                        }
+                    } else {
+                        object[&key] = typed(&raw, &property);
+                    }
+                    *text = serde_json::to_string(&object).unwrap_or_default();
+                });
+            };
+            view! {
+                <label for=id.clone()>{label}</label>
+                <input id=id type="text" spellcheck="false" title=description
+                    prop:value=move || value.get() on:input=move |ev| apply(event_target_value(&ev)) />
+            }
+        })
+        .collect::<Vec<_>>()
 }
