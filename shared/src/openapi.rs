@@ -245,15 +245,26 @@ fn query_param_schema(route: &Route, name: &str) -> Value {
     }
 }
 
+/// Example answers, one per success schema, in `shared/response-examples.json`.
+/// A test reads each into its Rust type and writes it back unchanged.
+pub fn response_examples() -> Map<String, Value> {
+    serde_json::from_str(include_str!("../response-examples.json")).unwrap_or_default()
+}
+
 fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Value) -> Value {
     let schema = payload_schema(route.response, generator);
+    let mut content = json!({ "schema": schema });
+    let component = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/"));
+    if let Some(example) = component.and_then(|name| response_examples().remove(name)) {
+        content["example"] = example;
+    }
     let mut responses = Map::new();
     responses.insert(
         route.success_status.to_string(),
         json!({
             "description": route.summary,
             "headers": { "X-Request-Id": request_id_header() },
-            "content": { media_type(route.response): { "schema": schema } },
+            "content": { media_type(route.response): content },
         }),
     );
 
@@ -785,5 +796,77 @@ mod tests {
         let doc = document();
         let credit = &doc["paths"]["/api/salutes/credit"]["post"]["requestBody"]["content"]["application/json"];
         assert_eq!(credit["example"]["reason"], "event_participation");
+    }
+
+    /// Each example answer is exactly what the edge's own types write: it
+    /// reads into the type and writes back unchanged.
+    #[test]
+    fn every_response_example_is_what_the_types_write() {
+        fn same<T: serde::Serialize + serde::de::DeserializeOwned>(name: &str, value: &Value) {
+            let typed: T = serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{name}: {e}\n{value:#}"));
+            assert_eq!(&serde_json::to_value(&typed).unwrap(), value, "{name} does not round-trip");
+        }
+        fn data<T: serde::Serialize + serde::de::DeserializeOwned>(examples: &Map<String, Value>, name: &str) {
+            let body = examples.get(name).unwrap_or_else(|| panic!("no example for {name}"));
+            assert_eq!(body["success"], true, "{name}");
+            same::<T>(name, &body["data"]);
+        }
+        let e = response_examples();
+        use crate::{incidents, latency, lifecycle, public, status};
+        data::<HealthReport>(&e, "HealthResponse");
+        data::<crate::sandbox::Wallet>(&e, "WalletResponse");
+        data::<lifecycle::Calendar>(&e, "DeprecationCalendarResponse");
+        data::<public::KeyCheck>(&e, "KeyCheckResponse");
+        same::<crate::trust::TrustManifest>("TrustManifest", &e["TrustManifest"]);
+        data::<status::SystemStatus>(&e, "SystemStatusResponse");
+        data::<Vec<status::TrendPoint>>(&e, "StatusTrendResponse");
+        data::<status::Uptime>(&e, "StatusUptimeResponse");
+        same::<status::StatuspageSummary>("StatuspageSummary", &e["StatuspageSummary"]);
+        data::<incidents::IncidentList>(&e, "StatusIncidentsResponse");
+        data::<incidents::Incident>(&e, "IncidentResponse");
+        data::<latency::LatencyReport>(&e, "LatencyPercentilesResponse");
+        data::<crate::changelog::Changelog>(&e, "OpenApiChangelogResponse");
+        data::<public::CanaryEcho>(&e, "CanaryEchoResponse");
+        data::<public::PublicStats>(&e, "PublicStatsResponse");
+        data::<Vec<public::PublicTransaction>>(&e, "LatestTransactionsResponse");
+        data::<Vec<lifecycle::PartnerUsage>>(&e, "PartnerDeprecationsResponse");
+        data::<Vec<lifecycle::MigrationStatus>>(&e, "MigrationStatusResponse");
+        data::<Vec<lifecycle::SimulatedHeaders>>(&e, "SimulatedHeadersResponse");
+        data::<crate::sandbox::WalletOwner>(&e, "WalletOwnerResponse");
+        data::<Vec<ErrorCatalogueEntry>>(&e, "ErrorCatalogueResponse");
+        data::<PartnerKeyOut>(&e, "PartnerKeyResponse");
+        data::<Vec<PartnerKeyOut>>(&e, "PartnerKeyListResponse");
+        data::<PartnerKeyWithSecret>(&e, "PartnerKeyWithSecretResponse");
+        data::<PartnerIdentity>(&e, "PartnerIdentityResponse");
+        data::<Capabilities>(&e, "CapabilitiesResponse");
+        data::<SandboxUser>(&e, "UserResponse");
+        data::<LedgerEntry>(&e, "LedgerEntryResponse");
+        data::<Vec<LedgerEntry>>(&e, "LedgerPageResponse");
+        data::<Balance>(&e, "BalanceResponse");
+        data::<DonationClaim>(&e, "DonationClaimResponse");
+        data::<Subscription>(&e, "SubscriptionResponse");
+        data::<SubscriptionWithSecret>(&e, "SubscriptionWithSecretResponse");
+        data::<Vec<Subscription>>(&e, "SubscriptionListResponse");
+        data::<Published>(&e, "PublishedResponse");
+        data::<Vec<DeliveryLogEntry>>(&e, "DeliveryLogResponse");
+        data::<Vec<Attempt>>(&e, "FailureLogResponse");
+        data::<Delivery>(&e, "DeliveryResponse");
+        same::<Resent>("Resent", &e["Resent"]);
+        data::<Redrive>(&e, "RedriveResponse");
+        for paged in ["LedgerPageResponse", "DeliveryLogResponse", "FailureLogResponse"] {
+            same::<crate::api::PageMeta>(paged, &e[paged]["meta"]);
+        }
+        // Every success answer with a schema component carries its example.
+        let doc = document();
+        for (path, methods) in doc["paths"].as_object().unwrap() {
+            for (method, op) in methods.as_object().unwrap() {
+                for (status, answer) in op["responses"].as_object().unwrap() {
+                    let Some(media) = answer["content"].as_object().and_then(|c| c.values().next()) else { continue };
+                    if status.starts_with('2') && media["schema"].get("$ref").is_some() {
+                        assert!(media.get("example").is_some(), "{method} {path} {status} has no example");
+                    }
+                }
+            }
+        }
     }
 }

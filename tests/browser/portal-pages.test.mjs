@@ -170,6 +170,7 @@ test('try-it signs partner routes in the browser, from the example body', async 
   await page.goto(`${edge.baseUrl}/reference/creditSalutes`);
   await page.getByRole('heading', { name: 'Try it' }).waitFor({ timeout: 15_000 });
   assert.match(await page.getByRole('table').first().innerText(), /scope `credit`/);
+  assert.match(await page.getByTestId('example-answer').innerText(), /entry_id: "le_42"/);
   const json = page.getByLabel('Body (JSON)');
   assert.equal(JSON.parse(await json.inputValue()).reason, 'event_participation', 'prefilled with the documented example');
   // The form has a field per body property; editing one rewrites the body.

@@ -31,8 +31,8 @@ struct Operation {
     parameters: Vec<(String, String, bool, String, Value)>,
     request_schema: Option<Value>,
     example: Option<Value>,
-    /// (status, schema) of the success answer.
-    success: Option<(String, Value)>,
+    /// (status, schema, example) of the success answer.
+    success: Option<(String, Value, Option<Value>)>,
     errors: Vec<String>,
 }
 
@@ -81,8 +81,9 @@ fn operations(doc: &Value) -> Vec<Operation> {
                 .collect();
             errors.sort();
             let success = responses.iter().find(|(status, _)| status.starts_with('2')).map(|(status, r)| {
-                let schema = r["content"].as_object().and_then(|c| c.values().next()).map(|m| m["schema"].clone());
-                (status.clone(), resolve(&schema.unwrap_or_default(), doc, 3))
+                let media = r["content"].as_object().and_then(|c| c.values().next());
+                let schema = media.map(|m| m["schema"].clone()).unwrap_or_default();
+                (status.clone(), resolve(&schema, doc, 3), media.and_then(|m| m.get("example").cloned()))
             });
             let rate_limited = responses.values().any(|r| r["headers"].get("X-RateLimit-Limit").is_some());
             let body = &op["requestBody"]["content"]["application/json"];
@@ -323,7 +324,10 @@ fn OperationPage(op: Operation) -> impl IntoView {
             })}
             {op.request_schema.clone().map(|schema| view! { <h3>"Request body"</h3> <JsonTree value=schema /> })}
             {op.example.clone().map(|example| view! { <h3>"Example body"</h3> <JsonTree value=example /> })}
-            {op.success.clone().map(|(status, schema)| view! { <h3>{format!("Answer ({status})")}</h3> <JsonTree value=schema /> })}
+            {op.success.clone().map(|(status, schema, example)| view! {
+                <h3>{format!("Answer ({status})")}</h3> <JsonTree value=schema />
+                {example.map(|example| view! { <h3>"Example answer"</h3> <div data-testid="example-answer"><JsonTree value=example /></div> })}
+            })}
         </section>
 
         <section class="card" aria-labelledby="try-heading">
