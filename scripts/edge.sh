@@ -5,7 +5,7 @@
 #   bash scripts/edge.sh test    install what is missing, build, run every test
 #
 # Other subcommands: setup [--check], build, bench [route], bench-webhooks,
-# bench-latency, bench-portal, build-if-needed (wrangler's [build] hook). Every install step checks the installed version first, so a
+# bench-latency, bench-portal, bench-versus, build-if-needed (wrangler's [build] hook). Every install step checks the installed version first, so a
 # second run installs nothing. Nothing is downloaded from GitHub: tools that
 # would fetch binaries are pointed at the ones installed here.
 set -euo pipefail
@@ -251,5 +251,6 @@ case "${1:-}" in
   bench-webhooks) shift; setup; build; node bench/webhooks.mjs "$@" ;;
   bench-latency) shift; setup; build; node bench/latency.mjs "$@" ;;
   bench-portal) shift; setup; build; node bench/portal.mjs "$@" ;;
-  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|bench-latency|bench-portal|setup|build}" ;;
+  bench-versus) shift; setup; build; node bench/versus.mjs "$@" ;;
+  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|bench-latency|bench-portal|bench-versus|setup|build}" ;;
 esac

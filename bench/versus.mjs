@@ -1,0 +1,142 @@
+// The edge against a plain JavaScript gate (bench/baseline/worker.mjs), on
+// workerd through Miniflare, with the same load generator, in alternating
+// rounds. First both must give the same answers to the same signed
+// requests (valid, tampered, stale, replayed, idempotent, mismatched);
+// then each scenario is measured.
+//
+//   bash scripts/edge.sh bench-versus [--duration S] [--rounds N] [--connections C] [scenario ...]
+//
+// Scenarios: me (signed GET /api/partner/me), credit (signed idempotent
+// POST /api/salutes/credit), errors (unsigned GET /developers/api-errors.json).
+// Prints median req/s, p50 and p99 for each and the edge/baseline ratios.
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Miniflare } from 'miniflare';
+import { ROOT, load, median, mintKey, startEdge } from './edge.mjs';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '8' },
+  },
+});
+const scenarios = positionals.length > 0 ? positionals : ['me', 'credit', 'errors'];
+
+function startBaseline() {
+  const state = mkdtempSync(join(tmpdir(), 'pe-baseline-'));
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(ROOT, 'bench/baseline/worker.mjs'),
+    kvNamespaces: ['KEYS'],
+    durableObjects: { GATE: 'Gate' },
+    kvPersist: join(state, 'kv'),
+    durableObjectsPersist: join(state, 'do'),
+    host: '127.0.0.1',
+    port: 0,
+  });
+  return { mf, dispose: async () => { await mf.dispose(); rmSync(state, { recursive: true, force: true }); } };
+}
+
+function signed(key, method, path, body, { timestamp = Math.floor(Date.now() / 1000), nonce, secret, idem } = {}) {
+  nonce ??= randomBytes(16).toString('hex');
+  const hash = createHash('sha256').update(body).digest('hex');
+  const canonical = ['v1', String(timestamp), method, path, nonce, hash].join('\n');
+  const headers = {
+    'x-partner-key': key.key_id, 'x-partner-timestamp': String(timestamp), 'x-partner-nonce': nonce,
+    'x-partner-signature': `v1=${createHmac('sha256', secret ?? key.secret).update(canonical).digest('hex')}`,
+  };
+  if (body) headers['content-type'] = 'application/json';
+  if (idem) headers['idempotency-key'] = idem;
+  return headers;
+}
+
+/** The same requests to both; each answer reduced to status, code and replay marker. */
+async function probe(base, key) {
+  const credit = JSON.stringify({ user_id: '4', amount: 1, reason: 'bench', source: 'bench' });
+  const other = JSON.stringify({ user_id: '4', amount: 2, reason: 'bench', source: 'bench' });
+  const send = async (method, path, headers, body) => {
+    const res = await fetch(`${base}${path}`, { method, headers, body: body || undefined });
+    const json = await res.json().catch(() => ({}));
+    return `${res.status} ${json.error ?? 'ok'}${res.headers.get('idempotent-replayed') ? ' replayed' : ''}`;
+  };
+  const nonce = randomBytes(16).toString('hex');
+  const idem = `probe-${randomBytes(8).toString('hex')}`;
+  return {
+    'signed me': await send('GET', '/api/partner/me', signed(key, 'GET', '/api/partner/me', '', { nonce })),
+    'same nonce again': await send('GET', '/api/partner/me', signed(key, 'GET', '/api/partner/me', '', { nonce })),
+    'wrong secret': await send('GET', '/api/partner/me', signed(key, 'GET', '/api/partner/me', '', { secret: 'nope' })),
+    'stale timestamp': await send('GET', '/api/partner/me', signed(key, 'GET', '/api/partner/me', '', { timestamp: 1 })),
+    'signed for another path': await send('GET', '/api/partner/me', signed(key, 'GET', '/api/partner/other', '')),
+    'credit without Idempotency-Key': await send('POST', '/api/salutes/credit', signed(key, 'POST', '/api/salutes/credit', credit), credit),
+    'credit': await send('POST', '/api/salutes/credit', signed(key, 'POST', '/api/salutes/credit', credit, { idem }), credit),
+    'credit again': await send('POST', '/api/salutes/credit', signed(key, 'POST', '/api/salutes/credit', credit, { idem }), credit),
+    'same key, other body': await send('POST', '/api/salutes/credit', signed(key, 'POST', '/api/salutes/credit', other, { idem }), other),
+  };
+}
+
+const edge = startEdge({ RATE_LIMIT_PUBLIC_API_PER_MIN: '100000000' });
+const baseline = startBaseline();
+try {
+  const bases = {
+    edge: (await edge.mf.ready).toString().replace(/\/$/, ''),
+    baseline: (await baseline.mf.ready).toString().replace(/\/$/, ''),
+  };
+  const scopes = ['read', 'credit', 'debit', 'ledger', 'donation', 'users'];
+  const key = await mintKey(bases.edge, scopes);
+  const kv = await baseline.mf.getKVNamespace('KEYS');
+  await kv.put(`key:${key.key_id}`, JSON.stringify({
+    secret: key.secret, scopes, rate_limit_per_minute: 100000, name: 'bench', environment: 'live',
+  }));
+
+  const answers = { edge: await probe(bases.edge, key), baseline: await probe(bases.baseline, key) };
+  let agree = true;
+  console.log('request                          edge                         baseline');
+  for (const name of Object.keys(answers.edge)) {
+    const same = answers.edge[name] === answers.baseline[name];
+    agree &&= same;
+    console.log(`${name.padEnd(32)} ${answers.edge[name].padEnd(28)} ${answers.baseline[name]}${same ? '' : '   <- differs'}`);
+  }
+  if (!agree) throw new Error('the baseline does not apply the same checks as the edge: fix it before measuring');
+
+  const seconds = Number(values.duration);
+  const rounds = Number(values.rounds);
+  const connections = Number(values.connections);
+  const scenario = (name, base) => ({
+    me: { url: `${base}/api/partner/me`, method: 'GET', key_id: key.key_id, secret: key.secret },
+    credit: {
+      url: `${base}/api/salutes/credit`, method: 'POST', key_id: key.key_id, secret: key.secret,
+      body: JSON.stringify({ user_id: '4', amount: 1, reason: 'bench', source: 'bench' }),
+    },
+    errors: { url: `${base}/developers/api-errors.json`, method: 'GET' },
+  })[name];
+  console.log(`\n${connections} connections, ${rounds} alternating rounds of ${seconds} s per scenario\n`);
+  const rows = [];
+  for (const name of scenarios) {
+    const results = { edge: [], baseline: [] };
+    for (const side of ['edge', 'baseline']) await load(scenario(name, bases[side]), 2, connections); // warm-up
+    for (let i = 0; i < rounds; i++) {
+      const order = i % 2 === 0 ? ['edge', 'baseline'] : ['baseline', 'edge'];
+      for (const side of order) {
+        const r = await load(scenario(name, bases[side]), seconds, connections);
+        if (r.non2xx + r.errors > 0) throw new Error(`${name} on the ${side}: ${r.non2xx + r.errors} failed requests`);
+        results[side].push(r);
+      }
+    }
+    const figures = (rs) => ({ rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)) });
+    rows.push({ name, edge: figures(results.edge), baseline: figures(results.baseline) });
+  }
+  console.log('scenario   edge req/s  p50   p99 | baseline req/s  p50   p99 | edge/baseline req/s');
+  for (const { name, edge: e, baseline: b } of rows) {
+    console.log(
+      `${name.padEnd(9)} ${e.rps.toFixed(0).padStart(11)} ${e.p50.toFixed(0).padStart(4)} ${e.p99.toFixed(0).padStart(5)} |` +
+      ` ${b.rps.toFixed(0).padStart(14)} ${b.p50.toFixed(0).padStart(4)} ${b.p99.toFixed(0).padStart(5)} | ${(e.rps / b.rps).toFixed(2).padStart(8)}x`,
+    );
+  }
+} finally {
+  await Promise.all([edge.dispose(), baseline.dispose()]);
+}
