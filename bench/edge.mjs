@@ -24,8 +24,8 @@ export function percentile(numbers, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** Starts the edge with extra bindings; returns the Miniflare instance and a dispose(). */
-export function startEdge(bindings = {}) {
+/** Starts the edge with extra bindings (and Miniflare options); returns the instance and a dispose(). */
+export function startEdge(bindings = {}, options = {}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
   const state = mkdtempSync(join(tmpdir(), 'pe-bench-'));
   const mf = new Miniflare({
@@ -44,6 +44,7 @@ export function startEdge(bindings = {}) {
     durableObjectsPersist: join(state, 'do'),
     host: '127.0.0.1',
     port: 0,
+    ...options,
   });
   return {
     mf,

@@ -5,7 +5,7 @@
 #   bash scripts/edge.sh test    install what is missing, build, run every test
 #
 # Other subcommands: setup [--check], build, bench [route], bench-webhooks,
-# bench-latency, bench-portal, bench-versus, build-if-needed (wrangler's [build] hook). Every install step checks the installed version first, so a
+# bench-latency, bench-portal, bench-versus, bench-profile, build-if-needed (wrangler's [build] hook). Every install step checks the installed version first, so a
 # second run installs nothing. Nothing is downloaded from GitHub: tools that
 # would fetch binaries are pointed at the ones installed here.
 set -euo pipefail
@@ -252,5 +252,6 @@ case "${1:-}" in
   bench-latency) shift; setup; build; node bench/latency.mjs "$@" ;;
   bench-portal) shift; setup; build; node bench/portal.mjs "$@" ;;
   bench-versus) shift; setup; build; node bench/versus.mjs "$@" ;;
-  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|bench-latency|bench-portal|bench-versus|setup|build}" ;;
+  bench-profile) shift; setup; build; node bench/profile.mjs "$@" ;;
+  *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|bench-latency|bench-portal|bench-versus|bench-profile|setup|build}" ;;
 esac
