@@ -167,12 +167,26 @@ fn misconfigured(detail: String) -> ApiError {
     ApiError::internal(format!("misconfigured: {detail}"))
 }
 
+// Settings read on every partner request are parsed once per isolate: a
+// Worker's variables and secrets cannot change while an isolate lives (a
+// deploy, or an edited `.dev.vars`, starts new ones), and each lookup is
+// two calls across the JS boundary. `bash scripts/edge.sh bench-profile`
+// shows what they cost.
+thread_local! {
+    static GATE: std::cell::OnceCell<Result<GateConfig, String>> = const { std::cell::OnceCell::new() };
+    static SIGNATURES: std::cell::OnceCell<Result<SignaturePolicy, String>> = const { std::cell::OnceCell::new() };
+    static MASTER: std::cell::OnceCell<Result<MasterKey, String>> = const { std::cell::OnceCell::new() };
+}
+
 pub fn gate(env: &Env) -> Result<GateConfig, ApiError> {
-    GateConfig::from_vars(|name| lookup(env, name)).map_err(misconfigured)
+    GATE.with(|cell| cell.get_or_init(|| GateConfig::from_vars(|name| lookup(env, name))).clone())
+        .map_err(misconfigured)
 }
 
 pub fn signature_policy(env: &Env) -> Result<SignaturePolicy, ApiError> {
-    SignaturePolicy::from_vars(|name| lookup(env, name)).map_err(misconfigured)
+    SIGNATURES
+        .with(|cell| cell.get_or_init(|| SignaturePolicy::from_vars(|name| lookup(env, name))).clone())
+        .map_err(misconfigured)
 }
 
 pub fn rotation_overlap_secs(env: &Env) -> Result<u64, ApiError> {
@@ -187,6 +201,13 @@ pub fn rotation_overlap_secs(env: &Env) -> Result<u64, ApiError> {
 
 /// The key that seals partner secrets at rest (secret `PARTNER_KEY_MASTER`, 64 hex digits).
 pub fn master_key(env: &Env) -> Result<MasterKey, ApiError> {
-    let raw = lookup(env, "PARTNER_KEY_MASTER").ok_or_else(|| misconfigured("PARTNER_KEY_MASTER is not set".into()))?;
-    MasterKey::parse_hex(&raw).map_err(|e| misconfigured(format!("PARTNER_KEY_MASTER: {e}")))
+    MASTER
+        .with(|cell| {
+            cell.get_or_init(|| {
+                let raw = lookup(env, "PARTNER_KEY_MASTER").ok_or("PARTNER_KEY_MASTER is not set")?;
+                MasterKey::parse_hex(&raw).map_err(|e| format!("PARTNER_KEY_MASTER: {e}"))
+            })
+            .clone()
+        })
+        .map_err(misconfigured)
 }
