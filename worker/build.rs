@@ -11,6 +11,10 @@ fn main() {
     fs::write(out.join("openapi.json"), text).expect("OUT_DIR is writable");
     let catalogue = serde_json::to_string(&partner_edge::webhooks::event_catalogue()).expect("a Value serialises");
     fs::write(out.join("event-types.json"), catalogue).expect("OUT_DIR is writable");
+    // The error catalogue, enveloped: served as bytes, never serialised per request.
+    let errors = partner_edge::api::Success::new(partner_edge::error::ErrorCode::catalogue());
+    let errors = serde_json::to_string(&errors).expect("the catalogue serialises");
+    fs::write(out.join("api-errors.json"), errors).expect("OUT_DIR is writable");
 
     // The changelog against the committed baseline, so the baseline itself never ships.
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));

@@ -1,6 +1,5 @@
 //! Machine-readable descriptions of the edge.
 
-use partner_edge::error::ErrorCode;
 use worker::{Request, Response};
 
 use partner_edge::lifecycle;
@@ -16,6 +15,9 @@ const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"
 /// Rendered by `build.rs`: the committed baseline against this document.
 const CHANGELOG_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi-changelog.json"));
 const CHANGELOG_MD: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi-changelog.md"));
+
+/// Rendered by `build.rs` from the error enum: `{"success":true,"data":[…]}`.
+const ERRORS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/api-errors.json"));
 
 /// Rendered by `build.rs` from the event types and their data schemas.
 const EVENT_TYPES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/event-types.json"));
@@ -36,11 +38,10 @@ fn static_json(text: &'static str) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-/// The error catalogue, straight from the enum the edge maps its errors with.
+/// The error catalogue, straight from the enum the edge maps its errors with
+/// (rendered at build time, so the answer costs no serialisation).
 pub fn error_catalogue(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
-    let mut response = success(200, ErrorCode::catalogue())?;
-    response.headers_mut().set("cache-control", "public, max-age=300")?;
-    Ok(response)
+    static_json(ERRORS_JSON)
 }
 
 /// `/developers/deprecations.json` and `/developers/deprecations-playbook.json`.
