@@ -129,7 +129,8 @@ setup() {
 # hash matches the one recorded after the last successful build.
 fingerprint() {
   { find "$@" -type f -not -path '*/dist/*' -not -path '*/build/*' -print0 | sort -z | xargs -0 sha256sum
-    sha256sum Cargo.lock Cargo.toml .cargo/config.toml; } | sha256sum | cut -d' ' -f1
+    sha256sum Cargo.lock Cargo.toml .cargo/config.toml
+    echo "wasm names: ${PE_WASM_NAMES:-0}"; } | sha256sum | cut -d' ' -f1
 }
 
 # build_step NAME OUTPUT COMMAND... -- INPUTS...
@@ -157,10 +158,13 @@ build_portal() {
     portal shared static Trunk.toml
 }
 
+# The worker's wasm ships without its name section (80 kB of the gzip
+# upload); PE_WASM_NAMES=1 keeps it, for bench-profile's named frames.
 build_worker() {
   build_step worker worker/build/index.js \
-    bash -c 'cd worker && worker-build --release' -- \
-    worker/src worker/build.rs worker/Cargo.toml shared
+    bash -c 'cd worker && worker-build --release && { [ "${PE_WASM_NAMES:-0}" = 1 ] ||
+      "$WASM_OPT_BIN" --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm; }' -- \
+    worker/src worker/build.rs worker/Cargo.toml shared scripts/edge.sh
 }
 
 build() {
@@ -252,6 +256,6 @@ case "${1:-}" in
   bench-latency) shift; setup; build; node bench/latency.mjs "$@" ;;
   bench-portal) shift; setup; build; node bench/portal.mjs "$@" ;;
   bench-versus) shift; setup; build; node bench/versus.mjs "$@" ;;
-  bench-profile) shift; setup; build; node bench/profile.mjs "$@" ;;
+  bench-profile) shift; setup; PE_WASM_NAMES=1 build; node bench/profile.mjs "$@" ;;
   *) die "usage: bash scripts/edge.sh {run|test|bench [route]|bench-webhooks|bench-latency|bench-portal|bench-versus|bench-profile|setup|build}" ;;
 esac
