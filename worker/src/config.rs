@@ -153,6 +153,23 @@ pub fn latency_recording(env: &Env) -> Result<Option<u64>, ApiError> {
     Ok(on.then_some(flush))
 }
 
+/// `KEY_CACHE_SECONDS`: how long an isolate serves a partner key record
+/// (and the secrets it unsealed) from memory: 30 s by default, at most 60
+/// (KV's own propagation delay), 0 to read KV on every request.
+pub fn key_cache_secs(env: &Env) -> Result<u64, ApiError> {
+    thread_local! {
+        static KEY_CACHE: std::cell::OnceCell<Result<u64, String>> = const { std::cell::OnceCell::new() };
+    }
+    KEY_CACHE
+        .with(|cell| {
+            cell.get_or_init(|| {
+                partner_edge::webhooks::limits::number(&|name| lookup(env, name), "KEY_CACHE_SECONDS", 30, 0..=60)
+            })
+            .clone()
+        })
+        .map_err(misconfigured)
+}
+
 /// `ORIGIN_HEALTH_TIMEOUT_SECONDS`: how long the origin's health path has to answer (5 s by default).
 pub fn origin_health_timeout(env: &Env) -> Result<std::time::Duration, ApiError> {
     partner_edge::webhooks::limits::number(&|name| lookup(env, name), "ORIGIN_HEALTH_TIMEOUT_SECONDS", 5, 1..=60)

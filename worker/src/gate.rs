@@ -73,7 +73,7 @@ pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'
     let secrets = key
         .live_secrets(input.now_secs)
         .into_iter()
-        .map(|sealed| master.open(&key.key_id, &sealed.sealed))
+        .map(|sealed| keys::unseal(&master, &key.key_id, &sealed.sealed))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::internal(format!("key {}: {e}", key.key_id)))?;
     let secret_refs: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
