@@ -52,6 +52,8 @@ pub struct TrustInputs<'a> {
     pub origin_signed: bool,
     pub health_cache_secs: u64,
     pub admin_failures_per_window: u32,
+    /// How long an isolate keeps a verified key record (`KEY_CACHE_SECONDS`).
+    pub key_cache_secs: u64,
     pub now: u64,
 }
 
@@ -176,6 +178,12 @@ pub fn manifest(inputs: &TrustInputs<'_>) -> TrustManifest {
             &["shared/src/origin.rs", "tests/edge/backend.rs"],
         ),
         control(
+            "key_revocation",
+            "A disabled, deleted or rotated key stops working at once where it was changed, and everywhere within this many seconds.",
+            json!({ "seconds": inputs.key_cache_secs }),
+            &["worker/src/keys.rs", "tests/edge/gate.rs"],
+        ),
+        control(
             "operator_access",
             "The admin API is off until ADMIN_API_KEY is at least 32 characters (outside local), and failed logins are rate-limited per client.",
             json!({ "min_admin_key_chars": 32, "health_probe_cache_seconds": inputs.health_cache_secs }),
@@ -235,6 +243,7 @@ mod tests {
             origin_signed: false,
             health_cache_secs: 5,
             admin_failures_per_window: 10,
+            key_cache_secs: 30,
             now: 0,
         }
     }

@@ -38,6 +38,7 @@ fn the_trust_manifest_reports_live_settings_and_answers_304_when_unchanged(edge:
     assert_eq!(control("rate_limits")["value"]["window_seconds"], 3600);
     assert_eq!(control("ssrf_policy")["value"]["https_required"], false, "a local edge allows http loopback");
     assert_eq!(control("sunsets")["value"][0]["id"], "user-lookup");
+    assert_eq!(control("key_revocation")["value"]["seconds"], 30, "the default KEY_CACHE_SECONDS");
     assert!(manifest["controls"].as_array().unwrap().iter().all(|c| !c["evidence"].as_array().unwrap().is_empty()));
 
     let again = edge.request("GET", "/trust.json", &[("If-None-Match", &etag)], None);

@@ -113,6 +113,7 @@ pub fn trust_manifest(req: Request, edge: Edge<'_>) -> Result<Response, ApiError
         origin_signed: config::origin(env)?.is_some(),
         health_cache_secs: config::health_cache_secs(env)?,
         admin_failures_per_window: config::admin_failures_per_min(env)?,
+        key_cache_secs: config::key_cache_secs(env)?,
         now: now_secs(edge.now_ms),
     });
     let body = serde_json::to_string(&manifest).map_err(|e| ApiError::internal(e.to_string()))?;
