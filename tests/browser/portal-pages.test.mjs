@@ -147,7 +147,8 @@ test('the explorer groups, searches and deep-links operations', async () => {
   await page.getByTestId('api-version').waitFor({ timeout: 15_000 });
   assert.ok(await page.getByRole('region', { name: 'status operations' }).isVisible());
   await page.getByLabel('Search operations').fill('latency');
-  assert.equal(await page.locator('ul.operations li').count(), 1);
+  // The list re-renders after the input event: wait for it rather than count at once.
+  await page.waitForFunction(() => document.querySelectorAll('ul.operations li').length === 1);
   await page.getByRole('link', { name: '/api/public/latency-percentiles' }).click();
   assert.equal(new URL(page.url()).pathname, '/reference/getLatencyPercentiles');
   await page.getByLabel('hours (query)').fill('24');
@@ -175,7 +176,7 @@ test('try-it signs partner routes in the browser, from the example body', async 
   assert.equal(JSON.parse(await json.inputValue()).reason, 'event_participation', 'prefilled with the documented example');
   // The form has a field per body property; editing one rewrites the body.
   await page.getByLabel('amount (integer, required)').fill('7');
-  assert.equal(JSON.parse(await json.inputValue()).amount, 7);
+  await page.waitForFunction(() => JSON.parse(document.getElementById('try-body').value).amount === 7);
   await page.getByRole('button', { name: 'Send' }).click();
   await page.getByTestId('exchange-status').waitFor({ timeout: 15_000 });
   assert.equal(await page.getByTestId('exchange-status').innerText(), 'HTTP 201');

@@ -64,8 +64,10 @@ test('client-side navigation reaches the API reference without a page load', asy
   await page.getByTestId('api-version').waitFor({ timeout: 15_000 });
   assert.match(await page.getByTestId('api-version').innerText(), /Version \d+\.\d+\.\d+ · \d+ operations/);
   await page.getByRole('link', { name: '/api/public/health', exact: true }).click();
+  // Wait for the operation page to render before reading it (isVisible does not wait).
+  await page.getByRole('heading', { name: 'Try it' }).waitFor();
   assert.equal(new URL(page.url()).pathname, '/reference/getHealth');
-  assert.ok(await page.getByRole('link', { name: 'dependency_unavailable' }).isVisible());
+  await page.getByRole('link', { name: 'dependency_unavailable' }).waitFor();
   assert.equal(await page.evaluate(() => window.__stillSamePage), true, 'still no page load');
   assert.deepEqual(problems, []);
   await page.close();
