@@ -56,11 +56,7 @@ pub const MAX_PAGE: u32 = 200;
 
 /// Reads a `limit` query parameter: 1 to [`MAX_PAGE`].
 pub fn parse_page_limit(raw: &str) -> Result<u32, crate::partner::FieldError> {
-    raw.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| raw.parse::<u32>().ok())
-        .flatten()
-        .filter(|limit| (1..=MAX_PAGE).contains(limit))
+    crate::contract::bounded_number(raw, 1..=MAX_PAGE)
         .ok_or_else(|| crate::partner::FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")))
 }
 

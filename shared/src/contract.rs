@@ -112,6 +112,13 @@ pub fn integral_numbers(value: &mut serde_json::Value) {
     }
 }
 
+/// A whole number as a query carries it: ASCII digits only (no sign, space
+/// or fraction), within `range`; `None` otherwise. The document states each
+/// use as an integer with that minimum and maximum.
+pub fn bounded_number<T: std::str::FromStr + PartialOrd>(raw: &str, range: std::ops::RangeInclusive<T>) -> Option<T> {
+    raw.bytes().all(|b| b.is_ascii_digit()).then(|| raw.parse::<T>().ok()).flatten().filter(|n| range.contains(n))
+}
+
 /// Whether `c` is whitespace that text may hold but not consist of.
 pub fn is_space(c: char) -> bool {
     c.is_whitespace() && !c.is_control()

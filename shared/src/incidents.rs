@@ -464,19 +464,17 @@ pub const INCIDENTS_KEPT: u64 = 1_000;
 pub fn parse_incident_query<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<ReadIncidents, FieldError> {
-    let number = |value: &str| value.bytes().all(|b| b.is_ascii_digit()).then(|| value.parse::<u64>().ok()).flatten();
+    use crate::contract::bounded_number;
+    use crate::status::MAX_WINDOW_HOURS;
     let mut query = ReadIncidents { hours: INCIDENT_HOURS_DEFAULT, limit: INCIDENT_LIMIT_DEFAULT };
     for (name, value) in pairs {
         match name {
             "hours" => {
-                query.hours = number(value)
-                    .filter(|h| (1..=8_760).contains(h))
-                    .ok_or_else(|| FieldError::new("hours", "must be 1 to 8760"))?;
+                query.hours = bounded_number(value, 1..=MAX_WINDOW_HOURS)
+                    .ok_or_else(|| FieldError::new("hours", format!("must be 1 to {MAX_WINDOW_HOURS}")))?;
             }
             "limit" => {
-                query.limit = number(value)
-                    .and_then(|l| u32::try_from(l).ok())
-                    .filter(|l| (1..=INCIDENT_LIMIT_MAX).contains(l))
+                query.limit = bounded_number(value, 1..=INCIDENT_LIMIT_MAX)
                     .ok_or_else(|| FieldError::new("limit", format!("must be 1 to {INCIDENT_LIMIT_MAX}")))?;
             }
             other => return Err(FieldError::new("query", format!("unknown parameter `{other}`"))),

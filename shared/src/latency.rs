@@ -211,12 +211,7 @@ pub fn parse_latency_hours<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str
     for (name, value) in pairs {
         match name {
             "hours" => {
-                hours = value
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-                    .then(|| value.parse::<u64>().ok())
-                    .flatten()
-                    .filter(|h| (1..=MAX_HOURS).contains(h))
+                hours = crate::contract::bounded_number(value, 1..=MAX_HOURS)
                     .ok_or_else(|| FieldError::new("hours", format!("must be 1 to {MAX_HOURS}")))?;
             }
             other => return Err(FieldError::new("query", format!("unknown parameter `{other}`"))),

@@ -433,12 +433,7 @@ impl SimulatorQuery {
                     return Err(FieldError::new("endpoint", "is not a deprecated endpoint (`METHOD /path`)"));
                 }
                 "at" => {
-                    let at = value
-                        .bytes()
-                        .all(|b| b.is_ascii_digit())
-                        .then(|| value.parse::<u64>().ok())
-                        .flatten()
-                        .filter(|at| *at <= crate::contract::MAX_UNIX_SECONDS)
+                    let at = crate::contract::bounded_number(value, 0..=crate::contract::MAX_UNIX_SECONDS)
                         .ok_or_else(|| FieldError::new("at", "must be unix seconds, at most the end of year 9999"))?;
                     query.at = Some(at);
                 }

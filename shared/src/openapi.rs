@@ -91,9 +91,10 @@ pub fn document() -> Value {
         .into_generator();
 
     let error_schema = generator.subschema_for::<ErrorBody>().to_value();
+    let examples = response_examples();
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     for route in ROUTES {
-        let operation = operation(route, &mut generator, &error_schema);
+        let operation = operation(route, &mut generator, &error_schema, &examples);
         paths.entry(route.path).or_default().insert(route.method.as_str().to_ascii_lowercase(), operation);
     }
 
@@ -221,7 +222,7 @@ fn query_param_schema(route: &Route, name: &str) -> Value {
         "hours" if route.path == "/api/public/latency-percentiles" => {
             json!({ "type": "integer", "minimum": 1, "maximum": crate::latency::MAX_HOURS })
         }
-        "hours" => json!({ "type": "integer", "minimum": 1, "maximum": 8760 }),
+        "hours" => json!({ "type": "integer", "minimum": 1, "maximum": crate::status::MAX_WINDOW_HOURS }),
         "limit" if route.path == "/api/public/system-status/incidents" => {
             json!({ "type": "integer", "minimum": 1, "maximum": crate::incidents::INCIDENT_LIMIT_MAX })
         }
@@ -251,12 +252,17 @@ pub fn response_examples() -> Map<String, Value> {
     serde_json::from_str(include_str!("../response-examples.json")).unwrap_or_default()
 }
 
-fn operation(route: &Route, generator: &mut SchemaGenerator, error_schema: &Value) -> Value {
+fn operation(
+    route: &Route,
+    generator: &mut SchemaGenerator,
+    error_schema: &Value,
+    examples: &Map<String, Value>,
+) -> Value {
     let schema = payload_schema(route.response, generator);
     let mut content = json!({ "schema": schema });
     let component = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/"));
-    if let Some(example) = component.and_then(|name| response_examples().remove(name)) {
-        content["example"] = example;
+    if let Some(example) = component.and_then(|name| examples.get(name)) {
+        content["example"] = example.clone();
     }
     let mut responses = Map::new();
     responses.insert(

@@ -547,12 +547,7 @@ pub fn parse_trend_limit<'a>(
     for (name, value) in pairs {
         match name {
             "limit" => {
-                limit = value
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-                    .then(|| value.parse::<u32>().ok())
-                    .flatten()
-                    .filter(|l| (1..=TREND_MAX).contains(l))
+                limit = crate::contract::bounded_number(value, 1..=TREND_MAX)
                     .ok_or_else(|| FieldError::new("limit", format!("must be 1 to {TREND_MAX}")))?;
             }
             other => return Err(FieldError::new("query", format!("unknown parameter `{other}`"))),
@@ -560,6 +555,9 @@ pub fn parse_trend_limit<'a>(
     }
     Ok(limit)
 }
+
+/// The longest status window, in hours: a year, what the daily aggregates keep.
+pub const MAX_WINDOW_HOURS: u64 = 8_760;
 
 /// `?hours=` of the uptime: 1 to 8760 (a year), 24 when absent.
 pub fn parse_uptime_hours<'a>(
@@ -570,13 +568,8 @@ pub fn parse_uptime_hours<'a>(
     for (name, value) in pairs {
         match name {
             "hours" => {
-                hours = value
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-                    .then(|| value.parse::<u64>().ok())
-                    .flatten()
-                    .filter(|h| (1..=8_760).contains(h))
-                    .ok_or_else(|| FieldError::new("hours", "must be 1 to 8760"))?;
+                hours = crate::contract::bounded_number(value, 1..=MAX_WINDOW_HOURS)
+                    .ok_or_else(|| FieldError::new("hours", format!("must be 1 to {MAX_WINDOW_HOURS}")))?;
             }
             other => return Err(FieldError::new("query", format!("unknown parameter `{other}`"))),
         }
