@@ -50,39 +50,32 @@ fn scalar(value: &Value) -> String {
 
 fn node(name: Option<String>, value: &Value, depth: usize) -> AnyView {
     let label = name.map(|n| view! { <span class="json-key">{n}</span> ": " });
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            let children: Vec<AnyView> = map.iter().map(|(k, v)| node(Some(k.clone()), v, depth + 1)).collect();
-            let summary = format!("{{…}} {} keys", map.len());
-            view! {
-                <details open=depth < 2>
-                    <summary>{label}<span class="muted">{summary}</span></summary>
-                    <div class="json-children">{children}</div>
-                </details>
-            }
-            .into_any()
+    let branch = match value {
+        Value::Object(map) if !map.is_empty() => Some((
+            map.iter().map(|(k, v)| node(Some(k.clone()), v, depth + 1)).collect::<Vec<_>>(),
+            format!("{{…}} {} keys", map.len()),
+        )),
+        Value::Array(items) if !items.is_empty() => Some((
+            items.iter().enumerate().map(|(i, v)| node(Some(i.to_string()), v, depth + 1)).collect(),
+            format!("[…] {} items", items.len()),
+        )),
+        _ => None,
+    };
+    if let Some((children, summary)) = branch {
+        return view! {
+            <details open=depth < 2>
+                <summary>{label}<span class="muted">{summary}</span></summary>
+                <div class="json-children">{children}</div>
+            </details>
         }
-        Value::Array(items) if !items.is_empty() => {
-            let children: Vec<AnyView> =
-                items.iter().enumerate().map(|(i, v)| node(Some(i.to_string()), v, depth + 1)).collect();
-            let summary = format!("[…] {} items", items.len());
-            view! {
-                <details open=depth < 2>
-                    <summary>{label}<span class="muted">{summary}</span></summary>
-                    <div class="json-children">{children}</div>
-                </details>
-            }
-            .into_any()
-        }
-        other => {
-            let class = match other {
-                Value::String(_) => "json-string",
-                Value::Number(_) => "json-number",
-                _ => "json-literal",
-            };
-            view! { <div class="json-leaf">{label}<span class=class>{scalar(other)}</span></div> }.into_any()
-        }
+        .into_any();
     }
+    let class = match value {
+        Value::String(_) => "json-string",
+        Value::Number(_) => "json-number",
+        _ => "json-literal",
+    };
+    view! { <div class="json-leaf">{label}<span class=class>{scalar(value)}</span></div> }.into_any()
 }
 
 /// An answer: status, time, the headers that matter and the body.

@@ -107,36 +107,6 @@ pub fn sign(
     Signed { canonical: canonical_v1(&parts), headers }
 }
 
-fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
-}
-
-/// A curl command for a request already signed (it works once: the nonce is spent).
-pub fn curl(origin: &str, method: &str, path_and_query: &str, headers: &[(String, String)], body: &str) -> String {
-    let mut words = vec!["curl -sS -X".to_owned(), method.to_owned(), quote(&format!("{origin}{path_and_query}"))];
-    for (name, value) in headers {
-        words.push(format!("-H {}", quote(&format!("{name}: {value}"))));
-    }
-    if !body.is_empty() {
-        words.push(format!("--data-binary {}", quote(body)));
-    }
-    words.join(" ")
-}
-
-/// The CLI command that signs and sends the same request with fresh values.
-pub fn cli(origin: &str, method: &str, path_and_query: &str, body: &str) -> String {
-    let mut words = vec![
-        "partner-edge send".to_owned(),
-        format!("--base-url {}", quote(origin)),
-        format!("--method {method}"),
-        format!("--path {}", quote(path_and_query)),
-    ];
-    if !body.is_empty() {
-        words.push(format!("--json {}", quote(body)));
-    }
-    words.join(" ")
-}
-
 /// The page's origin, for commands that are pasted elsewhere.
 pub fn origin() -> String {
     web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()

@@ -38,14 +38,29 @@ pub fn curl(s: &Sample<'_>) -> String {
     } else {
         format!(" \\\n  -H 'Content-Type: application/json' --data-binary {}", quote(s.body))
     };
+    // curl sends GET unless told otherwise.
+    let method = if s.method == "GET" { String::new() } else { format!(" -X {}", s.method) };
     match s.auth {
-        Auth::Public => format!("curl -sS -X {} {url}{data}", s.method),
-        Auth::Admin => format!("curl -sS -X {} {url} \\\n  -H \"X-Admin-Key: $ADMIN_API_KEY\"{data}", s.method),
+        Auth::Public => format!("curl -sS{method} {url}{data}"),
+        Auth::Admin => format!("curl -sS{method} {url} \\\n  -H \"X-Admin-Key: $ADMIN_API_KEY\"{data}"),
         Auth::Partner => format!(
             "# curl cannot sign: use the CLI below, or the signing helper (/sign) for one-off headers.\n{}",
             cli(s)
         ),
     }
+}
+
+/// A curl command carrying `headers` already signed for `s`: it works once
+/// (the nonce is spent), within the timestamp window.
+pub fn curl_signed(s: &Sample<'_>, headers: &[(String, String)]) -> String {
+    let mut words = vec![format!("curl -sS -X {} {}", s.method, quote(&format!("{}{}", s.origin, s.path_and_query)))];
+    for (name, value) in headers {
+        words.push(format!("-H {}", quote(&format!("{name}: {value}"))));
+    }
+    if !s.body.is_empty() {
+        words.push(format!("--data-binary {}", quote(s.body)));
+    }
+    words.join(" ")
 }
 
 pub fn cli(s: &Sample<'_>) -> String {

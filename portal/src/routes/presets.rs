@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::{self, Exchange};
 use crate::components::{CodeBlock, ExchangeView};
 use crate::key::{self, use_key};
+use crate::samples::{self, Auth, Sample};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Preset {
@@ -129,6 +130,12 @@ pub fn Presets() -> impl IntoView {
     }
 }
 
+/// The preset as the code samples send it.
+fn sample<'a>(preset: Preset, origin: &'a str, key_id: &'a str) -> Sample<'a> {
+    let auth = if preset.signed { Auth::Partner } else { Auth::Public };
+    Sample { origin, method: "GET", path_and_query: preset.path, body: "", key_id, auth }
+}
+
 #[component]
 fn PresetRunner(preset: Preset) -> impl IntoView {
     let keys = use_key();
@@ -152,18 +159,19 @@ fn PresetRunner(preset: Preset) -> impl IntoView {
     let curl = {
         let origin = origin.clone();
         Signal::derive(move || match (preset.signed, keys.key.get()) {
-            (false, _) => format!("curl -sS '{origin}{}'", preset.path),
+            (false, _) => samples::curl(&sample(preset, &origin, "")),
             (true, Some(key)) => {
                 let signed = key::sign(&key, "GET", preset.path, "", key::unix_now(), &key::random_token(), None);
                 format!(
                     "# signed now: works once, within the timestamp window\n{}",
-                    key::curl(&origin, "GET", preset.path, &signed.headers, "")
+                    samples::curl_signed(&sample(preset, &origin, &key.key_id), &signed.headers)
                 )
             }
             (true, None) => "# choose a key in the wizard to get a signed curl command".to_owned(),
         })
     };
-    let cli = key::cli(&origin, "GET", preset.path, "");
+    let key_id = keys.key.get_untracked().map(|k| k.key_id).unwrap_or_else(|| "pk_…".to_owned());
+    let cli = samples::cli(&sample(preset, &origin, &key_id));
     view! {
         <section class="card" aria-labelledby="preset-heading">
             <h2 id="preset-heading">{preset.title}</h2>
