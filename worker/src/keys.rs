@@ -57,7 +57,7 @@ fn forget(key_id: &KeyId) {
 /// and that a record read in the last `KEY_CACHE_SECONDS` is served from
 /// this isolate's memory.
 pub async fn load_for_gate(env: &Env, key_id: &KeyId, now: u64) -> Result<Option<PartnerKeyRecord>, ApiError> {
-    let now_ms = crate::http::now_ms();
+    let now_ms = now * 1000;
     let cached =
         CACHE.with_borrow(|cache| cache.get(key_id.as_str()).filter(|c| c.until_ms > now_ms).map(|c| c.record.clone()));
     if cached.is_some() {
