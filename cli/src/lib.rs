@@ -208,6 +208,104 @@ pub fn verify_origin(
 }
 
 /// Whether this method needs an Idempotency-Key (mutations do).
+/// What `partner-edge simulate` asks for, before it becomes the request body.
+#[derive(Clone, Debug, Default)]
+pub struct SimulateSpec {
+    pub subscription_id: Option<String>,
+    pub url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub previous_secret: Option<String>,
+    pub retired_secret: Option<String>,
+    pub scenario: Option<String>,
+    /// A JSON object laid over the scenario's data.
+    pub data: Option<String>,
+    /// Drill names, comma-separated, or `all`.
+    pub drills: Option<String>,
+}
+
+/// The body of `POST /api/partner/webhooks/simulate`; the edge checks the rest.
+pub fn simulate_body(spec: &SimulateSpec) -> Result<String, String> {
+    use partner_edge::webhooks::simulate::Drill;
+    let mut body = serde_json::Map::new();
+    let mut put = |name: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            body.insert(name.to_owned(), value.clone().into());
+        }
+    };
+    put("subscription_id", &spec.subscription_id);
+    put("url", &spec.url);
+    put("secret", &spec.webhook_secret);
+    put("previous_secret", &spec.previous_secret);
+    put("retired_secret", &spec.retired_secret);
+    put("scenario", &spec.scenario);
+    if let Some(data) = &spec.data {
+        let data: serde_json::Value = serde_json::from_str(data).map_err(|e| format!("--data is not JSON: {e}"))?;
+        if !data.is_object() {
+            return Err("--data must be a JSON object".into());
+        }
+        body.insert("data".into(), data);
+    }
+    if let Some(drills) = &spec.drills {
+        let names: Vec<serde_json::Value> = if drills.trim() == "all" {
+            Drill::ALL.iter().map(|d| d.as_str().into()).collect()
+        } else {
+            drills.split(',').map(|d| d.trim().into()).collect()
+        };
+        body.insert("drills".into(), names.into());
+    }
+    Ok(serde_json::Value::Object(body).to_string())
+}
+
+/// A simulation answer for people: one line per send, then the report card.
+/// The flag is whether everything went as a correct receiver would have it.
+pub fn render_simulation(answer: &serde_json::Value) -> (String, bool) {
+    let data = &answer["data"];
+    let mut out = format!("target: {}\n", data["target"]["url"].as_str().unwrap_or("?"));
+    if let Some(made) = data["generated_secrets"].as_object() {
+        out.push_str("secrets made for this run (shown once; configure your receiver, then pass them back):\n");
+        for (name, value) in made {
+            out.push_str(&format!("  {name}: {}\n", value.as_str().unwrap_or_default()));
+        }
+    }
+    let mut all_ok = true;
+    for send in data["sends"].as_array().into_iter().flatten() {
+        let answer = &send["response"];
+        let status = answer["status"].as_u64();
+        if !data["report"].is_object() && !status.is_some_and(|s| (200..300).contains(&s)) {
+            all_ok = false;
+        }
+        let outcome = match status {
+            Some(status) => status.to_string(),
+            None => format!("no answer ({})", answer["error"].as_str().unwrap_or("unknown")),
+        };
+        out.push_str(&format!(
+            "{:<22} {:<26} {} in {} ms\n",
+            send["drill"].as_str().unwrap_or("scenario"),
+            send["event_type"].as_str().unwrap_or_default(),
+            outcome,
+            answer["latency_ms"].as_u64().unwrap_or_default()
+        ));
+    }
+    if let Some(report) = data["report"].as_object() {
+        out.push_str(&format!(
+            "\nreport card: {} passed, {} failed, {} skipped\n",
+            report["passed"], report["failed"], report["skipped"]
+        ));
+        for drill in report["drills"].as_array().into_iter().flatten() {
+            let grade = drill["grade"].as_str().unwrap_or_default();
+            if grade == "failed" {
+                all_ok = false;
+            }
+            out.push_str(&format!("  {:<7} {}\n", grade.to_uppercase(), drill["drill"].as_str().unwrap_or_default()));
+            if grade != "passed" {
+                out.push_str(&format!("          expected: {}\n", drill["expected"].as_str().unwrap_or_default()));
+                out.push_str(&format!("          observed: {}\n", drill["observed"].as_str().unwrap_or_default()));
+            }
+        }
+    }
+    (out, all_ok)
+}
+
 pub fn is_mutation(method: &str) -> bool {
     needs_idempotency_key(method)
 }
@@ -276,6 +374,44 @@ mod tests {
         assert!(check("POST", "/base/api/salutes/credit", b"{}", &spoofed).is_err(), "a forged identity fails");
         let error = check("POST", "/base/api/salutes/credit", b"{}", &headers[1..]).unwrap_err();
         assert!(error.contains("X-Edge-Timestamp"), "{error}");
+    }
+
+    #[test]
+    fn simulate_bodies_carry_what_was_asked_and_all_means_every_drill() {
+        let spec = SimulateSpec {
+            url: Some("https://hooks.example/in".into()),
+            drills: Some("all".into()),
+            data: Some(r#"{"amount":40}"#.into()),
+            ..SimulateSpec::default()
+        };
+        let body: serde_json::Value = serde_json::from_str(&simulate_body(&spec).unwrap()).unwrap();
+        assert_eq!(body["url"], "https://hooks.example/in");
+        assert_eq!(body["data"]["amount"], 40);
+        assert_eq!(body["drills"].as_array().unwrap().len(), partner_edge::webhooks::simulate::Drill::ALL.len());
+        assert!(body.get("subscription_id").is_none());
+        let listed = SimulateSpec { drills: Some("signed, duplicate".into()), ..SimulateSpec::default() };
+        let body: serde_json::Value = serde_json::from_str(&simulate_body(&listed).unwrap()).unwrap();
+        assert_eq!(body["drills"], serde_json::json!(["signed", "duplicate"]));
+        let bad = SimulateSpec { data: Some("[1]".into()), ..SimulateSpec::default() };
+        assert!(simulate_body(&bad).is_err());
+    }
+
+    #[test]
+    fn a_failed_drill_is_shown_with_what_was_expected_and_fails_the_run() {
+        let answer = serde_json::json!({"success": true, "data": {
+            "target": {"url": "https://hooks.example/in"},
+            "sends": [{"drill": "stale_timestamp", "event_type": "donation.claim", "response": {"status": 200, "latency_ms": 4}}],
+            "report": {"passed": 0, "failed": 1, "skipped": 0, "drills": [
+                {"drill": "stale_timestamp", "grade": "failed", "expected": "4xx", "observed": "200"}
+            ]}
+        }});
+        let (text, ok) = render_simulation(&answer);
+        assert!(!ok);
+        assert!(text.contains("FAILED  stale_timestamp") && text.contains("expected: 4xx"), "{text}");
+        let scenario = serde_json::json!({"data": {"target": {"url": "u"}, "sends": [
+            {"event_type": "donation.claim", "response": {"status": 500, "latency_ms": 1}}
+        ]}});
+        assert!(!render_simulation(&scenario).1, "a scenario send that is not 2xx fails the run");
     }
 
     #[test]

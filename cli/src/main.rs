@@ -5,6 +5,7 @@
 //! partner-edge curl    --method POST --path /api/salutes/credit --json '{"user_id":"4",…}'
 //! partner-edge send    --method POST --path /api/salutes/credit --json '{"user_id":"4",…}'
 //! partner-edge verify  --secret whsec_… --headers-file h.txt --body-file body.json
+//! partner-edge simulate --url https://hooks.example/in --drills all
 //! partner-edge verify-origin --method POST --path /api/salutes/credit --headers-file h.txt --body-file body.json
 //! ```
 //!
@@ -38,10 +39,85 @@ enum Command {
     /// X-Webhook-Signature hex HMAC and Standard Webhooks). Exits 0 when every
     /// scheme present verifies, 1 otherwise.
     Verify(VerifyArgs),
+    /// Send a signed scenario or drill suite to one of your subscriptions or
+    /// a URL through the edge's simulator, and print what went out, what came
+    /// back and the report card. Exits 0 when every drill passed (or every
+    /// scenario send got a 2xx), 1 otherwise, 2 if the edge did not answer.
+    Simulate(SimulateArgs),
     /// For an origin behind the edge: check that a request it received came
     /// through the edge (X-Edge-Signature, keyed with ORIGIN_SIGNING_SECRET)
     /// and was not changed. Exits 0 when it verifies, 1 otherwise.
     VerifyOrigin(VerifyOriginArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// Where the edge runs.
+    #[arg(long, env = "PARTNER_EDGE_URL", default_value = "http://127.0.0.1:8787")]
+    base_url: String,
+    #[arg(long, env = "PARTNER_KEY_ID")]
+    key_id: String,
+    #[arg(long, env = "PARTNER_SECRET", hide_env_values = true)]
+    secret: String,
+    /// One of your subscriptions (signed with its own secrets).
+    #[arg(long, conflicts_with = "url")]
+    subscription_id: Option<String>,
+    /// Or any URL the edge may deliver to.
+    #[arg(long, required_unless_present = "subscription_id")]
+    url: Option<String>,
+    /// With --url: the whsec_ secret your receiver holds (made and shown when absent).
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, requires = "url")]
+    webhook_secret: Option<String>,
+    /// With --url: the previous secret, as during a rotation.
+    #[arg(long, requires = "url")]
+    previous_secret: Option<String>,
+    /// With --url: a secret your receiver has retired.
+    #[arg(long, requires = "url")]
+    retired_secret: Option<String>,
+    /// claim_created, claim_redeemed, delivery_failed, claim_lifecycle, or any event type.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// A JSON object laid over the scenario's data.
+    #[arg(long)]
+    data: Option<String>,
+    /// Drills, comma-separated, or `all`.
+    #[arg(long)]
+    drills: Option<String>,
+    /// Print the edge's JSON answer as is.
+    #[arg(long)]
+    json: bool,
+}
+
+fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
+    let body = partner_edge_cli::simulate_body(&partner_edge_cli::SimulateSpec {
+        subscription_id: args.subscription_id,
+        url: args.url,
+        webhook_secret: args.webhook_secret,
+        previous_secret: args.previous_secret,
+        retired_secret: args.retired_secret,
+        scenario: args.scenario,
+        data: args.data,
+        drills: args.drills,
+    })?;
+    let spec = RequestSpec {
+        method: "POST".into(),
+        path_and_query: "/api/partner/webhooks/simulate".into(),
+        key_id: args.key_id,
+        secret: args.secret,
+        body: body.into_bytes(),
+        timestamp: unix_now()?,
+        nonce: random_token()?,
+        idempotency_key: Some(format!("idem-{}", random_token()?)),
+    };
+    let answer = send(&args.base_url, &spec)?;
+    let parsed: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
+    if args.json || !(200..300).contains(&answer.status) {
+        println!("HTTP {}\n{}", answer.status, answer.body);
+        return Ok(if (200..300).contains(&answer.status) { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    let (text, all_ok) = partner_edge_cli::render_simulation(&parsed);
+    print!("{text}");
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[derive(Args)]
@@ -236,6 +312,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Verify(args) => verify(args),
         Command::VerifyOrigin(args) => verify_origin(args),
+        Command::Simulate(args) => simulate(args),
         Command::Headers(common) => {
             for (name, value) in headers(&common.into_spec()?) {
                 println!("{name}: {value}");

@@ -52,6 +52,9 @@ pub const KEY_ID: &str = "^pk_(sandbox|live)_[0-9a-f]{24}$";
 /// A webhook subscription id.
 pub const SUBSCRIPTION_ID: &str = "^wh_[0-9a-f]{24}$";
 /// A delivery id.
+/// A webhook secret as shown: `whsec_` and canonical base64 of at least 24 bytes.
+pub const WEBHOOK_SECRET: &str =
+    "^whsec_(?:[A-Za-z0-9+/]{4}){8,}(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
 pub const DELIVERY_ID: &str = "^dlv_[0-9a-f]{32}$";
 /// An event id, drawn by the edge (`evt_` and 32 hex digits) or chosen by a publisher.
 pub const EVENT_ID: &str = "^evt_[A-Za-z0-9_-]{8,64}$";

@@ -433,12 +433,13 @@ impl StoredResponse {
     }
 
     /// The answer as it may be kept: a `data.secret` (a secret shown on
-    /// creation or rotation) is removed, so secrets are shown once and never
+    /// creation or rotation) and `data.generated_secrets` (the simulator's) are removed, so secrets are shown once and never
     /// rest in the idempotency store. A replay says so in `data.secret_redacted`.
     pub fn without_secrets(mut self) -> Self {
         if let Ok(serde_json::Value::Object(mut body)) = serde_json::from_str(&self.body) {
             if let Some(serde_json::Value::Object(data)) = body.get_mut("data") {
-                if data.remove("secret").is_some() {
+                let secret = data.remove("secret").is_some();
+                if data.remove("generated_secrets").is_some() || secret {
                     data.insert("secret_redacted".to_owned(), true.into());
                     self.body = serde_json::Value::Object(body).to_string();
                 }
@@ -897,6 +898,15 @@ mod tests {
         assert!(!kept.body.contains("whsec_abc"), "{}", kept.body);
         assert!(kept.body.contains(r#""secret_redacted":true"#));
         assert_eq!(stored_ok().without_secrets(), stored_ok());
+        // The simulator's generated secrets are shown once too.
+        let simulated = StoredResponse {
+            status: 200,
+            content_type: "application/json".into(),
+            body: r#"{"success":true,"data":{"generated_secrets":{"secret":"whsec_def"},"sends":[]}}"#.into(),
+        };
+        let kept = simulated.without_secrets();
+        assert!(!kept.body.contains("whsec_def"), "{}", kept.body);
+        assert!(kept.body.contains(r#""secret_redacted":true"#));
     }
 
     #[test]

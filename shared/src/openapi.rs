@@ -420,6 +420,7 @@ fn operation(
             RequestBody::DonationClaimIn => generator.subschema_for::<DonationClaimIn>(),
             RequestBody::SubscriptionIn => generator.subschema_for::<SubscriptionIn>(),
             RequestBody::SubscriptionPatch => generator.subschema_for::<SubscriptionPatch>(),
+            RequestBody::SimulateIn => generator.subschema_for::<crate::webhooks::simulate::SimulateIn>(),
             RequestBody::PublishEvent => generator.subschema_for::<PublishEvent>(),
             RequestBody::RedriveIn => generator.subschema_for::<RedriveIn>(),
             RequestBody::IncidentIn => generator.subschema_for::<crate::incidents::IncidentIn>(),
@@ -456,6 +457,11 @@ pub fn request_example(body: RequestBody) -> Value {
             "url": "https://receiver.example.com/webhooks", "description": "Production receiver", "receive_all": true,
         }),
         RequestBody::SubscriptionPatch => json!({ "description": "Renamed receiver" }),
+        RequestBody::SimulateIn => json!({
+            "url": "https://receiver.example.com/webhooks",
+            "scenario": "claim_created",
+            "drills": ["signed", "duplicate", "stale_timestamp", "tampered_body"],
+        }),
         RequestBody::PublishEvent => json!({
             "key_id": demo_key,
             "event_type": "salutes.credit",
@@ -560,6 +566,7 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::SubscriptionWithSecret => success!("SubscriptionWithSecretResponse", SubscriptionWithSecret),
         Payload::SubscriptionList => success!("SubscriptionListResponse", Vec<Subscription>),
         Payload::Published => success!("PublishedResponse", Published),
+        Payload::Simulation => success!("SimulationResponse", crate::webhooks::simulate::Simulation),
         Payload::DeliveryLog => success!("DeliveryLogResponse", Vec<DeliveryLogEntry>, paginated),
         Payload::FailureLog => success!("FailureLogResponse", Vec<Attempt>, paginated),
         Payload::Delivery => success!("DeliveryResponse", Delivery),
@@ -794,6 +801,10 @@ mod tests {
         parses::<DonationClaimIn>(RequestBody::DonationClaimIn);
         parses::<SubscriptionIn>(RequestBody::SubscriptionIn);
         parses::<SubscriptionPatch>(RequestBody::SubscriptionPatch);
+        let simulate = parses::<crate::webhooks::simulate::SimulateIn>(RequestBody::SimulateIn);
+        simulate.target().unwrap();
+        simulate.drills().unwrap();
+        simulate.events(now * 1000).unwrap();
         parses::<PublishEvent>(RequestBody::PublishEvent);
         parses::<RedriveIn>(RequestBody::RedriveIn).batch_size().unwrap();
         parses::<crate::incidents::IncidentIn>(RequestBody::IncidentIn).open(now).unwrap();
@@ -854,6 +865,7 @@ mod tests {
         data::<SubscriptionWithSecret>(&e, "SubscriptionWithSecretResponse");
         data::<Vec<Subscription>>(&e, "SubscriptionListResponse");
         data::<Published>(&e, "PublishedResponse");
+        data::<crate::webhooks::simulate::Simulation>(&e, "SimulationResponse");
         data::<Vec<DeliveryLogEntry>>(&e, "DeliveryLogResponse");
         data::<Vec<Attempt>>(&e, "FailureLogResponse");
         data::<Delivery>(&e, "DeliveryResponse");

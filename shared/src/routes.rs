@@ -107,6 +107,7 @@ pub enum RequestBody {
     DonationClaimIn,
     SubscriptionIn,
     SubscriptionPatch,
+    SimulateIn,
     PublishEvent,
     RedriveIn,
     IncidentIn,
@@ -193,6 +194,8 @@ pub enum Payload {
     SubscriptionList,
     /// `Success<Published>`.
     Published,
+    /// `Success<Simulation>`.
+    Simulation,
     /// `Success<Vec<DeliveryLogEntry>>` with `meta.next_cursor`.
     DeliveryLog,
     /// `Success<Vec<Attempt>>` with `meta.next_cursor`.
@@ -1123,6 +1126,24 @@ route_table! {
         response: Payload::Delivery,
         errors: &[ErrorCode::NotFound],
     }
+    /// Sends a signed scenario or a drill suite to a receiver, and grades it.
+    SimulateWebhook => {
+        method: Method::Post,
+        path: "/api/partner/webhooks/simulate",
+        operation_id: "simulateWebhook",
+        tag: "webhooks",
+        summary: "Send a signed scenario or drill suite to a receiver",
+        description: "Sends, synchronously, to one of your subscriptions or to a URL, under the same signing, URL \
+            rules, 10 s timeout and no-redirect policy as real deliveries. Answers with every request exactly as sent \
+            and what came back. With `drills`, each receiver pattern is put to the test and graded in `report`. \
+            Simulated events have `evt_sim_` ids and are never stored or counted.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: Some(RequestBody::SimulateIn),
+        query: &[],
+        success_status: 200,
+        response: Payload::Simulation,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::UrlNotAllowed],
+    }
     /// An origin publishes an event.
     PublishEvent => {
         method: Method::Post,
@@ -1292,39 +1313,46 @@ pub enum RouteMatch<'a> {
 
 /// Finds the route for a method and a path (without query string).
 ///
-/// When several templates match a path, the one whose literal segments come
-/// first wins, so `/things/export` beats `/things/{id}`.
+/// The path is resolved first: when several templates match it, the one
+/// whose literal segments come first wins, so `/things/export` beats
+/// `/things/{id}`. Only then is the method looked up, among the routes of
+/// that template: `GET /things/export` is 405 when only `POST` serves
+/// `/things/export`, never `/things/{id}` with the id `export`.
 pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
     let method = Method::parse(method);
     let segments: Vec<&str> = path.split('/').collect();
-    let mut best: Option<(Vec<bool>, &Route, PathParams<'a>)> = None;
-    let mut allow: Vec<Method> = Vec::new();
+    let mut best: Option<Vec<bool>> = None;
+    let mut candidates: Vec<(&Route, PathParams<'a>)> = Vec::new();
 
     for route in ROUTES {
         let Some((specificity, params)) = match_template(route.path, &segments) else {
             continue;
         };
-        if !method.is_some_and(|m| m.is_served_by(route.method)) {
-            if !allow.contains(&route.method) {
-                allow.push(route.method);
+        match best.as_ref().map(|current| specificity.cmp(current)) {
+            Some(std::cmp::Ordering::Less) => continue,
+            Some(std::cmp::Ordering::Equal) => candidates.push((route, params)),
+            _ => {
+                best = Some(specificity);
+                candidates = vec![(route, params)];
             }
-            continue;
-        }
-        if best.as_ref().is_none_or(|(current, _, _)| specificity > *current) {
-            best = Some((specificity, route, params));
         }
     }
-
-    match best {
-        Some((_, route, params)) => RouteMatch::Found { id: route.id, params },
-        None if !allow.is_empty() => {
-            if allow.contains(&Method::Get) {
-                allow.push(Method::Head);
-            }
-            RouteMatch::MethodNotAllowed { allow }
-        }
-        None => RouteMatch::NotFound,
+    if candidates.is_empty() {
+        return RouteMatch::NotFound;
     }
+    let mut allow: Vec<Method> = Vec::new();
+    for (route, params) in candidates {
+        if method.is_some_and(|m| m.is_served_by(route.method)) {
+            return RouteMatch::Found { id: route.id, params };
+        }
+        if !allow.contains(&route.method) {
+            allow.push(route.method);
+        }
+    }
+    if allow.contains(&Method::Get) {
+        allow.push(Method::Head);
+    }
+    RouteMatch::MethodNotAllowed { allow }
 }
 
 /// Matches one template against the request's segments. Returns, per
@@ -1455,6 +1483,22 @@ mod tests {
         assert!(literal_spec > param_spec);
         let empty: Vec<&str> = "/things//parts".split('/').collect();
         assert!(match_template("/things/{id}/parts", &empty).is_none());
+    }
+
+    #[test]
+    fn a_literal_path_answers_405_for_methods_it_lacks_instead_of_falling_back_to_a_template() {
+        assert!(matches!(
+            match_route("POST", "/api/partner/webhooks/simulate"),
+            RouteMatch::Found { id: RouteId::SimulateWebhook, .. }
+        ));
+        assert_eq!(
+            match_route("GET", "/api/partner/webhooks/simulate"),
+            RouteMatch::MethodNotAllowed { allow: vec![Method::Post] }
+        );
+        assert!(matches!(
+            match_route("GET", "/api/partner/webhooks/wh_0123456789abcdef01234567"),
+            RouteMatch::Found { id: RouteId::GetWebhook, .. }
+        ));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod gate;
 mod hardening;
 mod lifecycle;
 mod public;
+mod simulator;
 mod status;
 mod webhooks;
 
@@ -61,7 +62,9 @@ fn main() {
             Ok(())
         }));
     }
-    for (name, test) in webhooks::SHARED_EDGE_TESTS.iter().chain(hardening::WEBHOOK_EDGE_TESTS) {
+    for (name, test) in
+        webhooks::SHARED_EDGE_TESTS.iter().chain(hardening::WEBHOOK_EDGE_TESTS).chain(simulator::SHARED_EDGE_TESTS)
+    {
         let edge = Arc::clone(&webhook_edge);
         trials.push(Trial::test(*name, move || {
             test(edge.get());

@@ -13,7 +13,7 @@ use worker::{js_sys, wasm_bindgen, wasm_bindgen_futures, Context, Env, Headers, 
 use crate::error::ApiError;
 use crate::gate::{verify_partner_request, GateInput, Passed, VerifiedPartner};
 use crate::http::{now_ms, now_secs, with_rate};
-use crate::routes::{admin, docs, partner, public, status, webhooks};
+use crate::routes::{admin, docs, partner, public, simulate, status, webhooks};
 use crate::{config, public_limit};
 
 /// What every handler gets besides the request.
@@ -166,6 +166,7 @@ pub async fn dispatch(
         | RouteId::ListWebhookDeliveries
         | RouteId::ListWebhookFailures
         | RouteId::RetryWebhookDelivery => webhooks::partner(req, edge, id).await,
+        RouteId::SimulateWebhook => simulate::simulate(req, edge).await,
         RouteId::PublishEvent => webhooks::publish(req, edge).await,
         RouteId::ResendWebhookEvent => webhooks::resend(req, edge).await,
         RouteId::RedriveDeadLetters => webhooks::redrive(req, edge).await,

@@ -18,7 +18,7 @@ use partner_edge::partner::MasterKey;
 use partner_edge::webhooks::commands::{
     cursor, CreateSubscription, DeleteSubscription, DeliveryLogEntry, GetSubscription, HubCommand, HubReply,
     HubRequest, ListDeliveries, ListFailures, ListSubscriptions, LogQuery, PatchSubscription, Publish, ReadMetrics,
-    RedriveDeadLetters, ResendEvent, RetryDelivery, RotateSecret,
+    RedriveDeadLetters, ResendEvent, RetryDelivery, RotateSecret, SealedTarget, SimulationTarget,
 };
 use partner_edge::webhooks::delivery::{
     plan_rotation, replay_requeues, settle_attempt, AttemptError, AttemptErrorKind, AttemptOutcome, DeliveryProgress,
@@ -160,6 +160,13 @@ impl DurableObject for WebhookHub {
                     &self.start_redrive(c.subscription_id, c.batch_size, c.cooldown_seconds, now).await?,
                 ),
                 HubCommand::ReadMetrics(_) => reply::<ReadMetrics>(&self.metrics(now)?),
+                HubCommand::SimulationTarget(c) => {
+                    let target = match self.subscription(&c.subscription_id)? {
+                        Ok(subscription) => Ok(SealedTarget { slots: self.slots(&c.subscription_id)?, subscription }),
+                        Err(refusal) => Err(refusal),
+                    };
+                    reply::<SimulationTarget>(&target)
+                }
             }
         })
         .await
@@ -937,7 +944,8 @@ impl WebhookHub {
             return fail(AttemptErrorKind::SecretUnreadable, "the subscription has no live secret".into());
         }
         let refs: Vec<(&str, &WebhookSecret)> = secrets.iter().map(|(kid, secret)| (*kid, secret)).collect();
-        let (signature, kids) = signature_headers(&refs, &envelope, started_at / 1000, &body);
+        let (signature, kids) =
+            signature_headers(&refs, &envelope.event_id, envelope.event_type.as_str(), started_at / 1000, &body);
 
         let headers = Headers::new();
         headers.set("content-type", "application/json")?;

@@ -90,6 +90,20 @@ pub struct RedriveDeadLetters {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReadMetrics {}
 
+/// What the simulator needs of a subscription: its URL and sealed secrets.
+/// The worker unseals them, signs and sends; the hub stores nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimulationTarget {
+    pub subscription_id: String,
+}
+
+/// A subscription with every secret slot it still stores (live or past its overlap).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SealedTarget {
+    pub subscription: Subscription,
+    pub slots: Vec<super::SecretSlot>,
+}
+
 /// What the hub refuses a partner can act on; anything else is a failure of the edge.
 pub type HubReply<T> = Result<T, Refusal>;
 
@@ -109,6 +123,7 @@ crate::object_commands! {
         ResendEvent(ResendEvent) => HubReply<Resent>,
         RedriveDeadLetters(RedriveDeadLetters) => HubReply<Redrive>,
         ReadMetrics(ReadMetrics) => super::metrics::MetricsSnapshot,
+        SimulationTarget(SimulationTarget) => HubReply<SealedTarget>,
     }
 }
 

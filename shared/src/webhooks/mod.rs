@@ -21,6 +21,7 @@ pub mod limits;
 pub mod metrics;
 pub mod redrive;
 pub mod retry;
+pub mod simulate;
 pub mod ssrf;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -394,17 +395,19 @@ pub fn live_slots(slots: &[SecretSlot], now: u64) -> Vec<&SecretSlot> {
 }
 
 /// The signature headers of one attempt. `secrets` are the live ones, current first.
+/// `event_type` is a string so the simulator can sign types the catalogue lacks.
 pub fn signature_headers(
     secrets: &[(&str, &WebhookSecret)],
-    event: &Envelope,
+    event_id: &str,
+    event_type: &str,
     timestamp: u64,
     body: &str,
 ) -> (Vec<(&'static str, String)>, Vec<String>) {
     let mut headers = vec![
-        (HEADER_ID, event.event_id.clone()),
-        (HEADER_EVENT, event.event_type.as_str().to_owned()),
+        (HEADER_ID, event_id.to_owned()),
+        (HEADER_EVENT, event_type.to_owned()),
         (HEADER_TIMESTAMP, timestamp.to_string()),
-        (HEADER_SW_ID, event.event_id.clone()),
+        (HEADER_SW_ID, event_id.to_owned()),
         (HEADER_SW_TIMESTAMP, timestamp.to_string()),
     ];
     // The seed header: the oldest live secret (the previous one during an overlap).
@@ -412,7 +415,7 @@ pub fn signature_headers(
         headers.push((HEADER_SIGNATURE, oldest.sign_seed(timestamp, body)));
     }
     let standard: Vec<String> =
-        secrets.iter().map(|(_, secret)| secret.sign_standard(&event.event_id, timestamp, body)).collect();
+        secrets.iter().map(|(_, secret)| secret.sign_standard(event_id, timestamp, body)).collect();
     headers.push((HEADER_SW_SIGNATURE, standard.join(" ")));
     let kids = secrets.iter().map(|(kid, _)| (*kid).to_owned()).collect();
     (headers, kids)
@@ -948,8 +951,13 @@ mod tests {
         let current = WebhookSecret::new([2; 32]);
         let envelope = example_envelope(EventType::Test);
         let body = envelope.body();
-        let (headers, kids) =
-            signature_headers(&[("whk_2", &current), ("whk_1", &previous)], &envelope, 1_700_000_000, &body);
+        let (headers, kids) = signature_headers(
+            &[("whk_2", &current), ("whk_1", &previous)],
+            &envelope.event_id,
+            envelope.event_type.as_str(),
+            1_700_000_000,
+            &body,
+        );
         assert_eq!(kids, vec!["whk_2", "whk_1"]);
         let get = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
         assert_eq!(get(HEADER_SW_SIGNATURE).unwrap().split(' ').count(), 2);
@@ -960,7 +968,13 @@ mod tests {
         assert_eq!(verify_delivery(&previous, |n| get(n), &body, 1_700_000_010, 300).seed_scheme, Ok(()));
         assert!(verify_delivery(&current, |n| get(n), &body, 1_700_000_010, 300).seed_scheme.is_err());
 
-        let (headers, _) = signature_headers(&[("whk_2", &current)], &envelope, 1_700_000_000, &body);
+        let (headers, _) = signature_headers(
+            &[("whk_2", &current)],
+            &envelope.event_id,
+            envelope.event_type.as_str(),
+            1_700_000_000,
+            &body,
+        );
         let get = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
         assert_eq!(verify_delivery(&current, |n| get(n), &body, 1_700_000_010, 300).seed_scheme, Ok(()));
     }
@@ -970,7 +984,8 @@ mod tests {
         let secret = secret();
         let envelope = example_envelope(EventType::SalutesCredit);
         let body = envelope.body();
-        let (headers, _) = signature_headers(&[("whk_1", &secret)], &envelope, 1_000, &body);
+        let (headers, _) =
+            signature_headers(&[("whk_1", &secret)], &envelope.event_id, envelope.event_type.as_str(), 1_000, &body);
         let get = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
         let tampered = body.replace("100", "900");
         let report = verify_delivery(&secret, |n| get(n), &tampered, 1_000, 300);

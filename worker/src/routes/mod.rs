@@ -6,5 +6,6 @@ pub mod admin;
 pub mod docs;
 pub mod partner;
 pub mod public;
+pub mod simulate;
 pub mod status;
 pub mod webhooks;

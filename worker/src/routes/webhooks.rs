@@ -37,7 +37,7 @@ where
 }
 
 /// As [`call_webhook_hub`], for commands the hub may refuse.
-async fn ask_webhook_hub<C, T>(env: &Env, key_id: &str, command: C) -> Result<T, ApiError>
+pub async fn ask_webhook_hub<C, T>(env: &Env, key_id: &str, command: C) -> Result<T, ApiError>
 where
     C: Command<Envelope = HubCommand, Reply = HubReply<T>>,
     HubCommand: From<C>,
@@ -45,7 +45,7 @@ where
     Ok(call_webhook_hub(env, key_id, command).await??)
 }
 
-fn partner_key(edge: &Edge<'_>) -> Result<String, ApiError> {
+pub fn partner_key(edge: &Edge<'_>) -> Result<String, ApiError> {
     edge.partner
         .as_ref()
         .map(|p| p.key.key_id.as_str().to_owned())
@@ -58,7 +58,7 @@ fn webhook_id(edge: &Edge<'_>) -> String {
 
 /// A URL over the length limit is malformed (400, as the document says);
 /// any other URL the edge will not deliver to is 422 `url_not_allowed`.
-fn check_url(env: &Env, url: &str) -> Result<(), ApiError> {
+pub fn check_url(env: &Env, url: &str) -> Result<(), ApiError> {
     if url.chars().count() > MAX_URL_CHARS {
         return Err(ApiError::invalid_request(format!("url: must be at most {MAX_URL_CHARS} characters")));
     }

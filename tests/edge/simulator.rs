@@ -1,0 +1,255 @@
+//! The webhook simulator against real local receivers: one written to the
+//! seed's receiver patterns, one naive. The edge grades both.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use partner_edge::webhooks::{verify_delivery, EventType, WebhookSecret, HEADER_ID};
+use partner_edge_tests::{fresh_idempotency_key, unix_now, Answer, Edge, PartnerClient, TestServer};
+use serde_json::{json, Value};
+
+use crate::EdgeTest;
+
+pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
+    ("a_receiver_written_to_the_patterns_passes_every_drill", a_receiver_written_to_the_patterns_passes_every_drill),
+    ("a_naive_receiver_fails_exactly_the_drills_it_should", a_naive_receiver_fails_exactly_the_drills_it_should),
+    ("scenarios_reach_a_subscription_and_are_never_stored", scenarios_reach_a_subscription_and_are_never_stored),
+    (
+        "simulation_requests_are_checked_before_anything_is_sent",
+        simulation_requests_are_checked_before_anything_is_sent,
+    ),
+];
+
+const ALL_DRILLS: [&str; 10] = [
+    "signed",
+    "duplicate",
+    "stale_timestamp",
+    "future_timestamp",
+    "tampered_body",
+    "wrong_secret",
+    "rotation_overlap",
+    "retired_secret",
+    "unknown_event_type",
+    "newer_schema_version",
+];
+
+fn json_answer(status: u16, body: Value) -> Answer {
+    Answer { body: body.to_string(), ..Answer::status(status) }
+}
+
+/// A receiver that follows the seed: the seed signature checked against each
+/// secret it holds with a 300 s skew guard, event ids deduplicated before
+/// side effects, unknown event types acknowledged and ignored.
+fn pattern_receiver(held: Vec<WebhookSecret>) -> TestServer {
+    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+    TestServer::start(move |request, _| {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        let header = |name: &str| request.header(name).map(str::to_owned);
+        let valid =
+            held.iter().any(|secret| verify_delivery(secret, header, &body, unix_now(), 300).seed_scheme.is_ok());
+        if !valid {
+            return json_answer(401, json!({"success": false, "error": "unauthorized"}));
+        }
+        let event: Value = serde_json::from_str(&body).unwrap_or_default();
+        if EventType::parse(event["event_type"].as_str().unwrap_or_default()).is_none() {
+            return json_answer(200, json!({"success": true, "ignored": true}));
+        }
+        let id = request.header(HEADER_ID).unwrap_or_default().to_owned();
+        if !seen.lock().unwrap().insert(id) {
+            return json_answer(200, json!({"success": true, "duplicate": true}));
+        }
+        json_answer(200, json!({"success": true}))
+    })
+}
+
+/// Accepts everything, checks nothing.
+fn naive_receiver() -> TestServer {
+    TestServer::start(|_, _| json_answer(200, json!({"success": true})))
+}
+
+fn partner(edge: &Edge) -> PartnerClient<'_> {
+    edge.partner("live", &["webhooks"])
+}
+
+fn simulate(client: &PartnerClient<'_>, body: &Value) -> partner_edge_tests::Reply {
+    client.mutate("POST", "/api/partner/webhooks/simulate", body, &fresh_idempotency_key())
+}
+
+fn grades(data: &Value) -> Vec<(String, String)> {
+    data["report"]["drills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["drill"].as_str().unwrap().to_owned(), d["grade"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn secrets() -> (WebhookSecret, WebhookSecret, WebhookSecret) {
+    (WebhookSecret::new([11; 32]), WebhookSecret::new([12; 32]), WebhookSecret::new([13; 32]))
+}
+
+fn a_receiver_written_to_the_patterns_passes_every_drill(edge: &Edge) {
+    let (current, previous, retired) = secrets();
+    let receiver = pattern_receiver(vec![current.clone(), previous.clone()]);
+    let client = partner(edge);
+    let reply = simulate(
+        &client,
+        &json!({
+            "url": receiver.url("/hooks"),
+            "secret": current.expose(),
+            "previous_secret": previous.expose(),
+            "retired_secret": retired.expose(),
+            "drills": ALL_DRILLS,
+        }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let data = reply.json()["data"].clone();
+    let report = &data["report"];
+    assert_eq!((report["passed"].as_u64(), report["failed"].as_u64()), (Some(10), Some(0)), "{report:#}");
+    assert!(data.get("generated_secrets").is_none(), "every secret was given: none is made");
+    // What was sent is shown exactly, and the receiver got exactly that.
+    let sends = data["sends"].as_array().unwrap();
+    assert_eq!(sends.len(), 11, "ten drills, the duplicate sends twice");
+    let received = receiver.requests();
+    assert_eq!(received.len(), 11);
+    for send in sends {
+        let id = send["event_id"].as_str().unwrap();
+        assert!(id.starts_with("evt_sim_"), "{id}");
+        let body = send["request"]["body"].as_str().unwrap();
+        assert!(received.iter().any(|r| r.body == body.as_bytes()), "{id} was not received as shown");
+        assert!(send["response"]["latency_ms"].is_u64());
+    }
+    let stale = sends.iter().find(|s| s["drill"] == "stale_timestamp").unwrap();
+    assert_eq!(stale["response"]["status"], 401);
+}
+
+fn a_naive_receiver_fails_exactly_the_drills_it_should(edge: &Edge) {
+    let (current, previous, retired) = secrets();
+    let receiver = naive_receiver();
+    let client = partner(edge);
+    let reply = simulate(
+        &client,
+        &json!({
+            "url": receiver.url("/naive"),
+            "secret": current.expose(),
+            "previous_secret": previous.expose(),
+            "retired_secret": retired.expose(),
+            "drills": ALL_DRILLS,
+        }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let data = reply.json()["data"].clone();
+    let failed: Vec<String> = grades(&data).into_iter().filter(|(_, g)| g == "failed").map(|(d, _)| d).collect();
+    assert_eq!(
+        failed,
+        ["duplicate", "stale_timestamp", "future_timestamp", "tampered_body", "wrong_secret", "retired_secret"],
+        "{:#}",
+        data["report"]
+    );
+    assert_eq!(data["report"]["passed"], 4);
+    let duplicate = data["report"]["drills"].as_array().unwrap().iter().find(|d| d["drill"] == "duplicate").unwrap();
+    assert!(duplicate["expected"].as_str().unwrap().contains("duplicate"));
+    assert!(duplicate["observed"].as_str().unwrap().contains("then 200"), "{duplicate}");
+
+    // Without secrets the edge makes them and shows them once; the retired drill is skipped.
+    let reply = simulate(&client, &json!({"url": receiver.url("/naive-2"), "drills": ["signed", "retired_secret"]}));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let data = reply.json()["data"].clone();
+    let made = &data["generated_secrets"];
+    WebhookSecret::parse(made["secret"].as_str().unwrap()).unwrap();
+    WebhookSecret::parse(made["previous_secret"].as_str().unwrap()).unwrap();
+    assert_eq!(grades(&data), [("signed".into(), "passed".into()), ("retired_secret".into(), "skipped".into())]);
+}
+
+fn scenarios_reach_a_subscription_and_are_never_stored(edge: &Edge) {
+    let client = partner(edge);
+    // The subscription's secret is only known once it exists: the receiver reads it from here.
+    let held: Arc<Mutex<Vec<WebhookSecret>>> = Arc::default();
+    let keys = Arc::clone(&held);
+    let receiver = TestServer::start(move |request, _| {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        let ok = keys.lock().unwrap().iter().any(|secret| {
+            verify_delivery(secret, |n| request.header(n).map(str::to_owned), &body, unix_now(), 300)
+                .standard_webhooks
+                .is_ok()
+        });
+        json_answer(if ok { 200 } else { 401 }, json!({"success": ok}))
+    });
+    let created = client.mutate(
+        "POST",
+        "/api/partner/webhooks",
+        &json!({"url": receiver.url("/sub"), "receive_all": true}),
+        &fresh_idempotency_key(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let created = created.json()["data"].clone();
+    let id = created["subscription_id"].as_str().unwrap().to_owned();
+    held.lock().unwrap().push(WebhookSecret::parse(created["secret"].as_str().unwrap()).unwrap());
+
+    let reply = simulate(
+        &client,
+        &json!({"subscription_id": id, "scenario": "claim_lifecycle", "data": {"claim_id": "dc_sim_1", "amount": 40}}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let data = reply.json()["data"].clone();
+    assert_eq!(data["target"]["subscription_id"], id.as_str());
+    assert!(data.get("report").is_none() && data.get("generated_secrets").is_none());
+    let sends = data["sends"].as_array().unwrap();
+    let types: Vec<&str> = sends.iter().map(|s| s["event_type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["donation.claim", "donation.claim_redeemed"]);
+    for send in sends {
+        assert_eq!(send["response"]["status"], 200, "{send:#}");
+        assert_eq!(send["signed_with"], json!(["whk_1"]));
+        let body: Value = serde_json::from_str(send["request"]["body"].as_str().unwrap()).unwrap();
+        assert_eq!((body["data"]["claim_id"].as_str(), body["data"]["amount"].as_u64()), (Some("dc_sim_1"), Some(40)));
+    }
+    assert_eq!(receiver.requests().len(), 2);
+    // Simulated events never enter the delivery log.
+    let log = client.send("GET", &format!("/api/partner/webhooks/{id}/deliveries"), b"");
+    assert_eq!(log.status, 200, "{}", log.text());
+    assert_eq!(log.json()["data"], json!([]));
+
+    // No overlap yet: the rotation drill says how to run it. After a rotation it runs and passes.
+    let drills = json!({"subscription_id": id, "drills": ["signed", "rotation_overlap"]});
+    let before = simulate(&client, &drills).json()["data"].clone();
+    assert_eq!(grades(&before)[1], ("rotation_overlap".into(), "skipped".into()));
+    let rotated = client.mutate(
+        "POST",
+        &format!("/api/partner/webhooks/{id}/rotate-secret"),
+        &json!({}),
+        &fresh_idempotency_key(),
+    );
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    held.lock().unwrap().push(WebhookSecret::parse(rotated.json()["data"]["secret"].as_str().unwrap()).unwrap());
+    let after = simulate(&client, &drills).json()["data"].clone();
+    assert_eq!(grades(&after), [("signed".into(), "passed".into()), ("rotation_overlap".into(), "passed".into())]);
+    let overlap = after["sends"].as_array().unwrap().iter().find(|s| s["drill"] == "rotation_overlap").unwrap();
+    assert_eq!(overlap["signed_with"], json!(["whk_2", "whk_1"]));
+}
+
+fn simulation_requests_are_checked_before_anything_is_sent(edge: &Edge) {
+    let client = partner(edge);
+    let receiver = naive_receiver();
+    let url = receiver.url("/never");
+    simulate(&client, &json!({"url": url, "subscription_id": "wh_0123456789abcdef01234567"}))
+        .assert_error(400, "invalid_request");
+    simulate(&client, &json!({"scenario": "claim_created"})).assert_error(400, "invalid_request");
+    simulate(&client, &json!({"url": url, "drills": ["signed", "signed"]})).assert_error(400, "invalid_request");
+    simulate(&client, &json!({"url": url, "drills": ["fire_drill"]})).assert_error(400, "invalid_request");
+    simulate(&client, &json!({"url": url, "secret": "whsec_short"})).assert_error(400, "invalid_request");
+    let broken = simulate(&client, &json!({"url": url, "data": {"amount": "lots"}}));
+    let body = broken.assert_error(400, "invalid_request");
+    assert!(body["message"].as_str().unwrap().contains("donation.claim"), "{body}");
+    simulate(&client, &json!({"subscription_id": "wh_0123456789abcdef01234567"})).assert_error(404, "not_found");
+    simulate(&client, &json!({"url": "https://10.0.0.1/hook"})).assert_error(422, "url_not_allowed");
+    assert!(receiver.requests().is_empty(), "nothing reaches a receiver from a refused simulation");
+    // The path is POST only, not a subscription called "simulate".
+    let get = client.send("GET", "/api/partner/webhooks/simulate", b"");
+    get.assert_error(405, "method_not_allowed");
+    assert_eq!(get.header("allow"), Some("POST"));
+    // Other scopes may not simulate.
+    let reader = edge.partner("live", &["read"]);
+    reader
+        .mutate("POST", "/api/partner/webhooks/simulate", &json!({"url": url}), &fresh_idempotency_key())
+        .assert_error(403, "forbidden");
+}

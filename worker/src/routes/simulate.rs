@@ -1,0 +1,198 @@
+//! `POST /api/partner/webhooks/simulate`: sends what
+//! `partner_edge::webhooks::simulate` plans, signed like a real delivery,
+//! and grades what comes back. Nothing is stored: simulated events never
+//! reach the hub's tables or its metrics.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use partner_edge::webhooks::commands::SimulationTarget as TargetCommand;
+use partner_edge::webhooks::simulate::{
+    grade, plan_drill, plan_scenario, skipped, DrillResult, GeneratedSecrets, NamedSecret, Observed, PlannedSend,
+    ReportCard, SentRequest, SimSecrets, SimulateIn, SimulatedSend, Simulation, SimulationTarget, TargetRef,
+    SEND_TIMEOUT_SECS,
+};
+use partner_edge::webhooks::ssrf::check_webhook_url;
+use partner_edge::webhooks::{excerpt, live_slots, SecretSlot, WebhookSecret};
+use worker::{Headers, Method, Request, RequestInit, Response};
+
+use crate::config;
+use crate::error::ApiError;
+use crate::http::{fetch_bounded, json_body, now_ms, random_bytes, success, FetchFailure};
+use crate::router::Edge;
+use crate::routes::webhooks::{ask_webhook_hub, check_url, partner_key};
+
+/// How much of an answer is read: the excerpt keeps 512 characters of it.
+const ANSWER_PREFIX_BYTES: usize = 4 * 1024;
+/// Answer headers kept per send.
+const ANSWER_HEADERS_KEPT: usize = 50;
+
+pub async fn simulate(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let key_id = partner_key(&edge)?;
+    let env = edge.env;
+    let input: SimulateIn = json_body(&edge.body)?;
+    let target = input.target()?;
+    let drills = input.drills()?;
+    let now = edge.now_ms / 1000;
+    let stranger = WebhookSecret::new(random_bytes()?);
+
+    let (resolved, secrets, generated) = match target {
+        TargetRef::Subscription(subscription_id) => {
+            let command = TargetCommand { subscription_id: subscription_id.to_owned() };
+            let sealed = ask_webhook_hub(env, &key_id, command).await?;
+            let (current, previous, retired) = unseal(env, subscription_id, &sealed.slots, now)?;
+            let resolved =
+                SimulationTarget { subscription_id: Some(subscription_id.to_owned()), url: sealed.subscription.url };
+            (resolved, SimSecrets { current, previous, retired, stranger }, None)
+        }
+        TargetRef::Url(url) => {
+            check_url(env, url)?;
+            let mut generated = GeneratedSecrets::default();
+            let given_or_new = |name: &str, given: &Option<String>, shown: &mut Option<String>| {
+                let secret = match given {
+                    Some(raw) => WebhookSecret::parse(raw).map_err(ApiError::invalid_request)?,
+                    None => {
+                        let secret = WebhookSecret::new(random_bytes()?);
+                        *shown = Some(secret.expose().to_owned());
+                        secret
+                    }
+                };
+                Ok::<_, ApiError>(NamedSecret { name: name.to_owned(), secret })
+            };
+            let current = given_or_new("secret", &input.secret, &mut generated.secret)?;
+            let previous = given_or_new("previous_secret", &input.previous_secret, &mut generated.previous_secret)?;
+            let retired = match &input.retired_secret {
+                Some(raw) => Some(NamedSecret {
+                    name: "retired_secret".into(),
+                    secret: WebhookSecret::parse(raw).map_err(ApiError::invalid_request)?,
+                }),
+                None => None,
+            };
+            let shown = (generated.secret.is_some() || generated.previous_secret.is_some()).then_some(generated);
+            let resolved = SimulationTarget { subscription_id: None, url: url.to_owned() };
+            (resolved, SimSecrets { current, previous: Some(previous), retired, stranger }, shown)
+        }
+    };
+    let events = input.events(edge.now_ms)?;
+    // A subscription's URL is checked again now, as before every real delivery.
+    check_webhook_url(&resolved.url, config::webhook_url_policy(env)?)
+        .map_err(|reason| ApiError::new(partner_edge::error::ErrorCode::UrlNotAllowed, format!("url: {reason}")))?;
+    let seed: [u8; 16] = random_bytes()?;
+
+    let (sends, report) = match drills {
+        None => {
+            let mut sends = Vec::new();
+            for planned in plan_scenario(&events, &secrets, now, seed) {
+                sends.push(send(&resolved.url, planned).await);
+            }
+            (sends, None)
+        }
+        Some(drills) => {
+            let event = events.first().ok_or_else(|| ApiError::internal("a scenario without events"))?;
+            // Drills run side by side; the sends of one drill (a duplicate) go in order.
+            let runs = join_all(drills.iter().enumerate().map(|(n, &drill)| {
+                let planned = plan_drill(drill, event, &secrets, now, seed, n);
+                let url = resolved.url.as_str();
+                async move {
+                    match planned {
+                        Err(why) => (Vec::new(), skipped(drill, why)),
+                        Ok(plan) => {
+                            let mut sends = Vec::new();
+                            for planned in plan {
+                                sends.push(send(url, planned).await);
+                            }
+                            let observed: Vec<Observed> = sends.iter().map(|s| s.response.clone()).collect();
+                            (sends, grade(drill, &observed))
+                        }
+                    }
+                }
+            }))
+            .await;
+            let mut sends = Vec::new();
+            let mut results: Vec<DrillResult> = Vec::new();
+            for (drill_sends, result) in runs {
+                sends.extend(drill_sends);
+                results.push(result);
+            }
+            (sends, Some(ReportCard::new(results)))
+        }
+    };
+    success(200, Simulation { target: resolved, generated_secrets: generated, sends, report })
+}
+
+type Unsealed = (NamedSecret, Option<NamedSecret>, Option<NamedSecret>);
+
+/// The subscription's current secret, the previous one while an overlap
+/// lasts, and the newest one whose overlap has ended, if still stored.
+fn unseal(env: &worker::Env, subscription_id: &str, slots: &[SecretSlot], now: u64) -> Result<Unsealed, ApiError> {
+    let master = config::master_key(env)?;
+    let open = |slot: &SecretSlot| -> Result<NamedSecret, ApiError> {
+        let text = master
+            .open_text(&format!("{subscription_id}:{}", slot.kid), &slot.sealed)
+            .map_err(|e| ApiError::internal(format!("secret {} cannot be unsealed: {e}", slot.kid)))?;
+        let secret = WebhookSecret::parse(&text).map_err(ApiError::internal)?;
+        Ok(NamedSecret { name: slot.kid.clone(), secret })
+    };
+    let live = live_slots(slots, now);
+    let current = live.first().ok_or_else(|| ApiError::internal("the subscription has no live secret"))?;
+    let previous = live.get(1).map(|slot| open(slot)).transpose()?;
+    let retired = slots
+        .iter()
+        .filter(|slot| slot.valid_until.is_some_and(|until| until <= now))
+        .max_by_key(|slot| slot.valid_until)
+        .map(open)
+        .transpose()?;
+    Ok((open(current)?, previous, retired))
+}
+
+/// Sends one planned request, never failing: whatever goes wrong is what was observed.
+async fn send(url: &str, planned: PlannedSend) -> SimulatedSend {
+    let started = now_ms();
+    let (response, response_headers) = match exchange(url, &planned).await {
+        Ok((status, headers, body)) => (
+            Observed { status: Some(status), body_excerpt: body, error: None, latency_ms: now_ms() - started },
+            headers,
+        ),
+        Err(error) => (
+            Observed { status: None, body_excerpt: String::new(), error: Some(error), latency_ms: now_ms() - started },
+            Vec::new(),
+        ),
+    };
+    SimulatedSend {
+        drill: planned.drill,
+        event_id: planned.event_id,
+        event_type: planned.event_type,
+        signed_with: planned.signed_with,
+        request: SentRequest {
+            method: "POST".into(),
+            url: url.to_owned(),
+            headers: planned.headers.into_iter().map(|(name, value)| [name, value]).collect(),
+            body: planned.body,
+        },
+        response,
+        response_headers,
+    }
+}
+
+type Exchanged = (u16, Vec<[String; 2]>, String);
+
+async fn exchange(url: &str, planned: &PlannedSend) -> Result<Exchanged, String> {
+    let headers = Headers::new();
+    for (name, value) in &planned.headers {
+        headers.set(name, value).map_err(|e| format!("header {name}: {e}"))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(planned.body.as_str().into()))
+        .with_redirect(worker::RequestRedirect::Manual);
+    let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    let answer = fetch_bounded(request, Duration::from_secs(SEND_TIMEOUT_SECS), ANSWER_PREFIX_BYTES).await.map_err(
+        |failure| match failure {
+            FetchFailure::TimedOut(limit) => format!("no answer within {} s", limit.as_secs()),
+            FetchFailure::Failed(reason) => format!("connection failed: {reason}"),
+        },
+    )?;
+    let headers = answer.headers.entries().take(ANSWER_HEADERS_KEPT).map(|(name, value)| [name, value]).collect();
+    Ok((answer.status, headers, excerpt(&String::from_utf8_lossy(&answer.body))))
+}
