@@ -51,6 +51,8 @@ pub const CLIENT: &str = "^[a-z0-9_-]{1,32}$";
 pub const KEY_ID: &str = "^pk_(sandbox|live)_[0-9a-f]{24}$";
 /// A webhook subscription id.
 pub const SUBSCRIPTION_ID: &str = "^wh_[0-9a-f]{24}$";
+/// A webhook inbox id.
+pub const INBOX_ID: &str = "^inb_[0-9a-f]{32}$";
 /// A delivery id.
 /// A webhook secret as shown: `whsec_` and canonical base64 of at least 24 bytes.
 pub const WEBHOOK_SECRET: &str =

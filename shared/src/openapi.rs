@@ -202,6 +202,7 @@ fn path_param_schema(name: &str) -> Value {
         "key_id" => contract::KEY_ID,
         "event_id" => contract::EVENT_ID,
         "incident_id" => contract::INCIDENT_ID,
+        "inbox_id" => contract::INBOX_ID,
         "address" => contract::WALLET_ADDRESS,
         other => panic!("path parameter {other} has no schema in openapi.rs"),
     };
@@ -421,6 +422,7 @@ fn operation(
             RequestBody::SubscriptionIn => generator.subschema_for::<SubscriptionIn>(),
             RequestBody::SubscriptionPatch => generator.subschema_for::<SubscriptionPatch>(),
             RequestBody::SimulateIn => generator.subschema_for::<crate::webhooks::simulate::SimulateIn>(),
+            RequestBody::InboxIn => generator.subschema_for::<crate::webhooks::inbox::InboxIn>(),
             RequestBody::PublishEvent => generator.subschema_for::<PublishEvent>(),
             RequestBody::RedriveIn => generator.subschema_for::<RedriveIn>(),
             RequestBody::IncidentIn => generator.subschema_for::<crate::incidents::IncidentIn>(),
@@ -457,6 +459,7 @@ pub fn request_example(body: RequestBody) -> Value {
             "url": "https://receiver.example.com/webhooks", "description": "Production receiver", "receive_all": true,
         }),
         RequestBody::SubscriptionPatch => json!({ "description": "Renamed receiver" }),
+        RequestBody::InboxIn => json!({ "description": "Local development inbox" }),
         RequestBody::SimulateIn => json!({
             "url": "https://receiver.example.com/webhooks",
             "scenario": "claim_created",
@@ -567,6 +570,10 @@ fn payload_schema(payload: Payload, generator: &mut SchemaGenerator) -> Value {
         Payload::SubscriptionList => success!("SubscriptionListResponse", Vec<Subscription>),
         Payload::Published => success!("PublishedResponse", Published),
         Payload::Simulation => success!("SimulationResponse", crate::webhooks::simulate::Simulation),
+        Payload::Inbox => success!("InboxResponse", crate::webhooks::inbox::Inbox),
+        Payload::InboxList => success!("InboxListResponse", Vec<crate::webhooks::inbox::Inbox>),
+        Payload::CaptureList => success!("CaptureListResponse", Vec<crate::webhooks::inbox::Capture>),
+        Payload::Captured => success!("CapturedResponse", crate::webhooks::inbox::Captured),
         Payload::DeliveryLog => success!("DeliveryLogResponse", Vec<DeliveryLogEntry>, paginated),
         Payload::FailureLog => success!("FailureLogResponse", Vec<Attempt>, paginated),
         Payload::Delivery => success!("DeliveryResponse", Delivery),
@@ -801,6 +808,7 @@ mod tests {
         parses::<DonationClaimIn>(RequestBody::DonationClaimIn);
         parses::<SubscriptionIn>(RequestBody::SubscriptionIn);
         parses::<SubscriptionPatch>(RequestBody::SubscriptionPatch);
+        parses::<crate::webhooks::inbox::InboxIn>(RequestBody::InboxIn).validate().unwrap();
         let simulate = parses::<crate::webhooks::simulate::SimulateIn>(RequestBody::SimulateIn);
         simulate.target().unwrap();
         simulate.drills().unwrap();
@@ -866,6 +874,10 @@ mod tests {
         data::<Vec<Subscription>>(&e, "SubscriptionListResponse");
         data::<Published>(&e, "PublishedResponse");
         data::<crate::webhooks::simulate::Simulation>(&e, "SimulationResponse");
+        data::<crate::webhooks::inbox::Inbox>(&e, "InboxResponse");
+        data::<Vec<crate::webhooks::inbox::Inbox>>(&e, "InboxListResponse");
+        data::<Vec<crate::webhooks::inbox::Capture>>(&e, "CaptureListResponse");
+        data::<crate::webhooks::inbox::Captured>(&e, "CapturedResponse");
         data::<Vec<DeliveryLogEntry>>(&e, "DeliveryLogResponse");
         data::<Vec<Attempt>>(&e, "FailureLogResponse");
         data::<Delivery>(&e, "DeliveryResponse");

@@ -108,6 +108,7 @@ pub enum RequestBody {
     SubscriptionIn,
     SubscriptionPatch,
     SimulateIn,
+    InboxIn,
     PublishEvent,
     RedriveIn,
     IncidentIn,
@@ -196,6 +197,14 @@ pub enum Payload {
     Published,
     /// `Success<Simulation>`.
     Simulation,
+    /// `Success<Inbox>`.
+    Inbox,
+    /// `Success<Vec<Inbox>>`.
+    InboxList,
+    /// `Success<Vec<Capture>>`.
+    CaptureList,
+    /// `Success<Captured>`.
+    Captured,
     /// `Success<Vec<DeliveryLogEntry>>` with `meta.next_cursor`.
     DeliveryLog,
     /// `Success<Vec<Attempt>>` with `meta.next_cursor`.
@@ -1143,6 +1152,86 @@ route_table! {
         success_status: 200,
         response: Payload::Simulation,
         errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::UrlNotAllowed],
+    }
+    /// Creates a webhook inbox.
+    CreateInbox => {
+        method: Method::Post,
+        path: "/api/partner/webhooks/inboxes",
+        operation_id: "createWebhookInbox",
+        tag: "webhooks",
+        summary: "Create a webhook inbox",
+        description: "A capture endpoint on this edge, at `capture_path`, that keeps the last 100 requests it \
+            receives (7 days at most), each verified under both signature schemes against `subscription_id`'s \
+            live secrets when one is named. Point a subscription or the simulator at it to watch deliveries \
+            without a public URL; deliveries from this edge to its own inbox need no network hop. 10 per key.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: Some(RequestBody::InboxIn),
+        query: &[],
+        success_status: 201,
+        response: Payload::Inbox,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound, ErrorCode::LimitExceeded],
+    }
+    /// Lists the partner's inboxes.
+    ListInboxes => {
+        method: Method::Get,
+        path: "/api/partner/webhooks/inboxes",
+        operation_id: "listWebhookInboxes",
+        tag: "webhooks",
+        summary: "List webhook inboxes",
+        description: "Every inbox of the calling key, oldest first.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::InboxList,
+        errors: &[],
+    }
+    /// Deletes an inbox.
+    DeleteInbox => {
+        method: Method::Delete,
+        path: "/api/partner/webhooks/inboxes/{inbox_id}",
+        operation_id: "deleteWebhookInbox",
+        tag: "webhooks",
+        summary: "Delete a webhook inbox",
+        description: "Drops the inbox and its captures; its capture path answers 404 from then on.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Inbox,
+        errors: &[ErrorCode::NotFound],
+    }
+    /// What an inbox received.
+    ListInboxCaptures => {
+        method: Method::Get,
+        path: "/api/partner/webhooks/inboxes/{inbox_id}/captures",
+        operation_id: "listWebhookInboxCaptures",
+        tag: "webhooks",
+        summary: "An inbox's captured requests, newest first",
+        description: "Headers, body and, when the inbox names a subscription, the verdict of each signature scheme \
+            with the secret id that verified it.",
+        access: Access::Partner(Some(Scope::Webhooks)),
+        request: None,
+        query: &[QueryParam { name: "limit", required: false, description: "1 to 200; 50 when absent." }],
+        success_status: 200,
+        response: Payload::CaptureList,
+        errors: &[ErrorCode::InvalidRequest, ErrorCode::NotFound],
+    }
+    /// Captures a webhook request into an inbox.
+    CaptureWebhook => {
+        method: Method::Post,
+        path: "/api/public/webhook-inbox/{inbox_id}",
+        operation_id: "captureWebhook",
+        tag: "webhooks",
+        summary: "Send a webhook to an inbox",
+        description: "Accepts any POST (any body within the size limit) to an inbox that exists and keeps it. \
+            Rate-limited per client address like every public route.",
+        access: Access::Public,
+        request: None,
+        query: &[],
+        success_status: 200,
+        response: Payload::Captured,
+        errors: &[ErrorCode::NotFound, ErrorCode::PayloadTooLarge],
     }
     /// An origin publishes an event.
     PublishEvent => {

@@ -1,5 +1,6 @@
-//! The webhook simulator against real local receivers: one written to the
-//! seed's receiver patterns, one naive. The edge grades both.
+//! The webhook simulator against real local receivers (one written to the
+//! seed's receiver patterns, one naive; the edge grades both), and webhook
+//! inboxes fed by real deliveries, the simulator and plain HTTP.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,11 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
         "simulation_requests_are_checked_before_anything_is_sent",
         simulation_requests_are_checked_before_anything_is_sent,
     ),
+    (
+        "an_inbox_captures_real_deliveries_in_place_and_verifies_them",
+        an_inbox_captures_real_deliveries_in_place_and_verifies_them,
+    ),
+    ("an_inbox_takes_posts_from_anyone_and_is_bounded", an_inbox_takes_posts_from_anyone_and_is_bounded),
 ];
 
 const ALL_DRILLS: [&str; 10] = [
@@ -252,4 +258,145 @@ fn simulation_requests_are_checked_before_anything_is_sent(edge: &Edge) {
     reader
         .mutate("POST", "/api/partner/webhooks/simulate", &json!({"url": url}), &fresh_idempotency_key())
         .assert_error(403, "forbidden");
+}
+
+fn captures(client: &PartnerClient<'_>, inbox: &str, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let reply = client.send("GET", &format!("/api/partner/webhooks/inboxes/{inbox}/captures"), b"");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let list = reply.json()["data"].as_array().unwrap().clone();
+        if list.len() >= count || std::time::Instant::now() > deadline {
+            assert_eq!(list.len(), count, "{list:#?}");
+            return list;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn an_inbox_captures_real_deliveries_in_place_and_verifies_them(edge: &Edge) {
+    let client = partner(edge);
+    let parking = naive_receiver();
+    let created = client.mutate(
+        "POST",
+        "/api/partner/webhooks",
+        &json!({"url": parking.url("/parked"), "event_types": ["webhook.test"]}),
+        &fresh_idempotency_key(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let subscription = created.json()["data"]["subscription_id"].as_str().unwrap().to_owned();
+    let inbox = client.mutate(
+        "POST",
+        "/api/partner/webhooks/inboxes",
+        &json!({"subscription_id": subscription, "description": "local inbox"}),
+        &fresh_idempotency_key(),
+    );
+    assert_eq!(inbox.status, 201, "{}", inbox.text());
+    let inbox = inbox.json()["data"].clone();
+    let inbox_id = inbox["inbox_id"].as_str().unwrap().to_owned();
+    let capture_url = edge.url(inbox["capture_path"].as_str().unwrap());
+    let listed = client.send("GET", "/api/partner/webhooks/inboxes", b"").json();
+    assert!(listed["data"].as_array().unwrap().iter().any(|i| i["inbox_id"] == inbox_id.as_str()));
+
+    // The subscription now delivers to the edge's own inbox: captured in place.
+    let patched = client.mutate(
+        "PATCH",
+        &format!("/api/partner/webhooks/{subscription}"),
+        &json!({"url": capture_url}),
+        &fresh_idempotency_key(),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    let ping = client.mutate(
+        "POST",
+        &format!("/api/partner/webhooks/{subscription}/test"),
+        &json!({}),
+        &fresh_idempotency_key(),
+    );
+    assert_eq!(ping.status, 202, "{}", ping.text());
+    let first = captures(&client, &inbox_id, 1).remove(0);
+    assert_eq!(first["in_process"], true);
+    let check = &first["verification"];
+    assert_eq!(
+        (check["seed_scheme"]["valid"].as_bool(), check["standard_webhooks"]["valid"].as_bool()),
+        (Some(true), Some(true)),
+        "{check}"
+    );
+    assert_eq!(check["seed_scheme"]["secret_id"], "whk_1");
+    assert!(first["body"].as_str().unwrap().contains("webhook.test"));
+    assert!(parking.requests().is_empty(), "nothing went over the network");
+    // The delivery log records it as delivered.
+    let log = client.send("GET", &format!("/api/partner/webhooks/{subscription}/deliveries"), b"").json();
+    assert_eq!(log["data"][0]["state"], "succeeded", "{log:#}");
+
+    // After a rotation both secrets sign, and the capture says which verified which scheme.
+    let rotated = client.mutate(
+        "POST",
+        &format!("/api/partner/webhooks/{subscription}/rotate-secret"),
+        &json!({}),
+        &fresh_idempotency_key(),
+    );
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    client.mutate("POST", &format!("/api/partner/webhooks/{subscription}/test"), &json!({}), &fresh_idempotency_key());
+    let newest = captures(&client, &inbox_id, 2).remove(0);
+    let check = &newest["verification"];
+    assert_eq!(check["seed_scheme"]["secret_id"], "whk_1", "the seed header carries the previous secret: {check}");
+    assert_eq!(check["standard_webhooks"]["secret_id"], "whk_2", "{check}");
+
+    // The simulator fills the inbox in place too.
+    let simulated = simulate(&client, &json!({"url": capture_url, "drills": ["signed", "tampered_body"]}));
+    assert_eq!(simulated.status, 200, "{}", simulated.text());
+    let sends = simulated.json()["data"]["sends"].as_array().unwrap().clone();
+    assert!(sends.iter().all(|s| s["response"]["status"] == 200), "{sends:#?}");
+    let all = captures(&client, &inbox_id, 4);
+    assert!(all[..2].iter().all(|c| c["body"].as_str().unwrap().contains("evt_sim_") && c["in_process"] == true));
+}
+
+fn an_inbox_takes_posts_from_anyone_and_is_bounded(edge: &Edge) {
+    let client = partner(edge);
+    let inbox = client.mutate("POST", "/api/partner/webhooks/inboxes", &json!({}), &fresh_idempotency_key());
+    assert_eq!(inbox.status, 201, "{}", inbox.text());
+    let inbox = inbox.json()["data"].clone();
+    let inbox_id = inbox["inbox_id"].as_str().unwrap().to_owned();
+    let path = inbox["capture_path"].as_str().unwrap().to_owned();
+    let posted =
+        edge.request("POST", &path, &[("content-type", "text/plain"), ("X-Custom", "yes")], Some(b"hello inbox"));
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    assert!(posted.json()["data"]["capture_id"].as_str().unwrap().starts_with("cap_"));
+    let capture = captures(&client, &inbox_id, 1).remove(0);
+    assert_eq!((capture["body"].as_str(), capture["in_process"].as_bool()), (Some("hello inbox"), Some(false)));
+    assert!(capture["headers"].as_array().unwrap().iter().any(|h| h[0] == "x-custom" && h[1] == "yes"));
+    assert!(capture.get("verification").is_none(), "no subscription named, nothing to verify against");
+    // Another key cannot read it; unknown and deleted inboxes are 404.
+    let other = partner(edge);
+    other
+        .send("GET", &format!("/api/partner/webhooks/inboxes/{inbox_id}/captures"), b"")
+        .assert_error(404, "not_found");
+    edge.request("POST", "/api/public/webhook-inbox/inb_00000000000000000000000000000000", &[], Some(b"x"))
+        .assert_error(404, "not_found");
+    let delete_key = fresh_idempotency_key();
+    let deleted = client.send_with(
+        "DELETE",
+        &format!("/api/partner/webhooks/inboxes/{inbox_id}"),
+        b"",
+        &[("Idempotency-Key", delete_key.as_str())],
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    edge.request("POST", &path, &[], Some(b"late")).assert_error(404, "not_found");
+    // Ten inboxes per key.
+    let fresh = partner(edge);
+    for _ in 0..10 {
+        let made = fresh.mutate("POST", "/api/partner/webhooks/inboxes", &json!({}), &fresh_idempotency_key());
+        assert_eq!(made.status, 201, "{}", made.text());
+    }
+    fresh
+        .mutate("POST", "/api/partner/webhooks/inboxes", &json!({}), &fresh_idempotency_key())
+        .assert_error(409, "limit_exceeded");
+    fresh
+        .mutate(
+            "POST",
+            "/api/partner/webhooks/inboxes",
+            &json!({"subscription_id": "wh_0123456789abcdef01234567"}),
+            &fresh_idempotency_key(),
+        )
+        .assert_error(404, "not_found");
 }

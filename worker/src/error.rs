@@ -25,6 +25,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// What the client is told.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), detail: None, allow: Vec::new(), rate: None, diagnostics: None }
     }

@@ -165,7 +165,12 @@ pub async fn dispatch(
         | RouteId::RotateWebhookSecret
         | RouteId::ListWebhookDeliveries
         | RouteId::ListWebhookFailures
-        | RouteId::RetryWebhookDelivery => webhooks::partner(req, edge, id).await,
+        | RouteId::RetryWebhookDelivery
+        | RouteId::CreateInbox
+        | RouteId::ListInboxes
+        | RouteId::DeleteInbox
+        | RouteId::ListInboxCaptures => webhooks::partner(req, edge, id).await,
+        RouteId::CaptureWebhook => webhooks::capture(req, edge).await,
         RouteId::SimulateWebhook => simulate::simulate(req, edge).await,
         RouteId::PublishEvent => webhooks::publish(req, edge).await,
         RouteId::ResendWebhookEvent => webhooks::resend(req, edge).await,

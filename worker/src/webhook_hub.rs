@@ -16,13 +16,18 @@ use partner_edge::api::{split_page, Page, PageMeta};
 use partner_edge::error::Refusal;
 use partner_edge::partner::MasterKey;
 use partner_edge::webhooks::commands::{
-    cursor, CreateSubscription, DeleteSubscription, DeliveryLogEntry, GetSubscription, HubCommand, HubReply,
-    HubRequest, ListDeliveries, ListFailures, ListSubscriptions, LogQuery, PatchSubscription, Publish, ReadMetrics,
-    RedriveDeadLetters, ResendEvent, RetryDelivery, RotateSecret, SealedTarget, SimulationTarget,
+    cursor, CaptureRequest, CreateInbox, CreateSubscription, DeleteInbox, DeleteSubscription, DeliveryLogEntry,
+    GetSubscription, HubCommand, HubReply, HubRequest, ListCaptures, ListDeliveries, ListFailures, ListInboxes,
+    ListSubscriptions, LogQuery, PatchSubscription, Publish, ReadMetrics, RedriveDeadLetters, ResendEvent,
+    RetryDelivery, RotateSecret, SealedTarget, SimulationTarget,
 };
 use partner_edge::webhooks::delivery::{
     plan_rotation, replay_requeues, settle_attempt, AttemptError, AttemptErrorKind, AttemptOutcome, DeliveryProgress,
     EndpointHealth, FollowUp, NextStep,
+};
+use partner_edge::webhooks::inbox::{
+    inbox_in_url, new_inbox_id, verify_capture, Capture, Captured, Inbox, InboxIn, CAPTURES_KEPT, CAPTURE_MAX_AGE_MS,
+    INBOXES_PER_KEY,
 };
 use partner_edge::webhooks::limits::{WebhookLimits, TRANSITIONS_KEPT_MS};
 use partner_edge::webhooks::metrics::{latency_bucket, Counter, MetricsSnapshot, Window};
@@ -87,6 +92,14 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS transitions (at INTEGER NOT NULL, state TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS transitions_by_time ON transitions (at)",
+    "CREATE TABLE IF NOT EXISTS inboxes (inbox_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS captures (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        inbox_id TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS captures_by_inbox ON captures (inbox_id, seq)",
     "CREATE TABLE IF NOT EXISTS redrive (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         subscription_id TEXT,
@@ -96,6 +109,11 @@ const SCHEMA: &[&str] = &[
         next_at INTEGER NOT NULL
     )",
 ];
+
+/// The KV entry that leads the public capture route to an inbox's hub.
+pub fn inbox_kv_key(inbox_id: &str) -> String {
+    format!("webhook-inbox:{inbox_id}")
+}
 
 /// How many due deliveries one alarm attempts, concurrently.
 const BATCH: u32 = 100;
@@ -160,6 +178,11 @@ impl DurableObject for WebhookHub {
                     &self.start_redrive(c.subscription_id, c.batch_size, c.cooldown_seconds, now).await?,
                 ),
                 HubCommand::ReadMetrics(_) => reply::<ReadMetrics>(&self.metrics(now)?),
+                HubCommand::CreateInbox(c) => reply::<CreateInbox>(&self.create_inbox(c.input, now).await?),
+                HubCommand::ListInboxes(_) => reply::<ListInboxes>(&self.inboxes()?),
+                HubCommand::DeleteInbox(c) => reply::<DeleteInbox>(&self.delete_inbox(&c.inbox_id).await?),
+                HubCommand::ListCaptures(c) => reply::<ListCaptures>(&self.captures(&c.inbox_id, c.limit)?),
+                HubCommand::CaptureRequest(c) => reply::<CaptureRequest>(&self.capture(c.capture, now)?),
                 HubCommand::SimulationTarget(c) => {
                     let target = match self.subscription(&c.subscription_id)? {
                         Ok(subscription) => Ok(SealedTarget { slots: self.slots(&c.subscription_id)?, subscription }),
@@ -451,6 +474,141 @@ impl WebhookHub {
             .iter()
             .map(|row| from_json(&row.doc))
             .collect()
+    }
+
+    /// The subscription's live secrets, unsealed, current first; `Err` names
+    /// a secret that cannot be opened.
+    fn live_secrets(
+        &self,
+        master: &MasterKey,
+        subscription_id: &str,
+        now_secs: u64,
+    ) -> Result<std::result::Result<Vec<(String, WebhookSecret)>, String>> {
+        let slots = self.slots(subscription_id)?;
+        let mut secrets = Vec::new();
+        for slot in live_slots(&slots, now_secs) {
+            let opened = master
+                .open_text(&format!("{subscription_id}:{}", slot.kid), &slot.sealed)
+                .map_err(|e| e.to_string())
+                .and_then(|text| WebhookSecret::parse(&text));
+            match opened {
+                Ok(secret) => secrets.push((slot.kid.clone(), secret)),
+                Err(error) => return Ok(Err(format!("secret {} cannot be unsealed: {error}", slot.kid))),
+            }
+        }
+        Ok(Ok(secrets))
+    }
+
+    fn inbox(&self, inbox_id: &str) -> Result<Option<Inbox>> {
+        first_doc(&self.sql, "SELECT doc FROM inboxes WHERE inbox_id = ?", vec![inbox_id.into()])?
+            .map(|doc| from_json(&doc))
+            .transpose()
+    }
+
+    fn inboxes(&self) -> Result<Vec<Inbox>> {
+        self.sql
+            .exec("SELECT doc FROM inboxes ORDER BY created_at, inbox_id", None)?
+            .to_array::<Doc>()?
+            .iter()
+            .map(|row| from_json(&row.doc))
+            .collect()
+    }
+
+    async fn create_inbox(&self, input: InboxIn, now: u64) -> Result<HubReply<Inbox>> {
+        if let Some(subscription_id) = &input.subscription_id {
+            if let Err(refusal) = self.subscription(subscription_id)? {
+                return Ok(Err(refusal));
+            }
+        }
+        if self.count("SELECT COUNT(*) AS n FROM inboxes", vec![])? >= INBOXES_PER_KEY as u64 {
+            return Ok(Err(Refusal::limit_exceeded(format!(
+                "this key already has {INBOXES_PER_KEY} inboxes, the most allowed; delete one first"
+            ))));
+        }
+        let inbox = Inbox::create(input, new_inbox_id(random_bytes().map_err(api_to_worker)?), now / 1000);
+        self.sql.exec(
+            "INSERT INTO inboxes (inbox_id, created_at, doc) VALUES (?, ?, ?)",
+            vec![inbox.inbox_id.as_str().into(), sql_int(now)?, to_json(&inbox)?.into()],
+        )?;
+        // The public capture route finds this hub by the inbox id.
+        let key_id = self.key_id()?;
+        self.env
+            .kv(bindings::KV)?
+            .put(&inbox_kv_key(&inbox.inbox_id), key_id)?
+            .execute()
+            .await
+            .map_err(|e| worker::Error::from(e.to_string()))?;
+        Ok(Ok(inbox))
+    }
+
+    async fn delete_inbox(&self, inbox_id: &str) -> Result<HubReply<Inbox>> {
+        let Some(inbox) = self.inbox(inbox_id)? else {
+            return Ok(Err(Refusal::not_found("inbox", inbox_id)));
+        };
+        self.sql.exec("DELETE FROM captures WHERE inbox_id = ?", vec![inbox_id.into()])?;
+        self.sql.exec("DELETE FROM inboxes WHERE inbox_id = ?", vec![inbox_id.into()])?;
+        self.env
+            .kv(bindings::KV)?
+            .delete(&inbox_kv_key(inbox_id))
+            .await
+            .map_err(|e| worker::Error::from(e.to_string()))?;
+        Ok(Ok(inbox))
+    }
+
+    fn captures(&self, inbox_id: &str, limit: u32) -> Result<HubReply<Vec<Capture>>> {
+        if self.inbox(inbox_id)?.is_none() {
+            return Ok(Err(Refusal::not_found("inbox", inbox_id)));
+        }
+        let rows = self
+            .sql
+            .exec(
+                "SELECT doc FROM captures WHERE inbox_id = ? ORDER BY seq DESC LIMIT ?",
+                vec![inbox_id.into(), i64::from(limit).into()],
+            )?
+            .to_array::<Doc>()?;
+        Ok(Ok(rows.iter().map(|row| from_json(&row.doc)).collect::<Result<Vec<Capture>>>()?))
+    }
+
+    /// Stores a capture (verified when the inbox names a subscription) and
+    /// keeps the inbox within its bounds.
+    fn capture(&self, mut capture: Capture, now: u64) -> Result<HubReply<Captured>> {
+        #[derive(Deserialize)]
+        struct Seq {
+            seq: i64,
+        }
+        let Some(inbox) = self.inbox(&capture.inbox_id)? else {
+            return Ok(Err(Refusal::not_found("inbox", &capture.inbox_id)));
+        };
+        if let Some(subscription_id) = &inbox.subscription_id {
+            if let (Ok(master), Ok(_)) = (self.master(), self.subscription(subscription_id)?) {
+                if let Ok(secrets) = self.live_secrets(&master, subscription_id, now / 1000)? {
+                    let refs: Vec<(&str, &WebhookSecret)> =
+                        secrets.iter().map(|(kid, secret)| (kid.as_str(), secret)).collect();
+                    let header = |name: &str| capture.header(name);
+                    capture.verification =
+                        Some(verify_capture(subscription_id, &refs, header, &capture.body, now / 1000));
+                }
+            }
+        }
+        let seq = self
+            .sql
+            .exec(
+                "INSERT INTO captures (inbox_id, received_at, doc) VALUES (?, ?, '') RETURNING seq",
+                vec![capture.inbox_id.as_str().into(), sql_int(now)?],
+            )?
+            .one::<Seq>()?
+            .seq;
+        capture.capture_id = format!("cap_{seq}");
+        self.sql.exec("UPDATE captures SET doc = ? WHERE seq = ?", vec![to_json(&capture)?.into(), seq.into()])?;
+        self.sql.exec(
+            "DELETE FROM captures WHERE inbox_id = ? AND (received_at < ? OR seq <= ?)",
+            vec![
+                capture.inbox_id.as_str().into(),
+                sql_int(now.saturating_sub(CAPTURE_MAX_AGE_MS))?,
+                (seq - i64::from(CAPTURES_KEPT)).into(),
+            ],
+        )?;
+        Ok(Ok(Captured { capture_id: capture.capture_id, inbox_id: capture.inbox_id }))
     }
 
     async fn create(
@@ -922,30 +1080,38 @@ impl WebhookHub {
         };
         let envelope = Envelope::new(&event);
         let body = envelope.body();
-        let slots = self.slots(&row.subscription_id)?;
-        let mut secrets = Vec::new();
-        for slot in live_slots(&slots, started_at / 1000) {
-            let aad = format!("{}:{}", row.subscription_id, slot.kid);
-            let opened = master
-                .open_text(&aad, &slot.sealed)
-                .map_err(|e| e.to_string())
-                .and_then(|text| WebhookSecret::parse(&text));
-            match opened {
-                Ok(secret) => secrets.push((slot.kid.as_str(), secret)),
-                Err(error) => {
-                    return fail(
-                        AttemptErrorKind::SecretUnreadable,
-                        format!("secret {} cannot be unsealed: {error}", slot.kid),
-                    )
-                }
-            }
-        }
-        if secrets.is_empty() {
-            return fail(AttemptErrorKind::SecretUnreadable, "the subscription has no live secret".into());
-        }
-        let refs: Vec<(&str, &WebhookSecret)> = secrets.iter().map(|(kid, secret)| (*kid, secret)).collect();
+        let secrets = match self.live_secrets(master, &row.subscription_id, started_at / 1000)? {
+            Ok(secrets) if !secrets.is_empty() => secrets,
+            Ok(_) => return fail(AttemptErrorKind::SecretUnreadable, "the subscription has no live secret".into()),
+            Err(error) => return fail(AttemptErrorKind::SecretUnreadable, error),
+        };
+        let refs: Vec<(&str, &WebhookSecret)> = secrets.iter().map(|(kid, secret)| (kid.as_str(), secret)).collect();
         let (signature, kids) =
             signature_headers(&refs, &envelope.event_id, envelope.event_type.as_str(), started_at / 1000, &body);
+
+        // An inbox of this hub is captured in place: no network hop (a Worker
+        // cannot fetch its own hostname on Cloudflare).
+        if let Some(inbox_id) = inbox_in_url(url.as_str()) {
+            let mut headers = vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("user-agent".to_owned(), "PartnerEdge-Webhooks/1".to_owned()),
+            ];
+            headers.extend(signature.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
+            let capture = Capture::new(inbox_id, started_at, "POST", headers, body.as_bytes(), true);
+            if let Ok(captured) = self.capture(capture, started_at)? {
+                let answered = AttemptOutcome::Answered { status: 200, retry_after_secs: None, location: None };
+                let body_excerpt = excerpt(&serde_json::json!({ "success": true, "data": captured }).to_string());
+                let latency_ms = now_ms().saturating_sub(started_at);
+                return Ok(Some(Outcome {
+                    row: row.clone(),
+                    started_at,
+                    result: answered,
+                    latency_ms,
+                    body_excerpt,
+                    kids,
+                }));
+            }
+        }
 
         let headers = Headers::new();
         headers.set("content-type", "application/json")?;

@@ -97,6 +97,34 @@ pub struct SimulationTarget {
     pub subscription_id: String,
 }
 
+/// Creates an inbox; `subscription_id`, when given, must exist.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateInbox {
+    pub input: super::inbox::InboxIn,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListInboxes {}
+
+/// Deletes an inbox with its captures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeleteInbox {
+    pub inbox_id: String,
+}
+
+/// An inbox's captures, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListCaptures {
+    pub inbox_id: String,
+    pub limit: u32,
+}
+
+/// Stores what an inbox received, verified against its subscription's secrets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaptureRequest {
+    pub capture: super::inbox::Capture,
+}
+
 /// A subscription with every secret slot it still stores (live or past its overlap).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SealedTarget {
@@ -124,6 +152,11 @@ crate::object_commands! {
         RedriveDeadLetters(RedriveDeadLetters) => HubReply<Redrive>,
         ReadMetrics(ReadMetrics) => super::metrics::MetricsSnapshot,
         SimulationTarget(SimulationTarget) => HubReply<SealedTarget>,
+        CreateInbox(CreateInbox) => HubReply<super::inbox::Inbox>,
+        ListInboxes(ListInboxes) => Vec<super::inbox::Inbox>,
+        DeleteInbox(DeleteInbox) => HubReply<super::inbox::Inbox>,
+        ListCaptures(ListCaptures) => HubReply<Vec<super::inbox::Capture>>,
+        CaptureRequest(CaptureRequest) => HubReply<super::inbox::Captured>,
     }
 }
 

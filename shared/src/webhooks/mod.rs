@@ -17,6 +17,7 @@
 
 pub mod commands;
 pub mod delivery;
+pub mod inbox;
 pub mod limits;
 pub mod metrics;
 pub mod redrive;
@@ -598,7 +599,7 @@ impl Subscription {
     }
 }
 
-fn check_description(description: Option<&String>) -> Result<(), FieldError> {
+pub(crate) fn check_description(description: Option<&String>) -> Result<(), FieldError> {
     if description.is_some_and(|d| !crate::contract::is_plain(d, 200)) {
         return Err(FieldError::new("description", "must be at most 200 printable characters"));
     }

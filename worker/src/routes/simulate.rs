@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use partner_edge::webhooks::commands::SimulationTarget as TargetCommand;
+use partner_edge::webhooks::commands::{CaptureRequest, ListInboxes, SimulationTarget as TargetCommand};
+use partner_edge::webhooks::inbox::{inbox_in_url, Capture};
 use partner_edge::webhooks::simulate::{
     grade, plan_drill, plan_scenario, skipped, DrillResult, GeneratedSecrets, NamedSecret, Observed, PlannedSend,
     ReportCard, SentRequest, SimSecrets, SimulateIn, SimulatedSend, Simulation, SimulationTarget, TargetRef,
@@ -20,7 +21,7 @@ use crate::config;
 use crate::error::ApiError;
 use crate::http::{fetch_bounded, json_body, now_ms, random_bytes, success, FetchFailure};
 use crate::router::Edge;
-use crate::routes::webhooks::{ask_webhook_hub, check_url, partner_key};
+use crate::routes::webhooks::{ask_webhook_hub, call_webhook_hub, check_url, partner_key};
 
 /// How much of an answer is read: the excerpt keeps 512 characters of it.
 const ANSWER_PREFIX_BYTES: usize = 4 * 1024;
@@ -78,12 +79,20 @@ pub async fn simulate(_req: Request, edge: Edge<'_>) -> Result<Response, ApiErro
     check_webhook_url(&resolved.url, config::webhook_url_policy(env)?)
         .map_err(|reason| ApiError::new(partner_edge::error::ErrorCode::UrlNotAllowed, format!("url: {reason}")))?;
     let seed: [u8; 16] = random_bytes()?;
+    // An inbox of this key is filled in place, as real deliveries to it are.
+    let mut inbox = None;
+    if let Some(id) = inbox_in_url(&resolved.url) {
+        if call_webhook_hub(env, &key_id, ListInboxes {}).await?.iter().any(|i| i.inbox_id == id) {
+            inbox = Some(id.to_owned());
+        }
+    }
+    let sink = Sink { env, key_id: &key_id, url: &resolved.url, inbox: inbox.as_deref() };
 
     let (sends, report) = match drills {
         None => {
             let mut sends = Vec::new();
             for planned in plan_scenario(&events, &secrets, now, seed) {
-                sends.push(send(&resolved.url, planned).await);
+                sends.push(send(&sink, planned).await);
             }
             (sends, None)
         }
@@ -92,14 +101,14 @@ pub async fn simulate(_req: Request, edge: Edge<'_>) -> Result<Response, ApiErro
             // Drills run side by side; the sends of one drill (a duplicate) go in order.
             let runs = join_all(drills.iter().enumerate().map(|(n, &drill)| {
                 let planned = plan_drill(drill, event, &secrets, now, seed, n);
-                let url = resolved.url.as_str();
+                let sink = &sink;
                 async move {
                     match planned {
                         Err(why) => (Vec::new(), skipped(drill, why)),
                         Ok(plan) => {
                             let mut sends = Vec::new();
                             for planned in plan {
-                                sends.push(send(url, planned).await);
+                                sends.push(send(sink, planned).await);
                             }
                             let observed: Vec<Observed> = sends.iter().map(|s| s.response.clone()).collect();
                             (sends, grade(drill, &observed))
@@ -145,10 +154,33 @@ fn unseal(env: &worker::Env, subscription_id: &str, slots: &[SecretSlot], now: u
     Ok((open(current)?, previous, retired))
 }
 
+/// Where the sends go: a URL, or an inbox of the calling key, filled in place.
+struct Sink<'a> {
+    env: &'a worker::Env,
+    key_id: &'a str,
+    url: &'a str,
+    inbox: Option<&'a str>,
+}
+
 /// Sends one planned request, never failing: whatever goes wrong is what was observed.
-async fn send(url: &str, planned: PlannedSend) -> SimulatedSend {
+async fn send(sink: &Sink<'_>, planned: PlannedSend) -> SimulatedSend {
     let started = now_ms();
-    let (response, response_headers) = match exchange(url, &planned).await {
+    let url = sink.url;
+    let exchanged = match sink.inbox {
+        Some(inbox_id) => {
+            let capture =
+                Capture::new(inbox_id, started, "POST", planned.headers.clone(), planned.body.as_bytes(), true);
+            match ask_webhook_hub(sink.env, sink.key_id, CaptureRequest { capture }).await {
+                Ok(captured) => {
+                    let body = serde_json::json!({ "success": true, "data": captured }).to_string();
+                    Ok((200, vec![["content-type".to_owned(), "application/json".to_owned()]], body))
+                }
+                Err(error) => Err(format!("the inbox refused the capture: {}", error.message())),
+            }
+        }
+        None => exchange(url, &planned).await,
+    };
+    let (response, response_headers) = match exchanged {
         Ok((status, headers, body)) => (
             Observed { status: Some(status), body_excerpt: body, error: None, latency_ms: now_ms() - started },
             headers,

@@ -3,14 +3,17 @@
 //! a thin call to the partner's `WebhookHub` Durable Object.
 
 use futures_util::future::join_all;
+use partner_edge::api::{parse_page_limit, DEFAULT_PAGE};
 use partner_edge::error::ErrorCode;
 use partner_edge::object::Command;
 use partner_edge::partner::KeyId;
+use partner_edge::webhooks::commands::{CaptureRequest, CreateInbox, DeleteInbox, ListCaptures, ListInboxes};
 use partner_edge::webhooks::commands::{
     CreateSubscription, DeleteSubscription, GetSubscription, HubCommand, HubReply, HubRequest, ListDeliveries,
     ListFailures, ListSubscriptions, LogQuery, PatchSubscription, Publish, ReadMetrics, RedriveDeadLetters,
     ResendEvent, RetryDelivery, RotateSecret,
 };
+use partner_edge::webhooks::inbox::{is_inbox_id, Capture, InboxIn};
 use partner_edge::webhooks::metrics::MetricsSnapshot;
 use partner_edge::webhooks::ssrf::{check_webhook_url, MAX_URL_CHARS};
 use partner_edge::webhooks::{
@@ -22,7 +25,7 @@ use crate::durable::send_in;
 use crate::error::ApiError;
 use crate::http::{json_body, paginated, query_pairs, random_bytes, success};
 use crate::router::Edge;
-use crate::webhook_hub::test_ping;
+use crate::webhook_hub::{inbox_kv_key, test_ping};
 use crate::{bindings, config, keys};
 
 /// Sends one command to a partner's hub; the answer is the type the command names.
@@ -145,8 +148,51 @@ pub async fn partner(req: Request, edge: Edge<'_>, id: partner_edge::routes::Rou
             };
             success(status, ask_webhook_hub(env, key_id, command).await?)
         }
+        RouteId::CreateInbox => {
+            let input: InboxIn = json_body(&edge.body)?;
+            input.validate()?;
+            success(status, ask_webhook_hub(env, key_id, CreateInbox { input }).await?)
+        }
+        RouteId::ListInboxes => success(status, call_webhook_hub(env, key_id, ListInboxes {}).await?),
+        RouteId::DeleteInbox => {
+            success(status, ask_webhook_hub(env, key_id, DeleteInbox { inbox_id: inbox_id(&edge) }).await?)
+        }
+        RouteId::ListInboxCaptures => {
+            let mut limit = DEFAULT_PAGE;
+            for (name, value) in query_pairs(&req)? {
+                if name == "limit" {
+                    limit = parse_page_limit(&value)?;
+                }
+            }
+            success(status, ask_webhook_hub(env, key_id, ListCaptures { inbox_id: inbox_id(&edge), limit }).await?)
+        }
         other => Err(ApiError::internal(format!("{other:?} is not a webhook route"))),
     }
+}
+
+fn inbox_id(edge: &Edge<'_>) -> String {
+    edge.params.get("inbox_id").unwrap_or_default().to_owned()
+}
+
+/// `POST /api/public/webhook-inbox/{inbox_id}`: anyone may post; the inbox's
+/// hub keeps the request. Cloudflare's own `cf-*` headers are left out.
+pub async fn capture(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let inbox_id = inbox_id(&edge);
+    let missing = || ApiError::new(ErrorCode::NotFound, format!("no inbox {inbox_id}"));
+    if !is_inbox_id(&inbox_id) {
+        return Err(missing());
+    }
+    let key_id = edge
+        .env
+        .kv(bindings::KV)?
+        .get(&inbox_kv_key(&inbox_id))
+        .text()
+        .await
+        .map_err(|e| ApiError::internal(format!("KV read failed: {e}")))?
+        .ok_or_else(missing)?;
+    let headers = req.headers().entries().filter(|(name, _)| !name.starts_with("cf-"));
+    let capture = Capture::new(&inbox_id, edge.now_ms, "POST", headers, &edge.body, false);
+    success(200, ask_webhook_hub(edge.env, &key_id, CaptureRequest { capture }).await?)
 }
 
 /// Queues an event for every matching subscription of a partner; stored before this returns.
