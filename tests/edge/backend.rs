@@ -358,6 +358,7 @@ fn every_scoped_route_refuses_a_key_without_its_scope(edge: &Edge) {
                 .replace("{user_id}", "1")
                 .replace("{webhook_id}", "wh_1")
                 .replace("{delivery_id}", "dlv_1")
+                .replace("{inbox_id}", "inb_1")
                 .replace("{address}", "0x52908400098527886E0F7030069857D2E4169EE7");
             let path = if route.path == "/api/salutes/balance" { format!("{path}?user_id=1") } else { path };
             let body = if route.method.as_str() == "GET" {
