@@ -80,6 +80,17 @@ pub const LIMIT: &str = "^[1-9][0-9]{0,2}$";
 /// The latest moment a simulation or a timestamp may name: the end of year 9999.
 pub const MAX_UNIX_SECONDS: u64 = 253_402_300_799;
 
+/// Every request body the edge reads is a JSON object. serde would also read
+/// a struct from an array of its fields (so `[]` would pass for a struct whose
+/// fields are all optional), which the document does not allow.
+pub fn check_object_body(value: &serde_json::Value) -> Result<(), String> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err("the body must be a JSON object".to_owned())
+    }
+}
+
 /// Deserialises an optional field that, when present, must not be `null`:
 /// the document describes absent and present, and `null` is neither.
 pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -186,6 +197,17 @@ pub fn scopes_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Sch
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_objects_are_request_bodies() {
+        assert!(check_object_body(&serde_json::json!({})).is_ok());
+        for other in [serde_json::json!([]), serde_json::json!(null), serde_json::json!("x"), serde_json::json!(1)] {
+            assert!(check_object_body(&other).is_err(), "{other}");
+        }
+        // The reason it exists: serde reads an all-optional struct from `[]`.
+        let read: Result<crate::webhooks::inbox::InboxIn, _> = serde_json::from_value(serde_json::json!([]));
+        assert!(read.is_ok(), "serde no longer reads structs from arrays; the check can go");
+    }
+
     use super::*;
 
     /// A small deterministic generator of awkward strings: pieces near every

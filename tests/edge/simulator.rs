@@ -384,6 +384,10 @@ fn an_inbox_takes_posts_from_anyone_and_is_bounded(edge: &Edge) {
     edge.request("POST", &path, &[], Some(b"late")).assert_error(404, "not_found");
     // Ten inboxes per key.
     let fresh = partner(edge);
+    // Bodies are JSON objects: serde alone would read `[]` as an empty InboxIn.
+    fresh
+        .mutate("POST", "/api/partner/webhooks/inboxes", &json!([]), &fresh_idempotency_key())
+        .assert_error(400, "invalid_request");
     for _ in 0..10 {
         let made = fresh.mutate("POST", "/api/partner/webhooks/inboxes", &json!({}), &fresh_idempotency_key());
         assert_eq!(made.status, 201, "{}", made.text());

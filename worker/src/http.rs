@@ -94,6 +94,7 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     let mut value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))?;
+    partner_edge::contract::check_object_body(&value).map_err(ApiError::invalid_request)?;
     partner_edge::contract::integral_numbers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
