@@ -107,6 +107,21 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A webhook POST as deliveries and simulations send it: these headers and
+/// body, and a redirect answered, never followed.
+pub fn webhook_post(url: &str, headers: &[(String, String)], body: &str) -> worker::Result<worker::Request> {
+    let outgoing = worker::Headers::new();
+    for (name, value) in headers {
+        outgoing.set(name, value)?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_headers(outgoing)
+        .with_body(Some(body.into()))
+        .with_redirect(worker::RequestRedirect::Manual);
+    worker::Request::new_with_init(url, &init)
+}
+
 /// Why an outbound request got no answer.
 #[derive(Debug)]
 pub enum FetchFailure {

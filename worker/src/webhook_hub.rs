@@ -40,13 +40,10 @@ use partner_edge::webhooks::{
     SecretSlot, Subscription, SubscriptionWithSecret, TestPing, WebhookSecret, FIRST_SECRET_ID,
 };
 use serde::Deserialize;
-use worker::{
-    durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, SqlStorage,
-    SqlStorageValue, State,
-};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::durable::{first_doc, from_json, reply, serve, sql_int, to_json, Doc, SchemaOnce};
-use crate::http::{fetch_bounded, now_ms, random_bytes};
+use crate::http::{fetch_bounded, now_ms, random_bytes, webhook_post};
 use crate::{bindings, config};
 
 const SCHEMA: &[&str] = &[
@@ -455,7 +452,7 @@ impl WebhookHub {
     fn new_slot(&self, subscription_id: &str, kid: &str, now: u64) -> Result<(SecretSlot, WebhookSecret)> {
         let secret = WebhookSecret::new(random_bytes().map_err(api_to_worker)?);
         let sealed = self.master()?.seal_text(
-            &format!("{subscription_id}:{kid}"),
+            &SecretSlot::aad(subscription_id, kid),
             secret.expose(),
             random_bytes().map_err(api_to_worker)?,
         );
@@ -487,13 +484,9 @@ impl WebhookHub {
         let slots = self.slots(subscription_id)?;
         let mut secrets = Vec::new();
         for slot in live_slots(&slots, now_secs) {
-            let opened = master
-                .open_text(&format!("{subscription_id}:{}", slot.kid), &slot.sealed)
-                .map_err(|e| e.to_string())
-                .and_then(|text| WebhookSecret::parse(&text));
-            match opened {
+            match slot.open(master, subscription_id) {
                 Ok(secret) => secrets.push((slot.kid.clone(), secret)),
-                Err(error) => return Ok(Err(format!("secret {} cannot be unsealed: {error}", slot.kid))),
+                Err(error) => return Ok(Err(error)),
             }
         }
         Ok(Ok(secrets))
@@ -1091,16 +1084,16 @@ impl WebhookHub {
 
         // An inbox of this hub is captured in place: no network hop (a Worker
         // cannot fetch its own hostname on Cloudflare).
+        let mut headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("user-agent".to_owned(), "PartnerEdge-Webhooks/1".to_owned()),
+        ];
+        headers.extend(signature.into_iter().map(|(name, value)| (name.to_owned(), value)));
         if let Some(inbox_id) = inbox_in_url(url.as_str()) {
-            let mut headers = vec![
-                ("content-type".to_owned(), "application/json".to_owned()),
-                ("user-agent".to_owned(), "PartnerEdge-Webhooks/1".to_owned()),
-            ];
-            headers.extend(signature.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
-            let capture = Capture::new(inbox_id, started_at, "POST", headers, body.as_bytes(), true);
+            let capture = Capture::new(inbox_id, started_at, "POST", headers.iter().cloned(), body.as_bytes(), true);
             if let Ok(captured) = self.capture(capture, started_at)? {
                 let answered = AttemptOutcome::Answered { status: 200, retry_after_secs: None, location: None };
-                let body_excerpt = excerpt(&serde_json::json!({ "success": true, "data": captured }).to_string());
+                let body_excerpt = excerpt(&captured.answer_body());
                 let latency_ms = now_ms().saturating_sub(started_at);
                 return Ok(Some(Outcome {
                     row: row.clone(),
@@ -1113,18 +1106,7 @@ impl WebhookHub {
             }
         }
 
-        let headers = Headers::new();
-        headers.set("content-type", "application/json")?;
-        headers.set("user-agent", "PartnerEdge-Webhooks/1")?;
-        for (name, value) in signature {
-            headers.set(name, &value)?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()))
-            .with_redirect(worker::RequestRedirect::Manual);
-        let request = Request::new_with_init(url.as_str(), &init)?;
+        let request = webhook_post(url.as_str(), &headers, &body)?;
         let timeout = Duration::from_secs(context.policy.timeout_secs);
         let result = fetch_bounded(request, timeout, ANSWER_PREFIX_BYTES).await;
         let latency_ms = now_ms().saturating_sub(started_at);

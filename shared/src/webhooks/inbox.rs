@@ -213,6 +213,13 @@ pub struct Captured {
     pub inbox_id: String,
 }
 
+impl Captured {
+    /// The capture route's answer, as an in-place delivery records it.
+    pub fn answer_body(&self) -> String {
+        serde_json::json!({ "success": true, "data": self }).to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -387,6 +387,22 @@ pub struct SecretSlot {
     pub valid_until: Option<u64>,
 }
 
+impl SecretSlot {
+    /// What a slot's secret is sealed with besides the master key: it binds
+    /// the ciphertext to its subscription and slot.
+    pub fn aad(subscription_id: &str, kid: &str) -> String {
+        format!("{subscription_id}:{kid}")
+    }
+
+    /// Opens this slot's secret; `Err` says why it cannot be read.
+    pub fn open(&self, master: &crate::partner::MasterKey, subscription_id: &str) -> Result<WebhookSecret, String> {
+        master
+            .open_text(&Self::aad(subscription_id, &self.kid), &self.sealed)
+            .map_err(|e| format!("secret {} cannot be unsealed: {e}", self.kid))
+            .and_then(|text| WebhookSecret::parse(&text))
+    }
+}
+
 /// The secrets that sign at `now`, current (newest) first.
 pub fn live_slots(slots: &[SecretSlot], now: u64) -> Vec<&SecretSlot> {
     let mut live: Vec<&SecretSlot> =

@@ -88,7 +88,7 @@ macro_rules! drills {
                 match self { $(Drill::$variant => $wire,)+ }
             }
 
-            const fn expect(self) -> Expect {
+            const fn expectation(self) -> Expect {
                 match self { $(Drill::$variant => $expect,)+ }
             }
 
@@ -192,7 +192,19 @@ pub struct SimulateIn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetRef<'a> {
     Subscription(&'a str),
-    Url(&'a str),
+    /// A URL with the secrets the caller gave, read.
+    Url {
+        url: &'a str,
+        secrets: GivenSecrets,
+    },
+}
+
+/// The secrets a url target's caller passed in; `None` where it gave none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GivenSecrets {
+    pub secret: Option<WebhookSecret>,
+    pub previous: Option<WebhookSecret>,
+    pub retired: Option<WebhookSecret>,
 }
 
 impl SimulateIn {
@@ -213,12 +225,17 @@ impl SimulateIn {
                 None => Ok(TargetRef::Subscription(id)),
             },
             (None, Some(url)) => {
-                for (field, value) in url_only {
-                    if let Some(raw) = value {
-                        WebhookSecret::parse(raw).map_err(|reason| FieldError::new(field, reason))?;
-                    }
-                }
-                Ok(TargetRef::Url(url))
+                let read = |(field, value): (&'static str, &Option<String>)| {
+                    value
+                        .as_deref()
+                        .map(WebhookSecret::parse)
+                        .transpose()
+                        .map_err(|reason| FieldError::new(field, reason))
+                };
+                let [secret, previous, retired] = url_only;
+                let secrets =
+                    GivenSecrets { secret: read(secret)?, previous: read(previous)?, retired: read(retired)? };
+                Ok(TargetRef::Url { url, secrets })
             }
         }
     }
@@ -478,7 +495,7 @@ fn says_duplicate(body: &str) -> bool {
 pub fn grade(drill: Drill, observed: &[Observed]) -> DrillResult {
     let ok = |o: &Observed| o.status.is_some_and(super::is_success);
     let refused = |o: &Observed| o.status.is_some_and(|s| (400..500).contains(&s));
-    let passed = match (drill.expect(), observed) {
+    let passed = match (drill.expectation(), observed) {
         (Expect::Accept, [only]) => ok(only),
         (Expect::Refuse, [only]) => refused(only),
         (Expect::Duplicate, [first, second]) => ok(first) && ok(second) && says_duplicate(&second.body_excerpt),
@@ -646,7 +663,8 @@ mod tests {
         assert_eq!(bad_secret.target().unwrap_err().field, "previous_secret");
         let url =
             SimulateIn { url: Some("https://x.example".into()), secret: Some(secret(1).expose().into()), ..base() };
-        assert_eq!(url.target().unwrap(), TargetRef::Url("https://x.example"));
+        let read = GivenSecrets { secret: Some(secret(1)), ..GivenSecrets::default() };
+        assert_eq!(url.target().unwrap(), TargetRef::Url { url: "https://x.example", secrets: read });
         let twice = SimulateIn { drills: Some(vec![Drill::Signed, Drill::Signed]), ..base() };
         assert!(twice.drills().is_err());
         let none = SimulateIn { drills: Some(vec![]), ..base() };

@@ -15,13 +15,14 @@ use partner_edge::webhooks::simulate::{
 };
 use partner_edge::webhooks::ssrf::check_webhook_url;
 use partner_edge::webhooks::{excerpt, live_slots, SecretSlot, WebhookSecret};
-use worker::{Headers, Method, Request, RequestInit, Response};
+use worker::{Request, Response};
 
 use crate::config;
 use crate::error::ApiError;
-use crate::http::{fetch_bounded, json_body, now_ms, random_bytes, success, FetchFailure};
+use crate::http::{fetch_bounded, json_body, now_ms, random_bytes, success, webhook_post, FetchFailure};
 use crate::router::Edge;
 use crate::routes::webhooks::{ask_webhook_hub, call_webhook_hub, check_url, partner_key};
+use partner_edge::error::ErrorCode;
 
 /// How much of an answer is read: the excerpt keeps 512 characters of it.
 const ANSWER_PREFIX_BYTES: usize = 4 * 1024;
@@ -41,17 +42,20 @@ pub async fn simulate(_req: Request, edge: Edge<'_>) -> Result<Response, ApiErro
         TargetRef::Subscription(subscription_id) => {
             let command = TargetCommand { subscription_id: subscription_id.to_owned() };
             let sealed = ask_webhook_hub(env, &key_id, command).await?;
+            // The stored URL is checked again now, as before every real delivery.
+            check_webhook_url(&sealed.subscription.url, config::webhook_url_policy(env)?)
+                .map_err(|reason| ApiError::new(ErrorCode::UrlNotAllowed, format!("url: {reason}")))?;
             let (current, previous, retired) = unseal(env, subscription_id, &sealed.slots, now)?;
             let resolved =
                 SimulationTarget { subscription_id: Some(subscription_id.to_owned()), url: sealed.subscription.url };
             (resolved, SimSecrets { current, previous, retired, stranger }, None)
         }
-        TargetRef::Url(url) => {
+        TargetRef::Url { url, secrets: given } => {
             check_url(env, url)?;
             let mut generated = GeneratedSecrets::default();
-            let given_or_new = |name: &str, given: &Option<String>, shown: &mut Option<String>| {
+            let given_or_new = |name: &str, given: Option<WebhookSecret>, shown: &mut Option<String>| {
                 let secret = match given {
-                    Some(raw) => WebhookSecret::parse(raw).map_err(ApiError::invalid_request)?,
+                    Some(secret) => secret,
                     None => {
                         let secret = WebhookSecret::new(random_bytes()?);
                         *shown = Some(secret.expose().to_owned());
@@ -60,24 +64,15 @@ pub async fn simulate(_req: Request, edge: Edge<'_>) -> Result<Response, ApiErro
                 };
                 Ok::<_, ApiError>(NamedSecret { name: name.to_owned(), secret })
             };
-            let current = given_or_new("secret", &input.secret, &mut generated.secret)?;
-            let previous = given_or_new("previous_secret", &input.previous_secret, &mut generated.previous_secret)?;
-            let retired = match &input.retired_secret {
-                Some(raw) => Some(NamedSecret {
-                    name: "retired_secret".into(),
-                    secret: WebhookSecret::parse(raw).map_err(ApiError::invalid_request)?,
-                }),
-                None => None,
-            };
+            let current = given_or_new("secret", given.secret, &mut generated.secret)?;
+            let previous = given_or_new("previous_secret", given.previous, &mut generated.previous_secret)?;
+            let retired = given.retired.map(|secret| NamedSecret { name: "retired_secret".into(), secret });
             let shown = (generated.secret.is_some() || generated.previous_secret.is_some()).then_some(generated);
             let resolved = SimulationTarget { subscription_id: None, url: url.to_owned() };
             (resolved, SimSecrets { current, previous: Some(previous), retired, stranger }, shown)
         }
     };
     let events = input.events(edge.now_ms)?;
-    // A subscription's URL is checked again now, as before every real delivery.
-    check_webhook_url(&resolved.url, config::webhook_url_policy(env)?)
-        .map_err(|reason| ApiError::new(partner_edge::error::ErrorCode::UrlNotAllowed, format!("url: {reason}")))?;
     let seed: [u8; 16] = random_bytes()?;
     // An inbox of this key is filled in place, as real deliveries to it are.
     let mut inbox = None;
@@ -136,10 +131,7 @@ type Unsealed = (NamedSecret, Option<NamedSecret>, Option<NamedSecret>);
 fn unseal(env: &worker::Env, subscription_id: &str, slots: &[SecretSlot], now: u64) -> Result<Unsealed, ApiError> {
     let master = config::master_key(env)?;
     let open = |slot: &SecretSlot| -> Result<NamedSecret, ApiError> {
-        let text = master
-            .open_text(&format!("{subscription_id}:{}", slot.kid), &slot.sealed)
-            .map_err(|e| ApiError::internal(format!("secret {} cannot be unsealed: {e}", slot.kid)))?;
-        let secret = WebhookSecret::parse(&text).map_err(ApiError::internal)?;
+        let secret = slot.open(&master, subscription_id).map_err(ApiError::internal)?;
         Ok(NamedSecret { name: slot.kid.clone(), secret })
     };
     let live = live_slots(slots, now);
@@ -172,8 +164,8 @@ async fn send(sink: &Sink<'_>, planned: PlannedSend) -> SimulatedSend {
                 Capture::new(inbox_id, started, "POST", planned.headers.clone(), planned.body.as_bytes(), true);
             match ask_webhook_hub(sink.env, sink.key_id, CaptureRequest { capture }).await {
                 Ok(captured) => {
-                    let body = serde_json::json!({ "success": true, "data": captured }).to_string();
-                    Ok((200, vec![["content-type".to_owned(), "application/json".to_owned()]], body))
+                    let headers = vec![["content-type".to_owned(), "application/json".to_owned()]];
+                    Ok((200, headers, excerpt(&captured.answer_body())))
                 }
                 Err(error) => Err(format!("the inbox refused the capture: {}", error.message())),
             }
@@ -209,16 +201,7 @@ async fn send(sink: &Sink<'_>, planned: PlannedSend) -> SimulatedSend {
 type Exchanged = (u16, Vec<[String; 2]>, String);
 
 async fn exchange(url: &str, planned: &PlannedSend) -> Result<Exchanged, String> {
-    let headers = Headers::new();
-    for (name, value) in &planned.headers {
-        headers.set(name, value).map_err(|e| format!("header {name}: {e}"))?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(planned.body.as_str().into()))
-        .with_redirect(worker::RequestRedirect::Manual);
-    let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    let request = webhook_post(url, &planned.headers, &planned.body).map_err(|e| e.to_string())?;
     let answer = fetch_bounded(request, Duration::from_secs(SEND_TIMEOUT_SECS), ANSWER_PREFIX_BYTES).await.map_err(
         |failure| match failure {
             FetchFailure::TimedOut(limit) => format!("no answer within {} s", limit.as_secs()),
