@@ -9,6 +9,7 @@ use partner_edge::webhooks::{verify_delivery, EventType, WebhookSecret, HEADER_I
 use partner_edge_tests::{fresh_idempotency_key, unix_now, Answer, Edge, PartnerClient, TestServer};
 use serde_json::{json, Value};
 
+use crate::webhooks::subscribe;
 use crate::EdgeTest;
 
 pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
@@ -94,14 +95,13 @@ fn secrets() -> (WebhookSecret, WebhookSecret, WebhookSecret) {
     (WebhookSecret::new([11; 32]), WebhookSecret::new([12; 32]), WebhookSecret::new([13; 32]))
 }
 
-fn a_receiver_written_to_the_patterns_passes_every_drill(edge: &Edge) {
+/// Runs every drill against `url`, signed with the three secrets of [`secrets`].
+fn run_every_drill(edge: &Edge, url: &str) -> Value {
     let (current, previous, retired) = secrets();
-    let receiver = pattern_receiver(vec![current.clone(), previous.clone()]);
-    let client = partner(edge);
     let reply = simulate(
-        &client,
+        &partner(edge),
         &json!({
-            "url": receiver.url("/hooks"),
+            "url": url,
             "secret": current.expose(),
             "previous_secret": previous.expose(),
             "retired_secret": retired.expose(),
@@ -109,7 +109,13 @@ fn a_receiver_written_to_the_patterns_passes_every_drill(edge: &Edge) {
         }),
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let data = reply.json()["data"].clone();
+    reply.json()["data"].clone()
+}
+
+fn a_receiver_written_to_the_patterns_passes_every_drill(edge: &Edge) {
+    let (current, previous, _) = secrets();
+    let receiver = pattern_receiver(vec![current, previous]);
+    let data = run_every_drill(edge, &receiver.url("/hooks"));
     let report = &data["report"];
     assert_eq!((report["passed"].as_u64(), report["failed"].as_u64()), (Some(10), Some(0)), "{report:#}");
     assert!(data.get("generated_secrets").is_none(), "every secret was given: none is made");
@@ -130,21 +136,8 @@ fn a_receiver_written_to_the_patterns_passes_every_drill(edge: &Edge) {
 }
 
 fn a_naive_receiver_fails_exactly_the_drills_it_should(edge: &Edge) {
-    let (current, previous, retired) = secrets();
     let receiver = naive_receiver();
-    let client = partner(edge);
-    let reply = simulate(
-        &client,
-        &json!({
-            "url": receiver.url("/naive"),
-            "secret": current.expose(),
-            "previous_secret": previous.expose(),
-            "retired_secret": retired.expose(),
-            "drills": ALL_DRILLS,
-        }),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let data = reply.json()["data"].clone();
+    let data = run_every_drill(edge, &receiver.url("/naive"));
     let failed: Vec<String> = grades(&data).into_iter().filter(|(_, g)| g == "failed").map(|(d, _)| d).collect();
     assert_eq!(
         failed,
@@ -158,7 +151,8 @@ fn a_naive_receiver_fails_exactly_the_drills_it_should(edge: &Edge) {
     assert!(duplicate["observed"].as_str().unwrap().contains("then 200"), "{duplicate}");
 
     // Without secrets the edge makes them and shows them once; the retired drill is skipped.
-    let reply = simulate(&client, &json!({"url": receiver.url("/naive-2"), "drills": ["signed", "retired_secret"]}));
+    let reply =
+        simulate(&partner(edge), &json!({"url": receiver.url("/naive-2"), "drills": ["signed", "retired_secret"]}));
     assert_eq!(reply.status, 200, "{}", reply.text());
     let data = reply.json()["data"].clone();
     let made = &data["generated_secrets"];
@@ -181,16 +175,8 @@ fn scenarios_reach_a_subscription_and_are_never_stored(edge: &Edge) {
         });
         json_answer(if ok { 200 } else { 401 }, json!({"success": ok}))
     });
-    let created = client.mutate(
-        "POST",
-        "/api/partner/webhooks",
-        &json!({"url": receiver.url("/sub"), "receive_all": true}),
-        &fresh_idempotency_key(),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
-    let created = created.json()["data"].clone();
-    let id = created["subscription_id"].as_str().unwrap().to_owned();
-    held.lock().unwrap().push(WebhookSecret::parse(created["secret"].as_str().unwrap()).unwrap());
+    let (id, secret) = subscribe(&client, &receiver.url("/sub"), json!({"receive_all": true}));
+    held.lock().unwrap().push(WebhookSecret::parse(&secret).unwrap());
 
     let reply = simulate(
         &client,
@@ -277,14 +263,7 @@ fn captures(client: &PartnerClient<'_>, inbox: &str, count: usize) -> Vec<Value>
 fn an_inbox_captures_real_deliveries_in_place_and_verifies_them(edge: &Edge) {
     let client = partner(edge);
     let parking = naive_receiver();
-    let created = client.mutate(
-        "POST",
-        "/api/partner/webhooks",
-        &json!({"url": parking.url("/parked"), "event_types": ["webhook.test"]}),
-        &fresh_idempotency_key(),
-    );
-    assert_eq!(created.status, 201, "{}", created.text());
-    let subscription = created.json()["data"]["subscription_id"].as_str().unwrap().to_owned();
+    let (subscription, _) = subscribe(&client, &parking.url("/parked"), json!({"event_types": ["webhook.test"]}));
     let inbox = client.mutate(
         "POST",
         "/api/partner/webhooks/inboxes",

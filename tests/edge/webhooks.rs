@@ -102,7 +102,7 @@ fn partner(edge: &Edge) -> PartnerClient<'_> {
     edge.partner("live", &["webhooks", "credit", "read", "donation"])
 }
 
-fn subscribe(client: &PartnerClient<'_>, url: &str, filter: Value) -> (String, String) {
+pub fn subscribe(client: &PartnerClient<'_>, url: &str, filter: Value) -> (String, String) {
     let mut body = json!({"url": url, "description": "test receiver"});
     for (name, value) in filter.as_object().unwrap() {
         body[name] = value.clone();
