@@ -562,7 +562,8 @@ impl WebhookHub {
         Ok(Ok(rows.iter().map(|row| from_json(&row.doc)).collect::<Result<Vec<Capture>>>()?))
     }
 
-    /// Stores a capture (verified when the inbox names a subscription) and
+    /// Stores a capture (verified with the subscription the inbox names, or
+    /// else the key's subscription that delivers to it) and
     /// keeps the inbox within its bounds.
     fn capture(&self, mut capture: Capture, now: u64) -> Result<HubReply<Captured>> {
         #[derive(Deserialize)]
@@ -572,7 +573,8 @@ impl WebhookHub {
         let Some(inbox) = self.inbox(&capture.inbox_id)? else {
             return Ok(Err(Refusal::not_found("inbox", &capture.inbox_id)));
         };
-        if let Some(subscription_id) = &inbox.subscription_id {
+        let subscriptions = if inbox.subscription_id.is_some() { Vec::new() } else { self.subscriptions()? };
+        if let Some(subscription_id) = inbox.verifying_subscription(&subscriptions) {
             if let (Ok(master), Ok(_)) = (self.master(), self.subscription(subscription_id)?) {
                 if let Ok(secrets) = self.live_secrets(&master, subscription_id, now / 1000)? {
                     let refs: Vec<(&str, &WebhookSecret)> =

@@ -33,7 +33,8 @@ pub const VERIFY_TOLERANCE_SECS: u64 = 300;
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InboxIn {
-    /// Verify captures against this subscription's live secrets.
+    /// Verify captures against this subscription's live secrets. When absent, the
+    /// oldest of your subscriptions whose URL is this inbox's is used.
     #[serde(default, deserialize_with = "crate::contract::present", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schemars(with = "String", pattern(crate::contract::SUBSCRIPTION_ID)))]
     pub subscription_id: Option<String>,
@@ -77,6 +78,22 @@ impl Inbox {
             description: input.description,
             created_at: now,
         }
+    }
+}
+
+impl Inbox {
+    /// The subscription whose secrets check this inbox's captures: the one
+    /// it names, or else the oldest of `subscriptions` (the key's own) that
+    /// delivers to it, so an inbox made before its subscription still
+    /// verifies what that subscription sends.
+    pub fn verifying_subscription<'a>(&'a self, subscriptions: &'a [super::Subscription]) -> Option<&'a str> {
+        self.subscription_id.as_deref().or_else(|| {
+            subscriptions
+                .iter()
+                .filter(|s| inbox_in_url(&s.url) == Some(self.inbox_id.as_str()))
+                .min_by_key(|s| s.created_at)
+                .map(|s| s.subscription_id.as_str())
+        })
     }
 }
 
@@ -242,6 +259,32 @@ mod tests {
         ] {
             assert_eq!(inbox_in_url(&url), None, "{url}");
         }
+    }
+
+    #[test]
+    fn an_inbox_is_checked_with_the_subscription_it_names_or_else_the_oldest_that_delivers_to_it() {
+        let inbox_id = new_inbox_id([0xcd; 16]);
+        let subscription = |id: &str, url: String, at: u64| {
+            let input = crate::webhooks::SubscriptionIn {
+                url,
+                event_types: vec![EventType::Test],
+                receive_all: false,
+                description: None,
+            };
+            crate::webhooks::Subscription::create(input, id.to_owned(), "whk_1".to_owned(), at)
+        };
+        let capture_url = format!("https://edge.example.com{CAPTURE_PATH_PREFIX}{inbox_id}");
+        let subscriptions = [
+            subscription("wh_elsewhere", "https://receiver.example.com/hook".to_owned(), 1),
+            subscription("wh_newer", capture_url.clone(), 30),
+            subscription("wh_older", capture_url, 20),
+        ];
+        let unnamed = Inbox::create(InboxIn::default(), inbox_id.clone(), 0);
+        assert_eq!(unnamed.verifying_subscription(&subscriptions), Some("wh_older"));
+        assert_eq!(unnamed.verifying_subscription(&subscriptions[..1]), None, "nothing delivers to it");
+        let named =
+            Inbox::create(InboxIn { subscription_id: Some("wh_elsewhere".into()), description: None }, inbox_id, 0);
+        assert_eq!(named.verifying_subscription(&subscriptions), Some("wh_elsewhere"), "a named subscription wins");
     }
 
     #[test]
