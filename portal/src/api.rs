@@ -156,3 +156,44 @@ pub async fn exchange(
         .collect();
     Ok(Exchange { method: method.to_owned(), path: path.to_owned(), status, elapsed_ms, headers, body: text })
 }
+
+/// Sends a request signed with `key` (mutations get a fresh Idempotency-Key)
+/// and returns the whole success envelope (`data` and any `meta`), or the
+/// edge's error as one line.
+pub async fn signed(
+    key: &crate::key::Credentials,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<serde_json::Value, String> {
+    let idempotency_key = format!("portal-{}", crate::key::random_token());
+    let sent = crate::key::sign(
+        key,
+        method,
+        path,
+        body.as_deref().unwrap_or_default(),
+        crate::key::unix_now(),
+        &crate::key::random_token(),
+        Some(&idempotency_key),
+    );
+    let answer = exchange(method, path, &sent.headers, body).await.map_err(|e| e.to_string())?;
+    envelope(&answer)
+}
+
+/// An unsigned GET of a public route, as [`signed`] returns it.
+pub async fn public(path: &str) -> Result<serde_json::Value, String> {
+    envelope(&exchange("GET", path, &[], None).await.map_err(|e| e.to_string())?)
+}
+
+fn envelope(answer: &Exchange) -> Result<serde_json::Value, String> {
+    let json = answer.json();
+    if (200..300).contains(&answer.status) {
+        return json.ok_or_else(|| format!("HTTP {} without a JSON body", answer.status));
+    }
+    match json.and_then(|j| serde_json::from_value::<ErrorBody>(j).ok()) {
+        Some(body) => {
+            Err(format!("{} ({}, HTTP {}, request {})", body.message, body.error, answer.status, body.request_id))
+        }
+        None => Err(format!("HTTP {} without an error body", answer.status)),
+    }
+}

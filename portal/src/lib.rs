@@ -2,51 +2,64 @@
 //! each; `api.rs` is the only place that talks to the edge.
 
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::path;
 
 pub mod api;
 mod components;
 mod key;
+mod markup;
+mod nav;
 mod routes;
 mod samples;
 
 use routes::{
     developer_hub::DeveloperHub, not_found::NotFound, presets::Presets, reference::Reference, sign::SigningHelper,
-    start::Start,
+    start::Start, webhooks::Webhooks,
 };
 
 #[component]
 pub fn App() -> impl IntoView {
     provide_context(key::KeyContext::restore());
+    let location = nav::provide();
+    // A page per first path segment; only the reference takes one more.
+    let page = Memo::new(move |_| {
+        location.path.with(|path| {
+            let page = nav::page_of(path);
+            if page == "reference" {
+                page.to_owned()
+            } else {
+                path.trim_matches('/').to_owned()
+            }
+        })
+    });
+    let link = |href: &'static str, label: &'static str| view! { <a href=href aria-current=nav::current_for(href)>{label}</a> };
     view! {
-        <Router>
-            <a class="skip-link" href="#content">"Skip to content"</a>
-            <header class="site-header">
-                <A href="/" attr:class="brand">"Partner Edge"</A>
-                <nav aria-label="Main">
-                    <A href="/">"Hub"</A>
-                    <A href="/start">"Start"</A>
-                    <A href="/presets">"Presets"</A>
-                    <A href="/sign">"Signing"</A>
-                    <A href="/reference">"API reference"</A>
-                </nav>
-                <ThemeToggle />
-            </header>
-            <main id="content" tabindex="-1">
-                <Routes fallback=NotFound>
-                    <Route path=path!("/") view=DeveloperHub />
-                    <Route path=path!("/start") view=Start />
-                    <Route path=path!("/presets") view=Presets />
-                    <Route path=path!("/sign") view=SigningHelper />
-                    <Route path=path!("/reference") view=Reference />
-                    <Route path=path!("/reference/:operation_id") view=Reference />
-                </Routes>
-            </main>
-            <footer class="site-footer">
-                <a href="/openapi.json">"openapi.json"</a>
-            </footer>
-        </Router>
+        <a class="skip-link" href="#content">"Skip to content"</a>
+        <header class="site-header">
+            <a href="/" class="brand">"Partner Edge"</a>
+            <nav aria-label="Main">
+                {link("/", "Hub")}
+                {link("/start", "Start")}
+                {link("/presets", "Presets")}
+                {link("/sign", "Signing")}
+                {link("/reference", "API reference")}
+                {link("/webhooks", "Webhooks")}
+            </nav>
+            <ThemeToggle />
+        </header>
+        <main id="content" tabindex="-1">
+            {move || match page.get().as_str() {
+                "" => view! { <DeveloperHub /> }.into_any(),
+                "start" => view! { <Start /> }.into_any(),
+                "presets" => view! { <Presets /> }.into_any(),
+                "sign" => view! { <SigningHelper /> }.into_any(),
+                "reference" => view! { <Reference /> }.into_any(),
+                "webhooks" => view! { <Webhooks /> }.into_any(),
+                _ => view! { <NotFound /> }.into_any(),
+            }}
+        </main>
+        <footer class="site-footer">
+            <a href="/openapi.json">"openapi.json"</a>
+        </footer>
     }
 }
 

@@ -31,10 +31,12 @@ export async function startEdge() {
   const envFile = join(state, 'test.env');
   // HEALTH_CACHE_SECONDS=0: the portal's "Check again" is tested for re-fetching,
   // which the edge's 5 s health cache would otherwise answer from cache.
+  // WEBHOOK_ALLOW_LOOPBACK=true, as in .dev.vars: the console subscribes to
+  // inboxes on this loopback edge.
   writeFileSync(
     envFile,
     'ADMIN_API_KEY=test-admin-key-0123456789abcdef-0123456789\nPARTNER_KEY_MASTER=' + '5a'.repeat(32) +
-      '\nEDGE_ENV=local\nHEALTH_CACHE_SECONDS=0\n',
+      '\nEDGE_ENV=local\nHEALTH_CACHE_SECONDS=0\nWEBHOOK_ALLOW_LOOPBACK=true\n',
   );
   const logFile = join(state, 'wrangler.log');
   const port = await freePort();
@@ -96,3 +98,14 @@ export async function trackedPage(browser) {
   return { page, problems };
 }
 
+
+const AXE = readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on the page as it is now. */
+export async function axe(page) {
+  await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}

@@ -8,9 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startEdge, launchBrowser, trackedPage } from './harness.mjs';
+import { ROOT, startEdge, launchBrowser, trackedPage, axe } from './harness.mjs';
 
-const AXE = readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
 const PAGES = [
   ['/', 'Partner Edge developer hub'],
   ['/start', 'Integration wizard'],
@@ -18,6 +17,7 @@ const PAGES = [
   ['/reference', 'API reference'],
   ['/sign', 'Signing helper'],
   ['/reference/creditSalutes', 'Try it'],
+  ['/webhooks', 'Webhook console'],
 ];
 
 let edge;
@@ -216,14 +216,6 @@ test('the code samples work: Python and JavaScript run against the edge, Rust co
     await context.close();
   }
 });
-
-async function axe(page) {
-  await page.addScriptTag({ content: AXE });
-  const result = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-}
 
 for (const scheme of ['light', 'dark']) {
   test(`every page passes axe-core in ${scheme} mode`, async () => {

@@ -4,3 +4,4 @@ pub mod presets;
 pub mod reference;
 pub mod sign;
 pub mod start;
+pub mod webhooks;

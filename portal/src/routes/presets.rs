@@ -3,7 +3,6 @@
 //! and runs it, and copies as curl or as a CLI command.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 use crate::api::{self, Exchange};
 use crate::components::{CodeBlock, ExchangeView};
@@ -99,9 +98,9 @@ pub async fn run(preset: Preset, key: Option<key::Credentials>) -> Result<Exchan
 
 #[component]
 pub fn Presets() -> impl IntoView {
-    let query = use_query_map();
+    let location = crate::nav::use_location();
     let selected = Memo::new(move |_| {
-        let id = query.with(|q| q.get("preset"));
+        let id = location.query.with(|q| crate::nav::query_value(q, "preset"));
         PRESETS.iter().copied().find(|p| Some(p.id) == id.as_deref())
     });
     view! {

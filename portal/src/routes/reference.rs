@@ -6,7 +6,6 @@
 //! samples in five languages.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 use serde_json::Value;
 
 use crate::api::{self, Exchange};
@@ -126,8 +125,8 @@ fn operations(doc: &Value) -> Vec<Operation> {
 #[component]
 pub fn Reference() -> impl IntoView {
     let (document, _) = load(api::openapi_document);
-    let params = use_params_map();
-    let selected = Memo::new(move |_| params.with(|p| p.get("operation_id")));
+    let location = crate::nav::use_location();
+    let selected = Memo::new(move |_| location.path.with(|p| crate::nav::sub_path(p).map(str::to_owned)));
     let search = RwSignal::new(String::new());
     view! {
         <section class="intro">

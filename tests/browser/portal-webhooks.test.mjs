@@ -1,0 +1,160 @@
+// The webhook console and the simulator against a real edge, driven as a
+// partner would: with the key in the tab, by role and label.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEdge, launchBrowser, axe } from './harness.mjs';
+
+const DEMO = { id: 'pk_sandbox_de30de30de30de30de30de30', secret: `sk_sandbox_${'de30'.repeat(16)}` };
+
+let edge;
+let browser;
+
+before(async () => {
+  edge = await startEdge();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await edge?.stop();
+});
+
+/** A page whose tab holds the demo key (as after the wizard, with the opt-in), failing on console errors. */
+async function pageWithDemoKey(options = {}) {
+  const context = await browser.newContext(options);
+  await context.addInitScript((demo) => {
+    sessionStorage.setItem('partner-edge.key', JSON.stringify({ key_id: demo.id, secret: demo.secret }));
+  }, DEMO);
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('dialog', (dialog) => dialog.accept());
+  return { context, page, problems };
+}
+
+test('the console: subscribe to an inbox, test, read the log, rotate, and both signatures verify', async () => {
+  const { context, page, problems } = await pageWithDemoKey();
+  await page.goto(`${edge.baseUrl}/webhooks`);
+  await page.getByRole('heading', { name: 'Webhook console' }).waitFor();
+  const subscriptions = page.getByTestId('subscriptions');
+  await subscriptions.getByText(/No subscriptions yet/).waitFor({ timeout: 15_000 });
+  // The event types come from the live catalogue.
+  await page.getByRole('checkbox', { name: 'webhook.test' }).waitFor({ timeout: 15_000 });
+
+  // A new inbox fills the form's URL; the subscription delivers there.
+  await page.getByRole('button', { name: 'Deliver to a new inbox' }).click();
+  await page.waitForFunction(() => /\/api\/public\/webhook-inbox\/inb_[0-9a-f]{32}$/.test(document.getElementById('sub-url').value));
+  await page.getByRole('checkbox', { name: 'webhook.test' }).check();
+  await page.getByRole('button', { name: 'Create subscription' }).click();
+  const secret = page.getByTestId('secret-value');
+  await secret.waitFor({ timeout: 15_000 });
+  const first = await secret.innerText();
+  assert.match(first, /^whsec_/);
+  const row = subscriptions.getByRole('row', { name: /wh_/ });
+  await row.waitFor();
+  const id = (await row.innerText()).match(/wh_[0-9a-f]+/)[0];
+  await page.getByRole('button', { name: 'I have stored it' }).click();
+  assert.equal(await secret.count(), 0, 'the secret is shown once');
+
+  // A test ping: the log shows the delivered attempt, the inbox the capture, verified.
+  await page.getByRole('button', { name: `Send test ${id}` }).click();
+  const log = page.getByTestId('delivery-log');
+  await log.getByText('succeeded').waitFor({ timeout: 15_000 });
+  assert.match(await log.innerText(), /webhook\.test[\s\S]*Attempt 1 at .*HTTP 200 in \d+ ms, signed by whk_1/);
+  const captures = page.getByTestId('captures');
+  await captures.getByText('verified by whk_1').nth(1).waitFor({ timeout: 15_000 });
+
+  // Filters and paging.
+  await page.getByLabel('State').selectOption('failed_dead_letter');
+  await log.getByText('Nothing matches on this page.').waitFor({ timeout: 15_000 });
+  await page.getByLabel('State').selectOption('');
+  await page.getByLabel('Show', { exact: true }).selectOption('failures');
+  await log.getByText('Nothing matches on this page.').waitFor({ timeout: 15_000 });
+  await page.getByLabel('Show', { exact: true }).selectOption('deliveries');
+  await log.getByText('succeeded').waitFor({ timeout: 15_000 });
+  assert.ok(await page.getByRole('button', { name: 'Next page' }).isDisabled(), 'one page only');
+
+  // Rotation: a new secret, shown once; both secrets sign during the overlap.
+  await page.getByRole('button', { name: `Rotate secret ${id}` }).click();
+  await secret.waitFor({ timeout: 15_000 });
+  const second = await secret.innerText();
+  assert.match(second, /^whsec_/);
+  assert.notEqual(second, first);
+  await page.getByRole('button', { name: `Send test ${id}` }).click();
+  await captures.getByText('verified by whk_2').waitFor({ timeout: 15_000 });
+  const newest = captures.getByRole('listitem').first();
+  assert.match(await newest.innerText(), /X-Webhook-Signature: verified by whk_1[\s\S]*webhook-signature \(Standard Webhooks\): verified by whk_2/);
+
+  // The in-browser verifier agrees: the new secret alone verifies the Standard Webhooks header,
+  // and with the previous one too, both.
+  await newest.getByRole('button', { name: /Check in the verifier/ }).click();
+  await page.getByLabel('Signing secret').fill(second);
+  await page.getByRole('button', { name: 'Verify', exact: true }).click();
+  const verdict = page.getByTestId('verifier-result');
+  await verdict.getByText(/verified by the secret/).waitFor();
+  assert.match(await verdict.innerText(), /X-Webhook-Signature: not verified/);
+  await page.getByLabel('Previous secret (during a rotation)').fill(first);
+  await page.getByRole('button', { name: 'Verify', exact: true }).click();
+  await verdict.getByText('verified by the previous secret').waitFor();
+  await page.getByLabel('Body, exactly as received').fill('{"tampered":true}');
+  await page.getByRole('button', { name: 'Verify', exact: true }).click();
+  await page.waitForFunction(() => !document.querySelector('[data-testid="verifier-result"]').innerText.includes('verified by'));
+
+  // With a subscription, its log, an inbox and captures on screen: axe, light mode.
+  assert.deepEqual(await axe(page), [], 'the console, filled, in light mode');
+
+  // Edit, disable and delete.
+  await page.getByRole('button', { name: `Edit ${id}` }).click();
+  await page.getByRole('heading', { name: 'Edit the subscription' }).waitFor();
+  assert.ok(await page.getByRole('checkbox', { name: 'webhook.test' }).isChecked(), 'the form holds its event types');
+  await page.getByRole('checkbox', { name: 'salutes.credit' }).check();
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await row.getByText('salutes.credit').waitFor({ timeout: 15_000 });
+  await page.getByRole('button', { name: `Disable ${id}` }).click();
+  await row.getByText('disabled', { exact: true }).waitFor({ timeout: 15_000 });
+  await page.getByRole('button', { name: `Delete ${id}` }).click();
+  await subscriptions.getByText(/No subscriptions yet/).waitFor({ timeout: 15_000 });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('the console asks for a key, and shows the catalogue without one', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${edge.baseUrl}/webhooks`);
+  await page.getByRole('heading', { name: 'Choose a key first' }).waitFor();
+  await page.getByRole('link', { name: 'Choose a key in the wizard' }).waitFor();
+  const catalogue = page.getByTestId('event-catalogue');
+  await catalogue.getByRole('heading', { name: /donation\.claim v1/ }).waitFor({ timeout: 15_000 });
+  const live = await (await fetch(`${edge.baseUrl}/api/public/webhooks/event-types`)).json();
+  assert.equal(await catalogue.getByRole('heading').count(), live.data.event_types.length);
+  await page.close();
+});
+
+test('the filled console passes axe in dark mode, fits 375 px and works from the keyboard', async () => {
+  const { context, page, problems } = await pageWithDemoKey({ colorScheme: 'dark', viewport: { width: 375, height: 800 } });
+  await page.goto(`${edge.baseUrl}/webhooks`);
+  await page.getByRole('checkbox', { name: 'webhook.test' }).waitFor({ timeout: 15_000 });
+  // From the keyboard: the inbox button, the URL it fills, a type, and Enter on the submit button.
+  await page.getByRole('button', { name: 'Deliver to a new inbox' }).focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('sub-url').value.includes('/api/public/webhook-inbox/'));
+  await page.getByRole('checkbox', { name: 'webhook.test' }).focus();
+  await page.keyboard.press('Space');
+  await page.getByRole('button', { name: 'Create subscription' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByTestId('secret-value').waitFor({ timeout: 15_000 });
+  const row = page.getByTestId('subscriptions').getByRole('row', { name: /wh_/ });
+  const id = (await row.innerText()).match(/wh_[0-9a-f]+/)[0];
+  await page.getByRole('button', { name: `Send test ${id}` }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByTestId('captures').getByText('verified by whk_1').first().waitFor({ timeout: 15_000 });
+  await page.getByTestId('delivery-log').getByText('succeeded').waitFor({ timeout: 15_000 });
+  await page.waitForLoadState('networkidle');
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+  assert.deepEqual(await axe(page), [], 'the console, filled, in dark mode');
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 375, `the filled console is ${width} px wide at 375 px`);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
