@@ -13,7 +13,7 @@ mod samples;
 
 use routes::{
     developer_hub::DeveloperHub, not_found::NotFound, presets::Presets, reference::Reference, sign::SigningHelper,
-    start::Start, webhooks::Webhooks,
+    simulator::Simulator, start::Start, webhooks::Webhooks,
 };
 
 #[component]
@@ -43,6 +43,7 @@ pub fn App() -> impl IntoView {
                 {link("/sign", "Signing")}
                 {link("/reference", "API reference")}
                 {link("/webhooks", "Webhooks")}
+                {link("/simulator", "Simulator")}
             </nav>
             <ThemeToggle />
         </header>
@@ -54,6 +55,7 @@ pub fn App() -> impl IntoView {
                 "sign" => view! { <SigningHelper /> }.into_any(),
                 "reference" => view! { <Reference /> }.into_any(),
                 "webhooks" => view! { <Webhooks /> }.into_any(),
+                "simulator" => view! { <Simulator /> }.into_any(),
                 _ => view! { <NotFound /> }.into_any(),
             }}
         </main>

@@ -52,7 +52,12 @@ pub fn pretty(value: &Value) -> String {
 /// A table: `head` cells, then rows of already-escaped cells.
 pub fn table(out: &mut String, caption: &str, head: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
     let _ =
-        write!(out, "<div class=\"table-scroll\"><table class=\"data\"><caption>{}</caption><thead><tr>", esc(caption));
+        // The wrapper scrolls a wide table sideways, so it takes focus (for the keyboard) and has a name.
+        write!(
+            out,
+            "<div class=\"table-scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{0}\"><table class=\"data\"><caption>{0}</caption><thead><tr>",
+            esc(caption)
+        );
     for cell in head {
         let _ = write!(out, "<th scope=\"col\">{}</th>", esc(cell));
     }

@@ -22,7 +22,7 @@ pub struct Sample<'a> {
     pub auth: Auth,
 }
 
-fn quote(word: &str) -> String {
+pub fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
@@ -210,4 +210,33 @@ fn auth_name(auth: Auth) -> &'static str {
         Auth::Admin => "admin",
         Auth::Partner => "partner",
     }
+}
+
+/// `partner-edge simulate` with the flags that make the same request body.
+pub fn cli_simulate(origin: &str, key_id: &str, body: &serde_json::Value) -> String {
+    let mut words = vec![format!(
+        "PARTNER_KEY_ID={} PARTNER_SECRET=… \\\npartner-edge simulate --base-url {}",
+        quote(key_id),
+        quote(origin)
+    )];
+    for (field, flag) in [
+        ("subscription_id", "--subscription-id"),
+        ("url", "--url"),
+        ("secret", "--webhook-secret"),
+        ("previous_secret", "--previous-secret"),
+        ("retired_secret", "--retired-secret"),
+        ("scenario", "--scenario"),
+    ] {
+        if let Some(value) = body[field].as_str() {
+            words.push(format!("{flag} {}", quote(value)));
+        }
+    }
+    if let Some(data) = body.get("data") {
+        words.push(format!("--data {}", quote(&data.to_string())));
+    }
+    if let Some(drills) = body["drills"].as_array() {
+        let names: Vec<&str> = drills.iter().filter_map(serde_json::Value::as_str).collect();
+        words.push(format!("--drills {}", quote(&names.join(","))));
+    }
+    words.join(" \\\n  ")
 }

@@ -18,6 +18,7 @@ const PAGES = [
   ['/sign', 'Signing helper'],
   ['/reference/creditSalutes', 'Try it'],
   ['/webhooks', 'Webhook console'],
+  ['/simulator', 'Webhook simulator'],
 ];
 
 let edge;

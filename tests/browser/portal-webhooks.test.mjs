@@ -158,3 +158,47 @@ test('the filled console passes axe in dark mode, fits 375 px and works from the
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('the simulator sends a scenario and the drill suite to an inbox and grades it', async () => {
+  const { context, page, problems } = await pageWithDemoKey();
+  // An inbox to send to, made in the console.
+  await page.goto(`${edge.baseUrl}/webhooks`);
+  await page.getByRole('button', { name: 'New inbox', exact: true }).click();
+  await page.getByTestId('console-notice').getByText(/Created inbox inb_/).waitFor({ timeout: 15_000 });
+  const inbox = (await page.getByTestId('console-notice').innerText()).match(/inb_[0-9a-f]{32}/)[0];
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Simulator' }).click();
+  await page.getByRole('heading', { name: 'Webhook simulator' }).waitFor();
+  await page.getByLabel('Target').selectOption({ label: `Inbox ${inbox}` });
+  // A two-step scenario; the data starts from the example and can be edited.
+  await page.getByLabel('Scenario').selectOption('claim_lifecycle');
+  await page.waitForFunction(() => JSON.parse(document.getElementById('sim-data').value).campaign_id !== undefined);
+  await page.getByLabel(/Data laid over the example/).fill('[1]');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByTestId('sim-result').getByRole('alert').getByText('The data must be a JSON object.').waitFor();
+  await page.getByLabel(/Data laid over the example/).fill('{"amount": 40}');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  const result = page.getByTestId('sim-result');
+  await result.getByRole('heading', { name: /Send 2/ }).waitFor({ timeout: 20_000 });
+  const run = await result.innerText();
+  assert.match(run, /Send 1 · donation\.claim[\s\S]*x-webhook-signature: [0-9a-f]{64}[\s\S]*"amount": 40[\s\S]*HTTP 200/i);
+  assert.match(run, /Send 2 · donation\.claim_redeemed/);
+  assert.match(run, /evt_sim_/);
+  assert.match(run, /shown once/, 'the secrets the edge made are shown');
+  const commands = page.getByTestId('sim-commands');
+  assert.match(await commands.getByLabel('CLI command', { exact: true }).innerText(), /partner-edge simulate --base-url '.*' \\\n  --url '.*\/api\/public\/webhook-inbox\/inb_[0-9a-f]{32}' \\\n  --scenario 'claim_lifecycle' \\\n  --data '\{"amount":40\}'/);
+  assert.match(await commands.getByLabel('curl command', { exact: true }).innerText(), /curl -sS -X POST '.*\/api\/partner\/webhooks\/simulate'[\s\S]*X-Partner-Signature: v1=/);
+
+  // The drill suite against the inbox, which answers 200 to anything: a naive receiver.
+  await page.getByLabel('Send', { exact: true }).selectOption('drills');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByTestId('report-summary').waitFor({ timeout: 30_000 });
+  assert.match(await page.getByTestId('report-summary').innerText(), /^\d+ passed, [1-9]\d* failed, \d+ skipped$/);
+  const card = page.getByRole('table', { name: 'Report card' });
+  assert.match(await card.getByRole('row', { name: /^duplicate/ }).innerText(), /failed/);
+  assert.match(await card.getByRole('row', { name: /^tampered_body/ }).innerText(), /failed/);
+  assert.match(await card.getByRole('row', { name: /^signed/ }).innerText(), /passed/);
+  assert.deepEqual(await axe(page), [], 'the simulator with a report card, light mode');
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -413,13 +413,13 @@ fn console(catalogue: Answer) -> AnyView {
 }
 
 /// The entry of `list`'s data whose `field` is `id`.
-fn find(list: Answer, field: &str, id: &str) -> Option<Value> {
+pub(crate) fn find(list: Answer, field: &str, id: &str) -> Option<Value> {
     list.with_untracked(|l| {
         l.as_ref()?.as_ref().ok()?["data"].as_array()?.iter().find(|entry| entry[field] == id).cloned()
     })
 }
 
-fn event_types(catalogue: &Value) -> Vec<String> {
+pub(crate) fn event_types(catalogue: &Value) -> Vec<String> {
     catalogue["data"]["event_types"].as_array().into_iter().flatten().map(|t| text(&t["event_type"])).collect()
 }
 
