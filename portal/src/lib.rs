@@ -13,7 +13,7 @@ mod samples;
 
 use routes::{
     developer_hub::DeveloperHub, not_found::NotFound, presets::Presets, reference::Reference, sign::SigningHelper,
-    simulator::Simulator, start::Start, webhooks::Webhooks,
+    simulator::Simulator, start::Start, status::Status, webhooks::Webhooks,
 };
 
 #[component]
@@ -44,6 +44,7 @@ pub fn App() -> impl IntoView {
                 {link("/reference", "API reference")}
                 {link("/webhooks", "Webhooks")}
                 {link("/simulator", "Simulator")}
+                {link("/status", "Status")}
             </nav>
             <ThemeToggle />
         </header>
@@ -56,6 +57,7 @@ pub fn App() -> impl IntoView {
                 "reference" => view! { <Reference /> }.into_any(),
                 "webhooks" => view! { <Webhooks /> }.into_any(),
                 "simulator" => view! { <Simulator /> }.into_any(),
+                "status" => view! { <Status /> }.into_any(),
                 _ => view! { <NotFound /> }.into_any(),
             }}
         </main>

@@ -282,6 +282,19 @@ pub struct FamilyLatency {
     pub all: Percentiles,
     /// Per status class (`2xx`, `4xx`, …).
     pub by_status_class: BTreeMap<String, Percentiles>,
+    /// The same figures per bucket (hour or day) that has values, oldest
+    /// first: the family's latency over the window.
+    pub points: Vec<LatencyPoint>,
+}
+
+/// One bucket's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct LatencyPoint {
+    /// RFC 3339: the bucket's start.
+    pub at: String,
+    #[serde(flatten)]
+    pub figures: Percentiles,
 }
 
 /// Webhook deliveries, from the event's publication to the receiver's 2xx.
@@ -313,12 +326,13 @@ pub struct LatencyReport {
     pub webhooks: WebhookLatency,
 }
 
-/// Merges the stored cells of a window into the report.
-pub fn report(hours: u64, resolution: Resolution, first_bucket: u64, cells: &[(String, Sketch)]) -> LatencyReport {
+/// Merges the stored cells of a window (bucket, series, sketch) into the report.
+pub fn report(hours: u64, resolution: Resolution, first_bucket: u64, cells: &[(u64, String, Sketch)]) -> LatencyReport {
     let mut overall = Sketch::default();
     let mut webhook = Sketch::default();
-    let mut families: BTreeMap<&str, (Sketch, BTreeMap<&str, Sketch>)> = BTreeMap::new();
-    for (series, sketch) in cells {
+    type Family<'a> = (Sketch, BTreeMap<&'a str, Sketch>, BTreeMap<u64, Sketch>);
+    let mut families: BTreeMap<&str, Family<'_>> = BTreeMap::new();
+    for (bucket, series, sketch) in cells {
         if series == WEBHOOK_SERIES {
             webhook.merge(sketch);
             continue;
@@ -327,9 +341,10 @@ pub fn report(hours: u64, resolution: Resolution, first_bucket: u64, cells: &[(S
             continue;
         };
         overall.merge(sketch);
-        let (all, by_class) = families.entry(family).or_default();
+        let (all, by_class, by_bucket) = families.entry(family).or_default();
         all.merge(sketch);
         by_class.entry(class).or_default().merge(sketch);
+        by_bucket.entry(*bucket).or_default().merge(sketch);
     }
     let webhook_figures = Percentiles::of(&webhook);
     let within_slo = match (webhook_figures.p50_ms, webhook_figures.p95_ms, webhook_figures.p99_ms) {
@@ -346,10 +361,17 @@ pub fn report(hours: u64, resolution: Resolution, first_bucket: u64, cells: &[(S
         overall: Percentiles::of(&overall),
         families: families
             .into_iter()
-            .map(|(family, (all, by_class))| FamilyLatency {
+            .map(|(family, (all, by_class, by_bucket))| FamilyLatency {
                 family: family.to_owned(),
                 all: Percentiles::of(&all),
                 by_status_class: by_class.iter().map(|(c, s)| ((*c).to_owned(), Percentiles::of(s))).collect(),
+                points: by_bucket
+                    .iter()
+                    .map(|(bucket, sketch)| LatencyPoint {
+                        at: crate::time::rfc3339(bucket * resolution.seconds()),
+                        figures: Percentiles::of(sketch),
+                    })
+                    .collect(),
             })
             .collect(),
         webhooks: WebhookLatency { all: webhook_figures, slo: WEBHOOK_SLO_MS, within_slo },
@@ -448,11 +470,13 @@ mod tests {
         let cell = |series: &str, values: &[f64]| {
             let mut sketch = Sketch::default();
             values.iter().for_each(|v| sketch.add(*v));
-            (series.to_owned(), sketch)
+            (10, series.to_owned(), sketch)
         };
+        let mut later = cell("api:partner:2xx", &[10.0]);
+        later.0 = 12;
         let cells = [
             cell("api:partner:2xx", &[10.0, 10.0, 10.0]),
-            cell("api:partner:2xx", &[10.0]),
+            later,
             cell("api:partner:4xx", &[1.0]),
             cell("api:status:2xx", &[100.0]),
             cell(WEBHOOK_SERIES, &[120.0, 200.0, 900.0]),
@@ -466,6 +490,9 @@ mod tests {
         let p50 = partner.by_status_class["2xx"].p50_ms.unwrap();
         assert!((p50 - 10.0).abs() <= 0.1, "{p50}");
         assert_eq!(report.from, "1970-01-01T10:00:00Z");
+        // Over time: one point per bucket with values, oldest first.
+        let points: Vec<(&str, u64)> = partner.points.iter().map(|p| (p.at.as_str(), p.figures.count)).collect();
+        assert_eq!(points, [("1970-01-01T10:00:00Z", 4), ("1970-01-01T12:00:00Z", 1)]);
         assert_eq!((report.webhooks.all.count, report.webhooks.within_slo), (3, Some(true)));
 
         let slow = report_within(&[cell(WEBHOOK_SERIES, &[5_000.0])]);
@@ -473,7 +500,7 @@ mod tests {
         assert_eq!(report_within(&[]), None, "no deliveries, no verdict");
     }
 
-    fn report_within(cells: &[(String, Sketch)]) -> Option<bool> {
+    fn report_within(cells: &[(u64, String, Sketch)]) -> Option<bool> {
         report(1, Resolution::Hour, 0, cells).webhooks.within_slo
     }
 

@@ -349,7 +349,8 @@ route_table! {
         operation_id: "getStatusUptime",
         tag: "status",
         summary: "Availability and per-check degraded rates over a window",
-        description: "From per-minute samples up to 24 h, hourly aggregates up to 30 days and daily ones up to a year.",
+        description: "From per-minute samples up to 24 h, hourly aggregates up to 30 days and daily ones up to a year. \
+            `days` splits the window per UTC day with samples, oldest first: `hours=2160` gives a status page's 90 daily bars.",
         access: Access::Public,
         request: None,
         query: &[QueryParam { name: "hours", required: false, description: "1 to 8760; 24 when absent." }],
@@ -387,7 +388,8 @@ route_table! {
         description: "Every request the edge answers is recorded per route family (the route's tag) and status \
             class in a DDSketch with 1 % relative accuracy; windows up to 48 h merge hourly buckets, longer ones daily \
             buckets. `webhooks` gives each delivery's time from the event's publication to the receiver's 2xx, \
-            judged against the webhook latency SLO (p50 250 ms, p95 1 s, p99 3 s). Isolates hand their figures over \
+            judged against the webhook latency SLO (p50 250 ms, p95 1 s, p99 3 s). Each family's `points` give its \
+            figures per bucket, oldest first: its latency over time. Isolates hand their figures over \
             every `LATENCY_FLUSH_SECONDS` (10 s by default), so the newest seconds may not be in yet.",
         access: Access::Public,
         request: None,

@@ -199,6 +199,49 @@ pub struct Uptime {
     pub degraded_percent: Vec<CheckRate>,
     /// `minute`, `hour` or `day`: the aggregates the answer came from.
     pub resolution: String,
+    /// Per UTC day of the window that has samples, oldest first: what a
+    /// status page draws as daily bars (ask for `hours=2160` for 90 days).
+    pub days: Vec<DayUptime>,
+}
+
+/// One UTC day's availability.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct DayUptime {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub samples: u64,
+    /// Percent of the day's samples in which the edge was up.
+    pub availability_percent: f64,
+    /// Per check: percent of the day's samples in which it was degraded or worse (checks never degraded are left out).
+    pub degraded_percent: Vec<CheckRate>,
+}
+
+/// Per-day rollups of a window: `add` each stored row with the UTC day
+/// (days since the epoch) it belongs to, then `uptime` sums them.
+#[derive(Clone, Debug, Default)]
+pub struct DailyRollups(std::collections::BTreeMap<u64, Rollup>);
+
+impl DailyRollups {
+    pub fn day(&mut self, day: u64) -> &mut Rollup {
+        self.0.entry(day).or_default()
+    }
+
+    pub fn total(&self) -> Rollup {
+        let mut total = Rollup::default();
+        for rollup in self.0.values() {
+            total.merge(rollup);
+        }
+        total
+    }
+}
+
+fn percent_of(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        (n as f64 * 10_000.0 / of as f64).round() / 100.0
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -208,9 +251,9 @@ pub struct CheckRate {
     pub percent: f64,
 }
 
-pub fn uptime(hours: u64, rollup: &Rollup, resolution: Resolution) -> Uptime {
-    let percent =
-        |n: u64| if rollup.samples == 0 { 0.0 } else { (n as f64 * 10_000.0 / rollup.samples as f64).round() / 100.0 };
+pub fn uptime(hours: u64, daily: &DailyRollups, resolution: Resolution) -> Uptime {
+    let rollup = daily.total();
+    let percent = |n: u64| percent_of(n, rollup.samples);
     Uptime {
         hours,
         samples: rollup.samples,
@@ -228,6 +271,21 @@ pub fn uptime(hours: u64, rollup: &Rollup, resolution: Resolution) -> Uptime {
             Resolution::Day => "day",
         }
         .to_owned(),
+        days: daily
+            .0
+            .iter()
+            .filter(|(_, day)| day.samples > 0)
+            .map(|(day, rollup)| DayUptime {
+                day: crate::lifecycle::rfc3339(day * 86_400).chars().take(10).collect(),
+                samples: rollup.samples,
+                availability_percent: percent_of(rollup.up, rollup.samples),
+                degraded_percent: rollup
+                    .degraded
+                    .iter()
+                    .map(|(check, n)| CheckRate { check: *check, percent: percent_of(*n, rollup.samples) })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -632,11 +690,32 @@ mod tests {
         day.merge(&hour);
         day.merge(&hour);
         assert_eq!((day.samples, day.up), (6, 4));
-        let report = uptime(24, &day, Resolution::Minute);
+        let mut daily = DailyRollups::default();
+        daily.day(20_000).merge(&day);
+        let report = uptime(24, &daily, Resolution::Minute);
         assert_eq!(report.availability_percent, 66.67);
         let kv = report.degraded_percent.iter().find(|r| r.check == Check::Kv).unwrap();
         assert_eq!(kv.percent, 66.67);
-        assert_eq!(uptime(1, &Rollup::default(), Resolution::Minute).availability_percent, 100.0);
+        assert_eq!(uptime(1, &DailyRollups::default(), Resolution::Minute).availability_percent, 100.0);
+    }
+
+    #[test]
+    fn the_uptime_has_one_entry_per_utc_day_with_samples_oldest_first() {
+        let up = sample(&[(Check::Kv, Operational)]);
+        let down = sample(&[(Check::Kv, MajorOutage)]);
+        let mut daily = DailyRollups::default();
+        // 2023-11-14 (day 19_675): one sample up, one down; 2023-11-13: up; a day with no samples.
+        daily.day(19_675).add(&up);
+        daily.day(19_675).add(&down);
+        daily.day(19_674).add(&up);
+        daily.day(19_673);
+        let report = uptime(72, &daily, Resolution::Hour);
+        assert_eq!(report.samples, 3);
+        let days: Vec<(&str, u64, f64)> =
+            report.days.iter().map(|d| (d.day.as_str(), d.samples, d.availability_percent)).collect();
+        assert_eq!(days, [("2023-11-13", 1, 100.0), ("2023-11-14", 2, 50.0)]);
+        assert_eq!(report.days[1].degraded_percent, [CheckRate { check: Check::Kv, percent: 50.0 }]);
+        assert!(report.days[0].degraded_percent.is_empty(), "a day with no degradation lists no check");
     }
 
     #[test]

@@ -32,11 +32,12 @@ export async function startEdge() {
   // HEALTH_CACHE_SECONDS=0: the portal's "Check again" is tested for re-fetching,
   // which the edge's 5 s health cache would otherwise answer from cache.
   // WEBHOOK_ALLOW_LOOPBACK=true, as in .dev.vars: the console subscribes to
-  // inboxes on this loopback edge.
+  // inboxes on this loopback edge. LATENCY_FLUSH_SECONDS=0: the status page's
+  // latency charts show this run's own traffic at once.
   writeFileSync(
     envFile,
     'ADMIN_API_KEY=test-admin-key-0123456789abcdef-0123456789\nPARTNER_KEY_MASTER=' + '5a'.repeat(32) +
-      '\nEDGE_ENV=local\nHEALTH_CACHE_SECONDS=0\nWEBHOOK_ALLOW_LOOPBACK=true\n',
+      '\nEDGE_ENV=local\nHEALTH_CACHE_SECONDS=0\nWEBHOOK_ALLOW_LOOPBACK=true\nLATENCY_FLUSH_SECONDS=0\n',
   );
   const logFile = join(state, 'wrangler.log');
   const port = await freePort();

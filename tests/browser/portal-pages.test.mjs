@@ -19,6 +19,7 @@ const PAGES = [
   ['/reference/creditSalutes', 'Try it'],
   ['/webhooks', 'Webhook console'],
   ['/simulator', 'Webhook simulator'],
+  ['/status', 'Edge status'],
 ];
 
 let edge;

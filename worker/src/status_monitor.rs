@@ -17,8 +17,8 @@ use partner_edge::incidents::{
 use partner_edge::latency::{self as latency, MergeLatency, ReadLatency, Sketch};
 use partner_edge::status::{
     judge_probe, judge_queue, resolution_for, system_status, uptime, Check, ComponentState, ComponentStatus,
-    EnsureArmed, ReadStatus, ReadTrend, ReadUptime, Resolution, Rollup, Sample, StatusCommand, TrendPoint,
-    DAYS_KEPT_SECS, HOURS_KEPT_SECS, MINUTES_KEPT_SECS,
+    DailyRollups, EnsureArmed, ReadStatus, ReadTrend, ReadUptime, Resolution, Rollup, Sample, StatusCommand,
+    TrendPoint, DAYS_KEPT_SECS, HOURS_KEPT_SECS, MINUTES_KEPT_SECS,
 };
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
@@ -351,46 +351,37 @@ impl StatusMonitor {
             .collect()
     }
 
-    /// Availability over the last `hours`, from the resolution that covers it.
+    /// Availability over the last `hours`, from the resolution that covers
+    /// it, summed per UTC day.
     fn uptime(&self, hours: u64) -> Result<partner_edge::status::Uptime> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: i64,
+            doc: String,
+        }
         let now = now_ms() / 1000;
         let since = now.saturating_sub(hours * 3600);
         let resolution = resolution_for(hours);
-        let mut total = Rollup::default();
-        match resolution {
-            Resolution::Minute => {
-                #[derive(Deserialize)]
-                struct Row {
-                    doc: String,
-                }
-                for row in self
-                    .sql
-                    .exec("SELECT doc FROM minutes WHERE minute >= ?", vec![sql_int(since / 60)?])?
-                    .to_array::<Row>()?
-                {
-                    total.add(&from_json::<Sample>(&row.doc)?);
-                }
-            }
-            Resolution::Hour | Resolution::Day => {
-                let (table, column, key) = if resolution == Resolution::Hour {
-                    ("hours", "hour", since / 3600)
-                } else {
-                    ("days", "day", since / 86_400)
-                };
-                #[derive(Deserialize)]
-                struct Row {
-                    doc: String,
-                }
-                for row in self
-                    .sql
-                    .exec(&format!("SELECT doc FROM {table} WHERE {column} >= ?"), vec![sql_int(key)?])?
-                    .to_array::<Row>()?
-                {
-                    total.merge(&from_json::<Rollup>(&row.doc)?);
-                }
+        // Each table's key, and how many of its units make a day.
+        let (table, column, key, per_day) = match resolution {
+            Resolution::Minute => ("minutes", "minute", since / 60, 1_440),
+            Resolution::Hour => ("hours", "hour", since / 3600, 24),
+            Resolution::Day => ("days", "day", since / 86_400, 1),
+        };
+        let mut daily = DailyRollups::default();
+        for row in self
+            .sql
+            .exec(&format!("SELECT {column} AS key, doc FROM {table} WHERE {column} >= ?"), vec![sql_int(key)?])?
+            .to_array::<Row>()?
+        {
+            let day = daily.day(row.key.unsigned_abs() / per_day);
+            if resolution == Resolution::Minute {
+                day.add(&from_json::<Sample>(&row.doc)?);
+            } else {
+                day.merge(&from_json::<Rollup>(&row.doc)?);
             }
         }
-        Ok(uptime(hours, &total, resolution))
+        Ok(uptime(hours, &daily, resolution))
     }
 }
 
@@ -579,6 +570,7 @@ impl StatusMonitor {
     fn latency(&self, hours: u64) -> Result<latency::LatencyReport> {
         #[derive(Deserialize)]
         struct Row {
+            bucket: i64,
             series: String,
             sketch: String,
         }
@@ -587,14 +579,14 @@ impl StatusMonitor {
         let rows = self
             .sql
             .exec(
-                "SELECT series, sketch FROM latency WHERE resolution = ? AND bucket >= ?",
+                "SELECT bucket, series, sketch FROM latency WHERE resolution = ? AND bucket >= ?",
                 vec![resolution.as_str().into(), sql_int(first)?],
             )?
             .to_array::<Row>()?;
-        let cells: Vec<(String, Sketch)> = rows
+        let cells: Vec<(u64, String, Sketch)> = rows
             .into_iter()
             .filter_map(|row| match Sketch::decode(&row.sketch) {
-                Ok(sketch) => Some((row.series, sketch)),
+                Ok(sketch) => Some((row.bucket.unsigned_abs(), row.series, sketch)),
                 Err(error) => {
                     worker::console_error!("latency bucket of {} skipped: {error}", row.series);
                     None

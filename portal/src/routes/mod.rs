@@ -5,4 +5,5 @@ pub mod reference;
 pub mod sign;
 pub mod simulator;
 pub mod start;
+pub mod status;
 pub mod webhooks;
