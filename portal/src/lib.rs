@@ -12,8 +12,8 @@ mod routes;
 mod samples;
 
 use routes::{
-    developer_hub::DeveloperHub, not_found::NotFound, presets::Presets, reference::Reference, sign::SigningHelper,
-    simulator::Simulator, start::Start, status::Status, webhooks::Webhooks,
+    deprecations::Deprecations, developer_hub::DeveloperHub, not_found::NotFound, presets::Presets,
+    reference::Reference, sign::SigningHelper, simulator::Simulator, start::Start, status::Status, webhooks::Webhooks,
 };
 
 #[component]
@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                 {link("/webhooks", "Webhooks")}
                 {link("/simulator", "Simulator")}
                 {link("/status", "Status")}
+                {link("/deprecations", "Deprecations")}
             </nav>
             <ThemeToggle />
         </header>
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                 "webhooks" => view! { <Webhooks /> }.into_any(),
                 "simulator" => view! { <Simulator /> }.into_any(),
                 "status" => view! { <Status /> }.into_any(),
+                "deprecations" => view! { <Deprecations /> }.into_any(),
                 _ => view! { <NotFound /> }.into_any(),
             }}
         </main>

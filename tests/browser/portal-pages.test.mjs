@@ -20,6 +20,7 @@ const PAGES = [
   ['/webhooks', 'Webhook console'],
   ['/simulator', 'Webhook simulator'],
   ['/status', 'Edge status'],
+  ['/deprecations', 'Deprecations'],
 ];
 
 let edge;

@@ -3,6 +3,7 @@
 // incident through its phases.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { startEdge, launchBrowser, trackedPage, axe } from './harness.mjs';
 
 const ADMIN = { 'X-Admin-Key': 'test-admin-key-0123456789abcdef-0123456789', 'Content-Type': 'application/json' };
@@ -76,4 +77,63 @@ test('the status page shows the checks, 90 daily bars, latency over time and the
   assert.deepEqual(await axe(page), []);
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+const DEMO = { id: 'pk_sandbox_de30de30de30de30de30de30', secret: `sk_sandbox_${'de30'.repeat(16)}` };
+
+/** A signed GET with the demo key, as any partner client sends it. */
+async function signedGet(path) {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const nonce = randomBytes(16).toString('hex');
+  const canonical = ['v1', timestamp, 'GET', path, nonce, createHash('sha256').update('').digest('hex')].join('\n');
+  const signature = createHmac('sha256', DEMO.secret).update(canonical).digest('hex');
+  const headers = { 'X-Partner-Key': DEMO.id, 'X-Partner-Timestamp': timestamp, 'X-Partner-Nonce': nonce, 'X-Partner-Signature': `v1=${signature}` };
+  return fetch(`${edge.baseUrl}${path}`, { headers });
+}
+
+test('the deprecations page: calendar, your usage, header simulator, playbooks, changelog and the feed', async () => {
+  // The demo key calls a deprecated route twice.
+  for (let i = 0; i < 2; i++) assert.equal((await signedGet('/api/partner/user-lookup?user_id=4')).status, 200);
+  const context = await browser.newContext();
+  await context.addInitScript((demo) => {
+    sessionStorage.setItem('partner-edge.key', JSON.stringify({ key_id: demo.id, secret: demo.secret }));
+  }, DEMO);
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(err.message));
+  await page.goto(`${edge.baseUrl}/deprecations`);
+  await page.getByRole('heading', { name: 'Deprecations', exact: true }).waitFor();
+  const live = await (await fetch(`${edge.baseUrl}/developers/deprecations.json`)).json();
+  const calendar = page.getByRole('table', { name: 'Deprecated endpoints' });
+  await calendar.waitFor({ timeout: 15_000 });
+  assert.equal(await calendar.locator('tbody tr').count(), live.data.deprecations.length);
+  assert.match(await calendar.getByRole('row', { name: /user-lookup/ }).innerText(), /GET \/api\/partner\/users\/\{user_id\}\s+2026-11-01\s+2027-06-30\s+deprecated \d+ days left/);
+
+  const yours = page.getByRole('table', { name: 'Deprecated routes your key called' });
+  await yours.waitFor({ timeout: 15_000 });
+  assert.match(await yours.getByRole('row', { name: /user-lookup/ }).innerText(), /user-lookup\s+2\s+\d{4}-\d\d-\d\d/);
+
+  // Before the sunset: 200 with the headers; after it: 410.
+  await page.getByLabel('Endpoint', { exact: true }).selectOption({ label: 'GET /api/partner/user-lookup' });
+  await page.getByLabel('Date', { exact: true }).fill('2027-01-15');
+  await page.getByRole('button', { name: 'Show the headers' }).click();
+  const simulated = page.getByTestId('simulated-headers');
+  await simulated.getByText('HTTP 200').waitFor({ timeout: 15_000 });
+  assert.match(await simulated.innerText(), /Sunset\s+Wed, 30 Jun 2027 00:00:00 GMT/);
+  await page.getByLabel('Date', { exact: true }).fill('2027-07-01');
+  await page.getByRole('button', { name: 'Show the headers' }).click();
+  await simulated.getByText('HTTP 410').waitFor({ timeout: 15_000 });
+  assert.match(await simulated.innerText(), /sunset/);
+
+  const playbooks = page.getByTestId('playbooks');
+  assert.match(await playbooks.innerText(), /T-30 2027-05-31 scheduled\s+T-14 2027-06-16 scheduled\s+T-7 2027-06-23 scheduled\s+T-1 2027-06-29 scheduled/);
+  assert.equal(await page.getByRole('link', { name: 'RSS feed' }).getAttribute('href'), '/developers/deprecations.rss');
+  const changes = (await (await fetch(`${edge.baseUrl}/developers/openapi-changelog.json`)).json()).data.changes;
+  const changelog = page.getByRole('table', { name: 'Changes' });
+  await changelog.waitFor({ timeout: 15_000 });
+  assert.equal(await changelog.locator('tbody tr').count(), changes.length);
+  await page.waitForLoadState('networkidle');
+  assert.deepEqual(await axe(page), []);
+  assert.deepEqual(problems, []);
+  await context.close();
 });

@@ -1,3 +1,4 @@
+pub mod deprecations;
 pub mod developer_hub;
 pub mod not_found;
 pub mod presets;
