@@ -65,6 +65,12 @@ test('the console: subscribe to an inbox, test, read the log, rotate, and both s
   const captures = page.getByTestId('captures');
   await captures.getByText('verified by whk_1').nth(1).waitFor({ timeout: 15_000 });
 
+  // A manual retry: a second attempt, on a fresh budget.
+  const delivery = (await log.innerText()).match(/dlv_[0-9a-f]+/)[0];
+  await page.getByRole('button', { name: `Retry ${delivery}` }).click();
+  await page.getByTestId('console-notice').getByText(`Delivery ${delivery} is queued again.`).waitFor({ timeout: 15_000 });
+  await log.getByText(/Attempt 2 at .*HTTP 200/).waitFor({ timeout: 15_000 });
+
   // Filters and paging.
   await page.getByLabel('State').selectOption('failed_dead_letter');
   await log.getByText('Nothing matches on this page.').waitFor({ timeout: 15_000 });
