@@ -3,7 +3,7 @@
 use std::cell::Cell;
 
 use partner_edge::object::Command;
-use worker::{Request, RequestInit, Response, Result, ScheduledTime, SqlStorage, State, Stub};
+use worker::{Request, Response, Result, ScheduledTime, SqlStorage, State, Stub};
 
 /// Creates an object's SQLite schema on first use. `DurableObject::new`
 /// cannot fail, so fallible setup waits for the first request.
@@ -39,28 +39,52 @@ pub fn earliest(sql: &SqlStorage, query: &str) -> Result<Option<u64>> {
     Ok(sql.exec(query, None)?.one::<Earliest>()?.at.map(i64::unsigned_abs))
 }
 
-/// Where every object takes its commands.
-const CALL_URL: &str = "https://durable-object/call";
-
 /// Sends a command to an object; the reply is read as the type the command names.
-pub async fn send<C: Command>(stub: &Stub, command: C) -> Result<C::Reply> {
+pub async fn send<C: Command>(stub: Stub, command: C) -> Result<C::Reply> {
     send_in::<C, _>(stub, &C::Envelope::from(command)).await
+}
+
+/// The stub's own `fetch(url, init)`, without workers-rs's `Request` and
+/// `Response` wrappers: each reads the `cf` object, the headers and the URL
+/// across the JS boundary on construction, which an object call never needs.
+#[worker::wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    type RawStub;
+    #[wasm_bindgen(method, catch, js_name = fetch)]
+    fn fetch_with_init(
+        this: &RawStub,
+        url: &str,
+        init: &worker::web_sys::RequestInit,
+    ) -> std::result::Result<worker::js_sys::Promise, worker::wasm_bindgen::JsValue>;
 }
 
 /// As [`send`], for objects whose envelope travels inside a wrapper that
 /// carries what every command needs (the sandbox's clock, the hub's key id).
-pub async fn send_in<C: Command, W: serde::Serialize>(stub: &Stub, wrapper: &W) -> Result<C::Reply> {
+pub async fn send_in<C: Command, W: serde::Serialize>(stub: Stub, wrapper: &W) -> Result<C::Reply> {
+    use worker::wasm_bindgen::JsCast;
     let text = serde_json::to_string(wrapper).map_err(|e| worker::Error::from(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(worker::Method::Post).with_body(Some(text.into()));
-    let request = Request::new_with_init(CALL_URL, &init)?;
-    let mut response: Response = stub.fetch_with_request(request).await?;
-    if response.status_code() != 200 {
-        let text = response.text().await.unwrap_or_default();
-        return Err(worker::Error::from(format!("object answered {}: {text}", response.status_code())));
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&text.into());
+    let promise = stub.into_rpc::<RawStub>().fetch_with_init(CALL_URL, &init)?;
+    let response: worker::web_sys::Response =
+        worker::wasm_bindgen_futures::JsFuture::from(promise).await?.dyn_into()?;
+    let status = response.status();
+    // The runtime reads the whole answer in one call; workers-rs's
+    // `Response::text` would read its stream chunk by chunk through a
+    // reader, crossing into JS for every `read` and `releaseLock`.
+    let text = worker::wasm_bindgen_futures::JsFuture::from(response.text()?)
+        .await?
+        .as_string()
+        .ok_or_else(|| worker::Error::from("the object's answer is not text"))?;
+    if status != 200 {
+        return Err(worker::Error::from(format!("object answered {status}: {text}")));
     }
-    response.json().await
+    serde_json::from_str(&text).map_err(|e| worker::Error::from(e.to_string()))
 }
+
+/// Where every object takes its commands.
+const CALL_URL: &str = "https://durable-object/call";
 
 /// The skeleton of every object's `fetch`: the one path, the message parsed
 /// as `M`, and whatever `run` answers. Anything else is a 404 naming the object.

@@ -125,7 +125,7 @@ pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'
         idempotency_ttl_secs: gate_config.idempotency_ttl_secs,
     };
     let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key.key_id.as_str())?;
-    let admission: Admission = send(&stub, request).await?;
+    let admission: Admission = send(stub, request).await?;
     match admission {
         Admission::Admitted { rate } => match claim_error {
             Some(error) => Err(error.with_rate(rate)),
@@ -147,7 +147,7 @@ pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'
 /// Records a reserved mutation's answer (or releases the key after a 5xx).
 pub async fn complete(env: &Env, key_id: &KeyId, completion: &Completion) -> Result<(), ApiError> {
     let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key_id.as_str())?;
-    let _: bool = send(&stub, completion.clone()).await?;
+    let _: bool = send(stub, completion.clone()).await?;
     Ok(())
 }
 
@@ -158,5 +158,5 @@ pub async fn deprecated_usage(
     now: u64,
 ) -> Result<Vec<partner_edge::gate::KeyUsage>, ApiError> {
     let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key_id.as_str())?;
-    Ok(send(&stub, partner_edge::gate::ReadDeprecatedUsage { now }).await?)
+    Ok(send(stub, partner_edge::gate::ReadDeprecatedUsage { now }).await?)
 }

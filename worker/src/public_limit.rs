@@ -22,11 +22,11 @@ pub fn client_window(req: &Request, env: &Env, purpose: &str) -> Result<Stub, Ap
 
 /// Takes one request from the client's public-API window, or refuses with 429.
 pub async fn take(req: &Request, env: &Env, config: &GateConfig, now: u64) -> Result<RateVerdict, ApiError> {
-    take_from(&client_window(req, env, "public")?, now, config.public_per_minute, config.rate_window_secs).await
+    take_from(client_window(req, env, "public")?, now, config.public_per_minute, config.rate_window_secs).await
 }
 
 /// Takes one from a window, or refuses with 429.
-pub async fn take_from(window: &Stub, now: u64, limit: u32, window_secs: u64) -> Result<RateVerdict, ApiError> {
+pub async fn take_from(window: Stub, now: u64, limit: u32, window_secs: u64) -> Result<RateVerdict, ApiError> {
     let answer = send(window, TakeFromWindow(WindowRequest { now, limit, window_secs })).await?;
     if answer.allowed {
         Ok(answer.rate)
@@ -36,7 +36,7 @@ pub async fn take_from(window: &Stub, now: u64, limit: u32, window_secs: u64) ->
 }
 
 /// Refuses with 429 if the window is already spent, without taking from it.
-pub async fn refuse_if_spent(window: &Stub, now: u64, limit: u32, window_secs: u64) -> Result<(), ApiError> {
+pub async fn refuse_if_spent(window: Stub, now: u64, limit: u32, window_secs: u64) -> Result<(), ApiError> {
     let answer = send(window, PeekAtWindow(WindowRequest { now, limit, window_secs })).await?;
     if answer.allowed {
         Ok(())

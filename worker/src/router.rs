@@ -326,7 +326,7 @@ fn count_migration_call(env: &Env, ctx: &Context, id: RouteId, now: u64) {
     ctx.wait_until(async move {
         let recorded = async {
             let stub = env.durable_object(crate::bindings::ROUTE_USAGE)?.get_by_name("global")?;
-            crate::durable::send(&stub, call).await
+            crate::durable::send(stub, call).await
         };
         if let Err(error) = recorded.await {
             worker::console_error!("could not count a call for the migration status: {error}");

@@ -201,7 +201,7 @@ impl StatusMonitor {
         let ok = async {
             let stub = self.env.durable_object(bindings::ROUTE_USAGE)?.get_by_name("global")?;
             let query = partner_edge::lifecycle::ReadMigration { deprecation_id: "status-probe".into(), since_day: 0 };
-            send(&stub, query).await.map(|_| true)
+            send(stub, query).await.map(|_| true)
         }
         .await
         .unwrap_or(false);
@@ -222,8 +222,7 @@ impl StatusMonitor {
                     command: partner_edge::webhooks::commands::ReadMetrics {}.into(),
                 };
                 let metrics =
-                    crate::durable::send_in::<partner_edge::webhooks::commands::ReadMetrics, _>(&stub, &request)
-                        .await?;
+                    crate::durable::send_in::<partner_edge::webhooks::commands::ReadMetrics, _>(stub, &request).await?;
                 depth += metrics.queue_depth;
                 oldest = match (oldest, metrics.oldest_created_at_ms) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -601,7 +600,7 @@ impl StatusMonitor {
 pub async fn record_probe(env: &Env, record: &ProbeRecord) -> std::result::Result<DurableObjectProbe, String> {
     let round_trip = async {
         let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
-        send(&stub, record.clone()).await
+        send(stub, record.clone()).await
     };
     round_trip.await.map_err(|e| e.to_string())
 }
@@ -612,5 +611,5 @@ where
     C: partner_edge::object::Command<Envelope = StatusCommand>,
 {
     let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
-    Ok(send(&stub, command).await?)
+    Ok(send(stub, command).await?)
 }

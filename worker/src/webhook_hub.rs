@@ -1011,7 +1011,7 @@ impl WebhookHub {
         }
         let sent = async {
             let stub = self.env.durable_object(crate::bindings::STATUS_MONITOR)?.get_by_name("global")?;
-            crate::durable::send(&stub, batch).await
+            crate::durable::send(stub, batch).await
         };
         if let Err(error) = sent.await {
             worker::console_error!("webhook latencies lost: {error}");

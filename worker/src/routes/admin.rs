@@ -36,11 +36,11 @@ pub async fn authorize(req: &Request, env: &Env, now_secs: u64) -> Result<(), Ap
     }
     let limit = config::admin_failures_per_min(env)?;
     let window_secs = config::gate(env)?.rate_window_secs;
-    let failures = public_limit::client_window(req, env, "admin-auth-failures")?;
-    public_limit::refuse_if_spent(&failures, now_secs, limit, window_secs).await?;
+    let failures = || public_limit::client_window(req, env, "admin-auth-failures");
+    public_limit::refuse_if_spent(failures()?, now_secs, limit, window_secs).await?;
     let presented = req.headers().get(ADMIN_HEADER)?.unwrap_or_default();
     if presented.is_empty() || !secrets_equal(&presented, &expected) {
-        public_limit::take_from(&failures, now_secs, limit, window_secs).await?;
+        public_limit::take_from(failures()?, now_secs, limit, window_secs).await?;
         return Err(ApiError::new(ErrorCode::Unauthorized, format!("{ADMIN_HEADER} is missing or wrong")));
     }
     Ok(())

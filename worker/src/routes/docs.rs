@@ -85,14 +85,14 @@ pub async fn migration_status(req: Request, edge: Edge<'_>) -> Result<Response, 
     let pairs = query_pairs(&req)?;
     let selected = lifecycle::parse_migration_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let today = lifecycle::day_of(now_secs(edge.now_ms));
-    let stub = edge.env.durable_object(crate::bindings::ROUTE_USAGE)?.get_by_name("global")?;
     let mut statuses = Vec::new();
     for deprecation in selected {
+        let stub = edge.env.durable_object(crate::bindings::ROUTE_USAGE)?.get_by_name("global")?;
         let query = lifecycle::ReadMigration {
             deprecation_id: deprecation.id.to_owned(),
             since_day: today.saturating_sub(lifecycle::USAGE_DAYS),
         };
-        let counts = crate::durable::send(&stub, query).await?;
+        let counts = crate::durable::send(stub, query).await?;
         statuses.push(lifecycle::migration_status(deprecation, &counts));
     }
     success(200, statuses)

@@ -97,7 +97,7 @@ where
 {
     let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
     let request = SandboxRequest { now: now_secs(edge.now_ms), command: SandboxCommand::from(command) };
-    Ok(send_in::<C, _>(&stub, &request).await??)
+    Ok(send_in::<C, _>(stub, &request).await??)
 }
 
 async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response, ApiError> {

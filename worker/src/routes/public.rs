@@ -58,7 +58,7 @@ pub fn canary_echo(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> 
 
 /// `GET /api/public-stats`.
 pub async fn stats(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let mut stats = crate::durable::send(&activity(edge.env)?, ReadStats {}).await?;
+    let mut stats = crate::durable::send(activity(edge.env)?, ReadStats {}).await?;
     stats.partner_keys = keys::list(edge.env).await?.len() as u64;
     success(200, stats)
 }
@@ -77,7 +77,7 @@ pub async fn latest(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> 
             other => return Err(ApiError::invalid_request(format!("query: unknown parameter `{other}`"))),
         }
     }
-    success(200, crate::durable::send(&activity(edge.env)?, ReadLatest { limit }).await?)
+    success(200, crate::durable::send(activity(edge.env)?, ReadLatest { limit }).await?)
 }
 
 /// Feeds a ledger entry, stripped of identity, to the public figures after the answer has gone.
@@ -88,7 +88,7 @@ pub fn publish_entry(env: &Env, ctx: &Context, key_id: &KeyId, entry: &LedgerEnt
         dedupe: partner_edge::webhooks::derived_event_id(key_id.as_str(), &entry.entry_id),
     };
     ctx.wait_until(async move {
-        let recorded = async { crate::durable::send(&activity(&env)?, record).await.map_err(ApiError::from) };
+        let recorded = async { crate::durable::send(activity(&env)?, record).await.map_err(ApiError::from) };
         if let Err(error) = recorded.await {
             worker::console_error!("could not record a public transaction: {error:?}");
         }

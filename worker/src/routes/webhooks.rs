@@ -36,7 +36,7 @@ where
 {
     let stub = env.durable_object(bindings::WEBHOOK_HUB)?.get_by_name(key_id)?;
     let request = HubRequest { key_id: key_id.to_owned(), command: HubCommand::from(command) };
-    Ok(send_in::<C, _>(&stub, &request).await?)
+    Ok(send_in::<C, _>(stub, &request).await?)
 }
 
 /// As [`call_webhook_hub`], for commands the hub may refuse.
