@@ -3,7 +3,7 @@
 
 use std::thread;
 
-use partner_edge_tests::{fresh_nonce, unix_now, Edge};
+use partner_edge_tests::{fresh_nonce, unix_now, Edge, PartnerClient};
 use serde_json::json;
 
 use crate::EdgeTest;
@@ -28,6 +28,10 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
 ];
 
 pub const OWN_EDGE_TESTS: &[(&str, fn())] = &[
+    (
+        "a_restarted_gate_still_refuses_a_replay_and_keeps_counting_its_window",
+        a_restarted_gate_still_refuses_a_replay_and_keeps_counting_its_window,
+    ),
     ("expired_keys_and_retired_secrets_stop_working", expired_keys_and_retired_secrets_stop_working),
     ("a_misconfigured_edge_fails_closed_without_leaking", a_misconfigured_edge_fails_closed_without_leaking),
 ];
@@ -306,4 +310,35 @@ fn a_misconfigured_edge_fails_closed_without_leaking() {
     assert!(log.contains(request_id), "the operator's log has the request id:\n{log}");
     assert!(!log.contains("not-hex-at-all"), "the log does not echo the bad value");
     assert_eq!(edge.get("/api/public/health").status, 200, "routes that do not need the key keep working");
+}
+
+/// The gate object keeps the rate window in memory as well as in SQLite:
+/// after a restart (memory gone), a replayed nonce is still refused and the
+/// window goes on from where it was, not from a fresh one.
+fn a_restarted_gate_still_refuses_a_replay_and_keeps_counting_its_window() {
+    let state = tempfile::tempdir().unwrap();
+    let edge = Edge::spawn_with_state(state.path());
+    let client = edge.partner("sandbox", &["read"]);
+    let (key_id, secret) = (client.key_id.clone(), client.secret.clone());
+    let signed = client.sign("GET", ME, b"", unix_now(), &fresh_nonce());
+    let first = client.send_signed("GET", ME, b"", &signed);
+    assert_eq!(first.status, 200, "{}", first.text());
+    let remaining = |reply: &partner_edge_tests::Reply| -> u64 {
+        reply.header("x-ratelimit-remaining").unwrap().parse().unwrap()
+    };
+    let second = client.send("GET", ME, b"");
+    assert_eq!(remaining(&second), remaining(&first) - 1);
+    edge.stop();
+
+    let edge = Edge::spawn_with_state(state.path());
+    let client = PartnerClient { edge: &edge, key_id, secret };
+    client.send_signed("GET", ME, b"", &signed).assert_error(409, "replay_detected");
+    let third = client.send("GET", ME, b"");
+    assert_eq!(third.status, 200, "{}", third.text());
+    // In the same minute, the window continues (a replay takes nothing from it);
+    // across a minute boundary it starts again at the limit less one.
+    let limit: u64 = third.header("x-ratelimit-limit").unwrap().parse().unwrap();
+    let same_window = second.header("x-ratelimit-reset") == third.header("x-ratelimit-reset");
+    let expected = if same_window { remaining(&second) - 1 } else { limit - 1 };
+    assert_eq!(remaining(&third), expected, "same window: {same_window}");
 }

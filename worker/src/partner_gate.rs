@@ -10,7 +10,7 @@
 
 use partner_edge::gate::{
     admit, complete, Admission, AdmissionRequest, Completion, CompletionEffect, GateCommand, IdempotencyRecord,
-    IdempotencyState, KeyUsage, ReadDeprecatedUsage,
+    IdempotencyState, KeyUsage, RateWindow, ReadDeprecatedUsage,
 };
 use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
@@ -48,12 +48,23 @@ pub struct PartnerGate {
     schema: SchemaOnce,
     /// Whether this instance knows a purge alarm is set.
     purge_armed: std::cell::Cell<bool>,
+    /// The rate windows this instance has read or written. Every write goes
+    /// through this one instance (and SQLite first), so the copy is exact;
+    /// after a restart it starts empty and reads SQLite again. It saves the
+    /// window's `SELECT` on every admission.
+    windows: std::cell::RefCell<std::collections::HashMap<String, Option<RateWindow>>>,
 }
 
 impl DurableObject for PartnerGate {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        Self { state, sql, schema: SchemaOnce::default(), purge_armed: std::cell::Cell::new(false) }
+        Self {
+            state,
+            sql,
+            schema: SchemaOnce::default(),
+            purge_armed: std::cell::Cell::new(false),
+            windows: std::cell::RefCell::default(),
+        }
     }
 
     /// Purges what has expired, so a key that goes quiet does not keep its
@@ -120,18 +131,26 @@ impl PartnerGate {
         }
 
         let now = sql_int(request.now)?;
-        self.sql.exec("DELETE FROM nonces WHERE expires_at <= ?", vec![now.clone()])?;
+        // An expired nonce is no longer seen; the purge alarm deletes it
+        // later, and recording the nonce again replaces its row.
         let seen = !self
             .sql
-            .exec("SELECT 1 AS seen FROM nonces WHERE nonce = ?", vec![request.nonce.as_str().into()])?
+            .exec(
+                "SELECT 1 AS seen FROM nonces WHERE nonce = ? AND expires_at > ?",
+                vec![request.nonce.as_str().into(), now.clone()],
+            )?
             .to_array::<Seen>()?
             .is_empty();
         let class = request.rate_class.as_str();
-        let window = read_window(
-            &self.sql,
-            "SELECT started_at, admitted FROM rate_windows WHERE class = ?",
-            vec![class.into()],
-        )?;
+        let known = self.windows.borrow().get(class).copied();
+        let window = match known {
+            Some(window) => window,
+            None => read_window(
+                &self.sql,
+                "SELECT started_at, admitted FROM rate_windows WHERE class = ?",
+                vec![class.into()],
+            )?,
+        };
         let stored = match &request.idempotency {
             Some(claim) => {
                 self.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", vec![now])?;
@@ -144,7 +163,7 @@ impl PartnerGate {
 
         if effects.record_nonce {
             self.sql.exec(
-                "INSERT INTO nonces (nonce, expires_at) VALUES (?, ?)",
+                "INSERT OR REPLACE INTO nonces (nonce, expires_at) VALUES (?, ?)",
                 vec![request.nonce.as_str().into(), sql_int(request.nonce_expires_at)?],
             )?;
         }
@@ -153,6 +172,9 @@ impl PartnerGate {
                 "INSERT OR REPLACE INTO rate_windows (class, started_at, admitted) VALUES (?, ?, ?)",
                 vec![class.into(), sql_int(window.started_at)?, i64::from(window.admitted).into()],
             )?;
+            self.windows.borrow_mut().insert(class.to_owned(), Some(window));
+        } else if known.is_none() {
+            self.windows.borrow_mut().insert(class.to_owned(), window);
         }
         if let (Some(record), Some(claim)) = (effects.reserve, &request.idempotency) {
             self.store_idempotency(claim.key.as_str(), &record)?;
