@@ -323,9 +323,8 @@ fn a_restarted_gate_still_refuses_a_replay_and_keeps_counting_its_window() {
     let signed = client.sign("GET", ME, b"", unix_now(), &fresh_nonce());
     let first = client.send_signed("GET", ME, b"", &signed);
     assert_eq!(first.status, 200, "{}", first.text());
-    let remaining = |reply: &partner_edge_tests::Reply| -> u64 {
-        reply.header("x-ratelimit-remaining").unwrap().parse().unwrap()
-    };
+    let remaining =
+        |reply: &partner_edge_tests::Reply| -> u64 { reply.header("x-ratelimit-remaining").unwrap().parse().unwrap() };
     let second = client.send("GET", ME, b"");
     assert_eq!(remaining(&second), remaining(&first) - 1);
     edge.stop();

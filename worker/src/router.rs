@@ -267,6 +267,19 @@ async fn read_body(req: &mut Request, limit: &GateConfig) -> Result<Vec<u8>, Api
     let Some(stream) = req.inner().body() else {
         return Ok(Vec::new());
     };
+    if declared.is_some() {
+        // Within the limit, as checked above, and no longer than declared (the
+        // runtime holds a body to its Content-Length): one call reads it all,
+        // where the stream would cross into JS for every chunk's read and
+        // releaseLock.
+        drop(stream);
+        let buffer = worker::wasm_bindgen_futures::JsFuture::from(
+            req.inner().array_buffer().map_err(|e| ApiError::invalid_request(format!("unreadable body: {e:?}")))?,
+        )
+        .await
+        .map_err(|e| ApiError::invalid_request(format!("unreadable body: {e:?}")))?;
+        return Ok(worker::js_sys::Uint8Array::new(&buffer).to_vec());
+    }
     let (body, over) =
         read_capped(stream, cap).await.map_err(|e| ApiError::invalid_request(format!("unreadable body: {e:?}")))?;
     if over {
