@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -109,4 +110,36 @@ export async function axe(page) {
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}
+
+/** Starts an edge and a browser before this file's tests and stops both after them. */
+export function edgeAndBrowser() {
+  const live = {};
+  before(async () => {
+    live.edge = await startEdge();
+    live.browser = await launchBrowser();
+  });
+  after(async () => {
+    await live.browser?.close();
+    await live.edge?.stop();
+  });
+  return live;
+}
+
+/** The local edge's demo key (EDGE_ENV=local offers it). */
+export const DEMO = { id: 'pk_sandbox_de30de30de30de30de30de30', secret: `sk_sandbox_${'de30'.repeat(16)}` };
+
+/** A page whose tab already holds the demo key (as after the wizard, with the
+ * opt-in); `problems` collects console errors and page errors; dialogs are accepted. */
+export async function pageWithDemoKey(browser, options = {}) {
+  const context = await browser.newContext(options);
+  await context.addInitScript((demo) => {
+    sessionStorage.setItem('partner-edge.key', JSON.stringify({ key_id: demo.id, secret: demo.secret }));
+  }, DEMO);
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('dialog', (dialog) => dialog.accept());
+  return { context, page, problems };
 }

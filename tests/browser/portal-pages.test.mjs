@@ -2,13 +2,13 @@
 // wizard from a fresh load to a signed call and an idempotent replay, the
 // presets' deep links, and every page under axe-core in light and dark, from
 // the keyboard, and at 375 px.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startEdge, launchBrowser, trackedPage, axe } from './harness.mjs';
+import { ROOT, trackedPage, axe, edgeAndBrowser, DEMO, pageWithDemoKey } from './harness.mjs';
 
 const PAGES = [
   ['/', 'Partner Edge developer hub'],
@@ -23,25 +23,14 @@ const PAGES = [
   ['/deprecations', 'Deprecations'],
 ];
 
-let edge;
-let browser;
-
-before(async () => {
-  edge = await startEdge();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await edge?.stop();
-});
+const live = edgeAndBrowser();
 
 test('the hub reads its taxonomy, limits, scopes and status from the edge', async () => {
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/`);
   const taxonomy = page.getByTestId('error-taxonomy');
   await taxonomy.waitFor({ timeout: 15_000 });
-  const catalogue = await (await fetch(`${edge.baseUrl}/developers/api-errors.json`)).json();
+  const catalogue = await (await fetch(`${live.edge.baseUrl}/developers/api-errors.json`)).json();
   assert.equal(await taxonomy.locator('tbody tr').count(), catalogue.data.length, 'one row per catalogue code');
   assert.match(await page.getByRole('row', { name: /signature_mismatch/ }).innerText(), /401\s+fail-fast/);
   const limits = page.getByTestId('rate-limits');
@@ -54,9 +43,9 @@ test('the hub reads its taxonomy, limits, scopes and status from the edge', asyn
 });
 
 test('the wizard goes from a fresh load to a signed call and an idempotent replay', async () => {
-  const { page, problems } = await trackedPage(browser);
+  const { page, problems } = await trackedPage(live.browser);
   const started = Date.now();
-  await page.goto(`${edge.baseUrl}/start`);
+  await page.goto(`${live.edge.baseUrl}/start`);
   await page.getByRole('button', { name: 'Use the demo key' }).click();
   assert.match(await page.getByTestId('signature').innerText(), /^v1=[0-9a-f]{64}$/);
   assert.match(await page.getByTestId('canonical').innerText(), /path and query\s+\/api\/partner\/me/);
@@ -82,8 +71,8 @@ test('the wizard goes from a fresh load to a signed call and an idempotent repla
 });
 
 test('a wrong secret is diagnosed from the canonical string the edge sends back', async () => {
-  const { page } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/start`);
+  const { page } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/start`);
   await page.getByRole('button', { name: 'Use the demo key' }).click();
   await page.getByLabel('Secret').fill('sk_sandbox_not-the-right-secret');
   await page.getByRole('button', { name: 'Send the signed request' }).click();
@@ -95,8 +84,8 @@ test('a wrong secret is diagnosed from the canonical string the edge sends back'
 });
 
 test('a preset deep link restores and runs it, and signed presets ask for a key', async () => {
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/presets?preset=incidents-7d`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/presets?preset=incidents-7d`);
   await page.getByRole('heading', { name: 'Incidents, 7 days' }).waitFor();
   const status = page.getByTestId('exchange-status');
   await status.waitFor({ timeout: 15_000 });
@@ -115,8 +104,8 @@ test('a preset deep link restores and runs it, and signed presets ask for a key'
 
 test("the portal's signer produces the published signing vectors", async () => {
   const vectors = JSON.parse(readFileSync(join(ROOT, 'tests/vectors/signing-v1.json'), 'utf8'));
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/sign`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/sign`);
   await page.getByRole('heading', { name: 'Signing helper' }).waitFor();
   for (const v of vectors) {
     await page.getByLabel('Secret').fill(v.secret);
@@ -133,20 +122,9 @@ test("the portal's signer produces the published signing vectors", async () => {
   await page.close();
 });
 
-const DEMO = { id: 'pk_sandbox_de30de30de30de30de30de30', secret: `sk_sandbox_${'de30'.repeat(16)}` };
-
-/** A page whose tab already holds the demo key (as after the wizard, with the opt-in). */
-async function pageWithDemoKey() {
-  const context = await browser.newContext();
-  await context.addInitScript((demo) => {
-    sessionStorage.setItem('partner-edge.key', JSON.stringify({ key_id: demo.id, secret: demo.secret }));
-  }, DEMO);
-  return { context, page: await context.newPage() };
-}
-
 test('the explorer groups, searches and deep-links operations', async () => {
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/reference`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/reference`);
   await page.getByTestId('api-version').waitFor({ timeout: 15_000 });
   assert.ok(await page.getByRole('region', { name: 'status operations' }).isVisible());
   await page.getByLabel('Search operations').fill('latency');
@@ -161,17 +139,17 @@ test('the explorer groups, searches and deep-links operations', async () => {
   assert.match(await page.getByTestId('exchange').innerText(), /x-ratelimit-remaining/);
 
   // A deprecated operation says so, with its sunset.
-  await page.goto(`${edge.baseUrl}/reference/lookupPartnerUser`);
+  await page.goto(`${live.edge.baseUrl}/reference/lookupPartnerUser`);
   assert.match(await page.getByTestId('deprecated').innerText(), /Deprecated; sunset \d{4}-\d{2}-\d{2}/);
-  await page.goto(`${edge.baseUrl}/reference/noSuchOperation`);
+  await page.goto(`${live.edge.baseUrl}/reference/noSuchOperation`);
   await page.getByRole('alert').waitFor();
   assert.deepEqual(problems, []);
   await page.close();
 });
 
 test('try-it signs partner routes in the browser, from the example body', async () => {
-  const { context, page } = await pageWithDemoKey();
-  await page.goto(`${edge.baseUrl}/reference/creditSalutes`);
+  const { context, page } = await pageWithDemoKey(live.browser);
+  await page.goto(`${live.edge.baseUrl}/reference/creditSalutes`);
   await page.getByRole('heading', { name: 'Try it' }).waitFor({ timeout: 15_000 });
   assert.match(await page.getByRole('table').first().innerText(), /scope `credit`/);
   assert.match(await page.getByTestId('example-answer').innerText(), /entry_id: "le_42"/);
@@ -188,12 +166,12 @@ test('try-it signs partner routes in the browser, from the example body', async 
 });
 
 test('the code samples work: Python and JavaScript run against the edge, Rust compiles', async () => {
-  const { context, page } = await pageWithDemoKey();
+  const { context, page } = await pageWithDemoKey(live.browser);
   const dir = mkdtempSync(join(tmpdir(), 'pe-samples-'));
   try {
     const env = { ...process.env, PARTNER_KEY_ID: DEMO.id, PARTNER_SECRET: DEMO.secret };
     for (const [operation, expected] of [['creditSalutes', /^201 \{"success":true/], ['getStatusUptime', /^200 /]]) {
-      await page.goto(`${edge.baseUrl}/reference/${operation}`);
+      await page.goto(`${live.edge.baseUrl}/reference/${operation}`);
       await page.getByRole('heading', { name: 'Code samples' }).waitFor({ timeout: 15_000 });
       const python = await page.getByLabel('Python sample', { exact: true }).innerText();
       writeFileSync(join(dir, 'sample.py'), python);
@@ -222,10 +200,10 @@ test('the code samples work: Python and JavaScript run against the edge, Rust co
 
 for (const scheme of ['light', 'dark']) {
   test(`every page passes axe-core in ${scheme} mode`, async () => {
-    const context = await browser.newContext({ colorScheme: scheme });
+    const context = await live.browser.newContext({ colorScheme: scheme });
     const page = await context.newPage();
     for (const [path, heading] of PAGES) {
-      await page.goto(`${edge.baseUrl}${path}`);
+      await page.goto(`${live.edge.baseUrl}${path}`);
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
       await page.waitForLoadState('networkidle');
       assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), scheme);
@@ -236,16 +214,16 @@ for (const scheme of ['light', 'dark']) {
 }
 
 test('at 375 px nothing scrolls sideways, and the keyboard reaches the controls', async () => {
-  const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  const context = await live.browser.newContext({ viewport: { width: 375, height: 800 } });
   const page = await context.newPage();
   for (const [path, heading] of PAGES) {
-    await page.goto(`${edge.baseUrl}${path}`);
+    await page.goto(`${live.edge.baseUrl}${path}`);
     await page.getByRole('heading', { name: heading, exact: true }).waitFor();
     await page.waitForLoadState('networkidle');
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 375, `${path} is ${width} px wide at 375 px`);
   }
-  await page.goto(`${edge.baseUrl}/start`);
+  await page.goto(`${live.edge.baseUrl}/start`);
   await page.getByRole('heading', { name: 'Integration wizard' }).waitFor();
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');

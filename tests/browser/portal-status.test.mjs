@@ -1,28 +1,17 @@
 // The status and deprecation pages against a real edge: live figures, the
 // 90 daily bars, latency charts from this run's own traffic, an operator's
 // incident through its phases.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { startEdge, launchBrowser, trackedPage, axe } from './harness.mjs';
+import { trackedPage, axe, edgeAndBrowser, DEMO, pageWithDemoKey } from './harness.mjs';
 
 const ADMIN = { 'X-Admin-Key': 'test-admin-key-0123456789abcdef-0123456789', 'Content-Type': 'application/json' };
 
-let edge;
-let browser;
-
-before(async () => {
-  edge = await startEdge();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await edge?.stop();
-});
+const live = edgeAndBrowser();
 
 async function admin(path, body) {
-  const answer = await fetch(`${edge.baseUrl}${path}`, { method: 'POST', headers: ADMIN, body: JSON.stringify(body) });
+  const answer = await fetch(`${live.edge.baseUrl}${path}`, { method: 'POST', headers: ADMIN, body: JSON.stringify(body) });
   const text = await answer.text();
   assert.ok(answer.ok, `${path}: ${answer.status} ${text}`);
   return JSON.parse(text).data;
@@ -37,21 +26,21 @@ test('the status page shows the checks, 90 daily bars, latency over time and the
   });
   await admin(`/api/admin/incidents/${incident.id}/updates`, { phase: 'resolved', message: '[resolved] the queue has drained.' });
   // Some traffic of the status family to chart.
-  for (let i = 0; i < 5; i++) await fetch(`${edge.baseUrl}/api/public/system-status`);
+  for (let i = 0; i < 5; i++) await fetch(`${live.edge.baseUrl}/api/public/system-status`);
 
   // The monitor's first probe names every check.
-  let live;
+  let status;
   for (let tries = 0; tries < 50; tries++) {
-    live = await (await fetch(`${edge.baseUrl}/api/public/system-status`)).json();
-    if (live.data.components.length >= 4) break;
+    status = await (await fetch(`${live.edge.baseUrl}/api/public/system-status`)).json();
+    if (status.data.components.length >= 4) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/status`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/status`);
   await page.getByRole('heading', { name: 'Edge status' }).waitFor();
   const now = page.getByTestId('status-now');
   await now.getByText(/^Overall:/).waitFor({ timeout: 15_000 });
-  assert.equal(await now.getByRole('table', { name: 'Checks' }).locator('tbody tr').count(), live.data.components.length);
+  assert.equal(await now.getByRole('table', { name: 'Checks' }).locator('tbody tr').count(), status.data.components.length);
   assert.match(await page.getByTestId('monitor-freshness').innerText(), /^Monitor: last probe \d{4}-\d\d-\d\dT.* s ago\), every 60 s; its alarm is running\.$/);
 
   const figures = page.getByTestId('uptime-figures');
@@ -79,8 +68,6 @@ test('the status page shows the checks, 90 daily bars, latency over time and the
   await page.close();
 });
 
-const DEMO = { id: 'pk_sandbox_de30de30de30de30de30de30', secret: `sk_sandbox_${'de30'.repeat(16)}` };
-
 /** A signed GET with the demo key, as any partner client sends it. */
 async function signedGet(path) {
   const timestamp = String(Math.floor(Date.now() / 1000));
@@ -88,25 +75,19 @@ async function signedGet(path) {
   const canonical = ['v1', timestamp, 'GET', path, nonce, createHash('sha256').update('').digest('hex')].join('\n');
   const signature = createHmac('sha256', DEMO.secret).update(canonical).digest('hex');
   const headers = { 'X-Partner-Key': DEMO.id, 'X-Partner-Timestamp': timestamp, 'X-Partner-Nonce': nonce, 'X-Partner-Signature': `v1=${signature}` };
-  return fetch(`${edge.baseUrl}${path}`, { headers });
+  return fetch(`${live.edge.baseUrl}${path}`, { headers });
 }
 
 test('the deprecations page: calendar, your usage, header simulator, playbooks, changelog and the feed', async () => {
   // The demo key calls a deprecated route twice.
   for (let i = 0; i < 2; i++) assert.equal((await signedGet('/api/partner/user-lookup?user_id=4')).status, 200);
-  const context = await browser.newContext();
-  await context.addInitScript((demo) => {
-    sessionStorage.setItem('partner-edge.key', JSON.stringify({ key_id: demo.id, secret: demo.secret }));
-  }, DEMO);
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (err) => problems.push(err.message));
-  await page.goto(`${edge.baseUrl}/deprecations`);
+  const { context, page, problems } = await pageWithDemoKey(live.browser);
+  await page.goto(`${live.edge.baseUrl}/deprecations`);
   await page.getByRole('heading', { name: 'Deprecations', exact: true }).waitFor();
-  const live = await (await fetch(`${edge.baseUrl}/developers/deprecations.json`)).json();
+  const calendarNow = await (await fetch(`${live.edge.baseUrl}/developers/deprecations.json`)).json();
   const calendar = page.getByRole('table', { name: 'Deprecated endpoints' });
   await calendar.waitFor({ timeout: 15_000 });
-  assert.equal(await calendar.locator('tbody tr').count(), live.data.deprecations.length);
+  assert.equal(await calendar.locator('tbody tr').count(), calendarNow.data.deprecations.length);
   assert.match(await calendar.getByRole('row', { name: /user-lookup/ }).innerText(), /GET \/api\/partner\/users\/\{user_id\}\s+2026-11-01\s+2027-06-30\s+deprecated \d+ days left/);
 
   const yours = page.getByRole('table', { name: 'Deprecated routes your key called' });
@@ -128,7 +109,7 @@ test('the deprecations page: calendar, your usage, header simulator, playbooks, 
   const playbooks = page.getByTestId('playbooks');
   assert.match(await playbooks.innerText(), /T-30 2027-05-31 scheduled\s+T-14 2027-06-16 scheduled\s+T-7 2027-06-23 scheduled\s+T-1 2027-06-29 scheduled/);
   assert.equal(await page.getByRole('link', { name: 'RSS feed' }).getAttribute('href'), '/developers/deprecations.rss');
-  const changes = (await (await fetch(`${edge.baseUrl}/developers/openapi-changelog.json`)).json()).data.changes;
+  const changes = (await (await fetch(`${live.edge.baseUrl}/developers/openapi-changelog.json`)).json()).data.changes;
   const changelog = page.getByRole('table', { name: 'Changes' });
   await changelog.waitFor({ timeout: 15_000 });
   assert.equal(await changelog.locator('tbody tr').count(), changes.length);

@@ -1,41 +1,14 @@
 // The webhook console and the simulator against a real edge, driven as a
 // partner would: with the key in the tab, by role and label.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEdge, launchBrowser, axe } from './harness.mjs';
+import { axe, edgeAndBrowser, pageWithDemoKey } from './harness.mjs';
 
-const DEMO = { id: 'pk_sandbox_de30de30de30de30de30de30', secret: `sk_sandbox_${'de30'.repeat(16)}` };
-
-let edge;
-let browser;
-
-before(async () => {
-  edge = await startEdge();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await edge?.stop();
-});
-
-/** A page whose tab holds the demo key (as after the wizard, with the opt-in), failing on console errors. */
-async function pageWithDemoKey(options = {}) {
-  const context = await browser.newContext(options);
-  await context.addInitScript((demo) => {
-    sessionStorage.setItem('partner-edge.key', JSON.stringify({ key_id: demo.id, secret: demo.secret }));
-  }, DEMO);
-  const page = await context.newPage();
-  const problems = [];
-  page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('dialog', (dialog) => dialog.accept());
-  return { context, page, problems };
-}
+const live = edgeAndBrowser();
 
 test('the console: subscribe to an inbox, test, read the log, rotate, and both signatures verify', async () => {
-  const { context, page, problems } = await pageWithDemoKey();
-  await page.goto(`${edge.baseUrl}/webhooks`);
+  const { context, page, problems } = await pageWithDemoKey(live.browser);
+  await page.goto(`${live.edge.baseUrl}/webhooks`);
   await page.getByRole('heading', { name: 'Webhook console' }).waitFor();
   const subscriptions = page.getByTestId('subscriptions');
   await subscriptions.getByText(/No subscriptions yet/).waitFor({ timeout: 15_000 });
@@ -126,20 +99,20 @@ test('the console: subscribe to an inbox, test, read the log, rotate, and both s
 });
 
 test('the console asks for a key, and shows the catalogue without one', async () => {
-  const page = await browser.newPage();
-  await page.goto(`${edge.baseUrl}/webhooks`);
+  const page = await live.browser.newPage();
+  await page.goto(`${live.edge.baseUrl}/webhooks`);
   await page.getByRole('heading', { name: 'Choose a key first' }).waitFor();
   await page.getByRole('link', { name: 'Choose a key in the wizard' }).waitFor();
   const catalogue = page.getByTestId('event-catalogue');
   await catalogue.getByRole('heading', { name: /donation\.claim v1/ }).waitFor({ timeout: 15_000 });
-  const live = await (await fetch(`${edge.baseUrl}/api/public/webhooks/event-types`)).json();
-  assert.equal(await catalogue.getByRole('heading').count(), live.data.event_types.length);
+  const catalogueNow = await (await fetch(`${live.edge.baseUrl}/api/public/webhooks/event-types`)).json();
+  assert.equal(await catalogue.getByRole('heading').count(), catalogueNow.data.event_types.length);
   await page.close();
 });
 
 test('the filled console passes axe in dark mode, fits 375 px and works from the keyboard', async () => {
-  const { context, page, problems } = await pageWithDemoKey({ colorScheme: 'dark', viewport: { width: 375, height: 800 } });
-  await page.goto(`${edge.baseUrl}/webhooks`);
+  const { context, page, problems } = await pageWithDemoKey(live.browser, { colorScheme: 'dark', viewport: { width: 375, height: 800 } });
+  await page.goto(`${live.edge.baseUrl}/webhooks`);
   await page.getByRole('checkbox', { name: 'webhook.test' }).waitFor({ timeout: 15_000 });
   // From the keyboard: the inbox button, the URL it fills, a type, and Enter on the submit button.
   await page.getByRole('button', { name: 'Deliver to a new inbox' }).focus();
@@ -166,9 +139,9 @@ test('the filled console passes axe in dark mode, fits 375 px and works from the
 });
 
 test('the simulator sends a scenario and the drill suite to an inbox and grades it', async () => {
-  const { context, page, problems } = await pageWithDemoKey();
+  const { context, page, problems } = await pageWithDemoKey(live.browser);
   // An inbox to send to, made in the console.
-  await page.goto(`${edge.baseUrl}/webhooks`);
+  await page.goto(`${live.edge.baseUrl}/webhooks`);
   await page.getByRole('button', { name: 'New inbox', exact: true }).click();
   await page.getByTestId('console-notice').getByText(/Created inbox inb_/).waitFor({ timeout: 15_000 });
   const inbox = (await page.getByTestId('console-notice').innerText()).match(/inb_[0-9a-f]{32}/)[0];

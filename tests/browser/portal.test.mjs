@@ -1,25 +1,14 @@
 // The portal in headless Chromium against a real edge: the hub renders live
 // health, client-side navigation works, and nothing logs an error.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEdge, launchBrowser, trackedPage } from './harness.mjs';
+import { trackedPage, edgeAndBrowser } from './harness.mjs';
 
-let edge;
-let browser;
-
-before(async () => {
-  edge = await startEdge();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await edge?.stop();
-});
+const live = edgeAndBrowser();
 
 test('the hub renders the live health from the edge', async () => {
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/`);
   await page.getByRole('heading', { name: 'Partner Edge developer hub' }).waitFor();
   const status = page.getByTestId('health-status');
   await status.waitFor({ timeout: 15_000 });
@@ -33,8 +22,8 @@ test('the hub renders the live health from the edge', async () => {
 });
 
 test('"Check again" fetches a new probe', async () => {
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/`);
   const status = page.getByTestId('health-status');
   await status.waitFor({ timeout: 15_000 });
   const count = async () => Number((await status.innerText()).match(/(\d+) probes?/)[1]);
@@ -51,8 +40,8 @@ test('"Check again" fetches a new probe', async () => {
 });
 
 test('client-side navigation reaches the API reference without a page load', async () => {
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/`);
   await page.getByRole('heading', { name: 'Partner Edge developer hub' }).waitFor();
   // A marker on window survives client-side navigation but not a full load.
   await page.evaluate(() => { window.__stillSamePage = true; });
@@ -74,10 +63,10 @@ test('client-side navigation reaches the API reference without a page load', asy
 });
 
 test('a deep link to a client route loads the portal, and unknown pages say so', async () => {
-  const { page, problems } = await trackedPage(browser);
-  await page.goto(`${edge.baseUrl}/reference`);
+  const { page, problems } = await trackedPage(live.browser);
+  await page.goto(`${live.edge.baseUrl}/reference`);
   await page.getByRole('heading', { name: 'API reference' }).waitFor();
-  await page.goto(`${edge.baseUrl}/no/such/page`);
+  await page.goto(`${live.edge.baseUrl}/no/such/page`);
   await page.getByRole('heading', { name: 'Page not found' }).waitFor();
   await page.getByRole('link', { name: 'Back to the hub' }).click();
   await page.getByRole('heading', { name: 'Partner Edge developer hub' }).waitFor();
