@@ -152,10 +152,9 @@ impl PartnerGate {
             )?,
         };
         let stored = match &request.idempotency {
-            Some(claim) => {
-                self.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", vec![now])?;
-                self.idempotency_record(claim.key.as_str())?
-            }
+            // An expired record counts as absent (`admit` filters it), a new
+            // reservation replaces its row, and the purge alarm deletes the rest.
+            Some(claim) => self.idempotency_record(claim.key.as_str())?,
             None => None,
         };
 

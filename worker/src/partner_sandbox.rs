@@ -50,11 +50,14 @@ const SCHEMA: &[&str] = &[
 pub struct PartnerSandbox {
     sql: SqlStorage,
     schema: SchemaOnce,
+    /// Whether this instance has seen the demo users in place (they are
+    /// never removed), so later calls skip the check.
+    seeded: std::cell::Cell<bool>,
 }
 
 impl DurableObject for PartnerSandbox {
     fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
+        Self { sql: state.storage().sql(), schema: SchemaOnce::default(), seeded: std::cell::Cell::new(false) }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -86,13 +89,16 @@ fn optional(value: Option<&str>) -> SqlStorageValue {
 impl PartnerSandbox {
     /// A fresh sandbox holds the demo users, once.
     fn seed_once(&self, now: u64) -> Result<()> {
-        if first_doc(&self.sql, "SELECT value AS doc FROM meta WHERE name = 'seeded'", vec![])?.is_some() {
+        if self.seeded.get() {
             return Ok(());
         }
-        for user in demo_users(now) {
-            self.insert_user(&user)?;
+        if first_doc(&self.sql, "SELECT value AS doc FROM meta WHERE name = 'seeded'", vec![])?.is_none() {
+            for user in demo_users(now) {
+                self.insert_user(&user)?;
+            }
+            self.sql.exec("INSERT INTO meta (name, value) VALUES ('seeded', '1')", None)?;
         }
-        self.sql.exec("INSERT INTO meta (name, value) VALUES ('seeded', '1')", None)?;
+        self.seeded.set(true);
         Ok(())
     }
 

@@ -131,6 +131,9 @@ pub struct WebhookHub {
     alarm_at: std::cell::Cell<Option<u64>>,
     /// Event-to-receiver latencies of this alarm run's deliveries, for the status monitor.
     latencies: std::cell::RefCell<partner_edge::latency::Recorder>,
+    /// The key this hub belongs to, once this instance has stored or read
+    /// it: it never changes, so later calls skip the write and the read.
+    key: std::cell::RefCell<Option<String>>,
 }
 
 impl DurableObject for WebhookHub {
@@ -143,6 +146,7 @@ impl DurableObject for WebhookHub {
             schema: SchemaOnce::default(),
             alarm_at: std::cell::Cell::new(None),
             latencies: std::cell::RefCell::default(),
+            key: std::cell::RefCell::default(),
         }
     }
 
@@ -350,12 +354,22 @@ impl Outcome {
 
 impl WebhookHub {
     fn remember_key(&self, key_id: &str) -> Result<()> {
+        if self.key.borrow().is_some() {
+            return Ok(());
+        }
         self.sql.exec("INSERT OR IGNORE INTO meta (name, value) VALUES ('key_id', ?)", vec![key_id.into()])?;
-        Ok(())
+        self.key_id().map(|_| ())
     }
 
     fn key_id(&self) -> Result<String> {
-        Ok(first_doc(&self.sql, "SELECT value AS doc FROM meta WHERE name = 'key_id'", vec![])?.unwrap_or_default())
+        if let Some(key) = self.key.borrow().as_ref() {
+            return Ok(key.clone());
+        }
+        let stored = first_doc(&self.sql, "SELECT value AS doc FROM meta WHERE name = 'key_id'", vec![])?;
+        if let Some(key) = &stored {
+            *self.key.borrow_mut() = Some(key.clone());
+        }
+        Ok(stored.unwrap_or_default())
     }
 
     fn count(&self, query: &str, bindings: Vec<SqlStorageValue>) -> Result<u64> {
