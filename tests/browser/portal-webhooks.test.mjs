@@ -98,7 +98,7 @@ test('the console: subscribe to an inbox, test, read the log, rotate, and both s
   await context.close();
 });
 
-test('the console asks for a key, and shows the catalogue without one', async () => {
+test('the console and the simulator ask for a key, and the catalogue shows without one', async () => {
   const page = await live.browser.newPage();
   await page.goto(`${live.edge.baseUrl}/webhooks`);
   await page.getByRole('heading', { name: 'Choose a key first' }).waitFor();
@@ -107,6 +107,9 @@ test('the console asks for a key, and shows the catalogue without one', async ()
   await catalogue.getByRole('heading', { name: /donation\.claim v1/ }).waitFor({ timeout: 15_000 });
   const catalogueNow = await (await fetch(`${live.edge.baseUrl}/api/public/webhooks/event-types`)).json();
   assert.equal(await catalogue.getByRole('heading').count(), catalogueNow.data.event_types.length);
+  // The simulator says the same, with the way to a key.
+  await page.goto(`${live.edge.baseUrl}/simulator`);
+  await page.getByTestId('sim-form').getByRole('link', { name: 'Choose a key in the wizard' }).waitFor({ timeout: 15_000 });
   await page.close();
 });
 

@@ -40,8 +40,7 @@ pub fn Simulator() -> impl IntoView {
                 Ok(json!({"subscriptions": subs["data"], "inboxes": inboxes["data"]}))
             }),
         ),
-        None => targets
-            .set(Some(Err("The simulator signs with your key: choose a key in the wizard (/start) first.".to_owned()))),
+        None => targets.set(Some(Ok(Value::Null))),
     }
     let result = RwSignal::new(String::new());
     let commands = RwSignal::new(String::new());
@@ -117,6 +116,10 @@ pub fn Simulator() -> impl IntoView {
 }
 
 fn form_markup(targets: &Value, types: &[String]) -> String {
+    if targets.is_null() {
+        return "<p>The simulator signs with your key. <a href=\"/start\">Choose a key in the wizard</a>, then come back.</p>"
+            .to_owned();
+    }
     let origin = crate::key::origin();
     let mut choices = String::from("<select id=\"sim-target\">");
     for s in targets["subscriptions"].as_array().into_iter().flatten() {
