@@ -155,10 +155,10 @@ test('the simulator sends a scenario and the drill suite to an inbox and grades 
   // A two-step scenario; the data starts from the example and can be edited.
   await page.getByLabel('Scenario').selectOption('claim_lifecycle');
   await page.waitForFunction(() => JSON.parse(document.getElementById('sim-data').value).campaign_id !== undefined);
-  await page.getByLabel(/Data laid over the example/).fill('[1]');
+  await page.getByLabel('Data laid over the example').fill('[1]');
   await page.getByRole('button', { name: 'Send', exact: true }).click();
   await page.getByTestId('sim-result').getByRole('alert').getByText('The data must be a JSON object.').waitFor();
-  await page.getByLabel(/Data laid over the example/).fill('{"amount": 40}');
+  await page.getByLabel('Data laid over the example').fill('{"amount": 40}');
   await page.getByRole('button', { name: 'Send', exact: true }).click();
   const result = page.getByTestId('sim-result');
   await result.getByRole('heading', { name: /Send 2/ }).waitFor({ timeout: 20_000 });

@@ -206,7 +206,7 @@ fn playbooks_markup(answer: &Value) -> String {
                 "<li><strong>{}</strong> {} {}</li>",
                 esc(&text(&notice["label"])),
                 esc(&day(&notice["at"])),
-                badge(sent, if sent { "sent" } else { "scheduled" })
+                if sent { badge(true, "sent") } else { "<span class=\"badge neutral\">scheduled</span>".to_owned() }
             );
         }
         out.push_str("</ul><h4>Migrating</h4><ol>");

@@ -148,17 +148,17 @@ fn form_markup(targets: &Value, types: &[String]) -> String {
     out.push_str(&field("sim-target", "Target", &choices));
     out.push_str(&field(
         "sim-url",
-        "URL (for “A URL”)",
+        "URL",
         "<input id=\"sim-url\" type=\"url\" placeholder=\"https://example.com/webhooks\">",
     ));
     out.push_str(&field(
         "sim-secret",
-        "Secret your receiver holds (URL or inbox; made and shown when empty)",
+        "Receiver's secret",
         "<input id=\"sim-secret\" type=\"password\" autocomplete=\"off\" placeholder=\"whsec_…\">",
     ));
     out.push_str(&field(
         "sim-previous",
-        "Previous secret (for the rotation drills)",
+        "Previous secret",
         "<input id=\"sim-previous\" type=\"password\" autocomplete=\"off\">",
     ));
     out.push_str(&field(
@@ -169,10 +169,14 @@ fn form_markup(targets: &Value, types: &[String]) -> String {
     out.push_str(&field("sim-scenario", "Scenario", &scenarios));
     out.push_str(&field(
         "sim-data",
-        "Data laid over the example (a JSON object)",
+        "Data laid over the example",
         "<textarea id=\"sim-data\" rows=\"8\" spellcheck=\"false\"></textarea>",
     ));
-    out.push_str("</div><fieldset><legend>Drills</legend>");
+    out.push_str(
+        "</div><p class=\"muted\">The URL is used when the target is “A URL”. For a URL or an inbox, the secrets \
+         are the ones your receiver holds; the edge makes and shows any you leave empty. The previous secret signs \
+         the rotation drills. The data is a JSON object laid over each step's example.</p><fieldset><legend>Drills</legend>",
+    );
     for drill in Drill::ALL {
         // Every drill is ticked to begin with: the whole suite.
         out.push_str(
