@@ -337,13 +337,17 @@ fn an_inbox_takes_posts_from_anyone_and_is_bounded(edge: &Edge) {
     let inbox = inbox.json()["data"].clone();
     let inbox_id = inbox["inbox_id"].as_str().unwrap().to_owned();
     let path = inbox["capture_path"].as_str().unwrap().to_owned();
-    let posted =
-        edge.request("POST", &path, &[("content-type", "text/plain"), ("X-Custom", "yes")], Some(b"hello inbox"));
+    let headers = [("content-type", "text/plain"), ("X-Custom", "yes"), ("Authorization", "Bearer sender-secret")];
+    let posted = edge.request("POST", &path, &headers, Some(b"hello inbox"));
     assert_eq!(posted.status, 200, "{}", posted.text());
     assert!(posted.json()["data"]["capture_id"].as_str().unwrap().starts_with("cap_"));
     let capture = captures(&client, &inbox_id, 1).remove(0);
     assert_eq!((capture["body"].as_str(), capture["in_process"].as_bool()), (Some("hello inbox"), Some(false)));
     assert!(capture["headers"].as_array().unwrap().iter().any(|h| h[0] == "x-custom" && h[1] == "yes"));
+    assert!(
+        capture["headers"].as_array().unwrap().iter().any(|h| h[0] == "authorization" && h[1] == "[redacted]"),
+        "a sender's credentials are never stored: {capture}"
+    );
     assert!(capture.get("verification").is_none(), "no subscription named, nothing to verify against");
     // Another key cannot read it; unknown and deleted inboxes are 404.
     let other = partner(edge);

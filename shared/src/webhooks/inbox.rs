@@ -176,7 +176,9 @@ pub struct Capture {
     /// RFC 3339, UTC, milliseconds.
     pub received_at: String,
     pub method: String,
-    /// As received (names lowercased), at most 64, values cut at 1024 characters.
+    /// As received (names lowercased), at most 64, values cut at 1024
+    /// characters; credentials (`authorization`, `proxy-authorization`,
+    /// `cookie`, `x-api-key`) are kept as `[redacted]`.
     pub headers: Vec<[String; 2]>,
     /// The body as text, cut at 65,536 characters.
     pub body: String,
@@ -187,6 +189,12 @@ pub struct Capture {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<CaptureVerification>,
 }
+
+/// Headers that carry a sender's credentials. An inbox's capture URL is
+/// public and its captures are kept for days, so these are never stored:
+/// a capture shows that the header came, not what it said.
+pub const REDACTED_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key"];
+pub const REDACTED: &str = "[redacted]";
 
 impl Capture {
     /// Builds a capture from what arrived, within the bounds above.
@@ -208,7 +216,15 @@ impl Capture {
             headers: headers
                 .into_iter()
                 .take(CAPTURE_HEADERS_KEPT)
-                .map(|(name, value)| [name.to_ascii_lowercase(), value.chars().take(CAPTURE_HEADER_CHARS).collect()])
+                .map(|(name, value)| {
+                    let name = name.to_ascii_lowercase();
+                    let value = if REDACTED_HEADERS.contains(&name.as_str()) {
+                        REDACTED.to_owned()
+                    } else {
+                        value.chars().take(CAPTURE_HEADER_CHARS).collect()
+                    };
+                    [name, value]
+                })
                 .collect(),
             body: text.chars().take(CAPTURE_BODY_CHARS).collect(),
             body_truncated,
@@ -285,6 +301,24 @@ mod tests {
         let named =
             Inbox::create(InboxIn { subscription_id: Some("wh_elsewhere".into()), description: None }, inbox_id, 0);
         assert_eq!(named.verifying_subscription(&subscriptions), Some("wh_elsewhere"), "a named subscription wins");
+    }
+
+    #[test]
+    fn captures_never_keep_a_senders_credentials() {
+        let headers = [
+            ("Authorization", "Bearer sk_live_secret"),
+            ("Cookie", "session=abc"),
+            ("X-Api-Key", "key"),
+            ("Proxy-Authorization", "Basic xyz"),
+            ("X-Webhook-Signature", "abcdef"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()));
+        let capture = Capture::new("inb_1", 1_700_000_000_000, "POST", headers, b"{}", false);
+        for name in REDACTED_HEADERS {
+            assert_eq!(capture.header(name).as_deref(), Some(REDACTED), "{name}");
+        }
+        assert_eq!(capture.header("x-webhook-signature").as_deref(), Some("abcdef"), "signatures are kept to verify");
+        assert!(!serde_json::to_string(&capture).unwrap().contains("secret"));
     }
 
     #[test]
