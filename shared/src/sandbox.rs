@@ -577,7 +577,37 @@ pub struct ApplyEntry {
     pub kind: EntryKind,
     pub input: SalutesIn,
     pub once: OnceKey,
+    /// The key the sandbox belongs to and the edge's clock in milliseconds:
+    /// the entry's webhook event is written to the sandbox's outbox with them.
+    pub key_id: String,
+    pub at_ms: u64,
 }
+
+/// An event waiting in a sandbox's outbox for the key's webhook hub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outboxed {
+    pub key_id: String,
+    pub event: crate::webhooks::Event,
+}
+
+/// The webhook event of a new ledger entry (`salutes.credit` or
+/// `salutes.debit`), with an id derived from the key and the entry, so a
+/// second hand-over of the same entry is a duplicate the hub drops.
+pub fn entry_event(key_id: &str, entry: &LedgerEntry, at_ms: u64) -> Result<Outboxed, String> {
+    use crate::webhooks::{derived_event_id, Event, EventType};
+    let event_type = match entry.kind {
+        EntryKind::Credit => EventType::SalutesCredit,
+        EntryKind::Debit => EventType::SalutesDebit,
+    };
+    let data = serde_json::to_value(entry).map_err(|e| e.to_string())?;
+    let event = Event { event_id: derived_event_id(key_id, &entry.entry_id), event_type, occurred_at_ms: at_ms, data };
+    Ok(Outboxed { key_id: key_id.to_owned(), event })
+}
+
+/// How many outboxed events one hand-over to the hub carries.
+pub const OUTBOX_BATCH: u32 = 100;
+/// How long a failed hand-over waits before the next try, in milliseconds.
+pub const OUTBOX_RETRY_MS: u64 = 5_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetBalance {
@@ -644,6 +674,30 @@ mod tests {
 
     fn credit(user_id: &str, amount: u64, reason: &str) -> SalutesIn {
         SalutesIn { user_id: user_id.into(), amount, reason: reason.into(), source: Some("partner_portal".into()) }
+    }
+
+    #[test]
+    fn a_new_entry_outboxes_its_event_under_an_id_derived_from_key_and_entry() {
+        let entry = LedgerEntry {
+            entry_id: "le_7".into(),
+            user_id: "4".into(),
+            kind: EntryKind::Debit,
+            amount: 3,
+            balance_after: 97,
+            reason: "event_participation".into(),
+            source: None,
+            idempotency_key: "idem-1".into(),
+            created_at: 1_700_000_000,
+        };
+        let outboxed = entry_event("pk_sandbox_a", &entry, 1_700_000_000_123).unwrap();
+        assert_eq!(outboxed.key_id, "pk_sandbox_a");
+        assert_eq!(outboxed.event.event_type, crate::webhooks::EventType::SalutesDebit);
+        assert_eq!(outboxed.event.event_id, crate::webhooks::derived_event_id("pk_sandbox_a", "le_7"));
+        assert_eq!(outboxed.event.occurred_at_ms, 1_700_000_000_123);
+        assert_eq!(outboxed.event.data["balance_after"], 97);
+        assert_eq!(outboxed.event.event_type.check_data(&outboxed.event.data), Ok(()), "the data fits its event type");
+        let again = entry_event("pk_sandbox_a", &entry, 1_700_000_009_999).unwrap();
+        assert_eq!(again.event.event_id, outboxed.event.event_id, "a second hand-over is the same event");
     }
 
     #[test]

@@ -8,14 +8,21 @@
 //! and its write cannot interleave with another request. Mutations are kept
 //! under their `OnceKey`, so one Idempotency-Key applies once even if the
 //! gate's record of it was lost.
+//!
+//! A credit or debit writes its webhook event to the `outbox` with the
+//! entry, in the same command, and answers; the object's alarm then hands
+//! the outbox to the key's `WebhookHub` in batches and deletes what the hub
+//! took. So the partner never waits on delivery bookkeeping, and no event is
+//! lost between the two objects: a failed hand-over stays in the outbox and
+//! is tried again.
 
 use partner_edge::api::Page;
 use partner_edge::error::Refusal;
 use partner_edge::sandbox::{
-    apply_entry, demo_users, entry_id, ApplyEntry, Balance, ClaimDonation, CreateUser, DonationClaim, DonationClaimIn,
-    EntryKind, FindWallet, GetBalance, GetUser, GetUserWallet, LedgerEntry, LedgerQuery, LinkWallet, ListLedger,
-    OnceKey, PatchUser, SalutesIn, SandboxCommand, SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch,
-    Wallet, WalletOwner,
+    apply_entry, demo_users, entry_event, entry_id, ApplyEntry, Balance, ClaimDonation, CreateUser, DonationClaim,
+    DonationClaimIn, FindWallet, GetBalance, GetUser, GetUserWallet, LedgerEntry, LedgerQuery, LinkWallet, ListLedger,
+    OnceKey, Outboxed, PatchUser, SandboxCommand, SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch, Wallet,
+    WalletOwner, OUTBOX_BATCH, OUTBOX_RETRY_MS,
 };
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
@@ -44,20 +51,50 @@ const SCHEMA: &[&str] = &[
         doc TEXT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL)",
 ];
 
 #[durable_object]
 pub struct PartnerSandbox {
+    state: State,
+    env: Env,
     sql: SqlStorage,
     schema: SchemaOnce,
+    /// Whether this instance knows an alarm is set to hand the outbox over.
+    outbox_armed: std::cell::Cell<bool>,
     /// Whether this instance has seen the demo users in place (they are
     /// never removed), so later calls skip the check.
     seeded: std::cell::Cell<bool>,
 }
 
 impl DurableObject for PartnerSandbox {
-    fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql(), schema: SchemaOnce::default(), seeded: std::cell::Cell::new(false) }
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            sql: state.storage().sql(),
+            state,
+            env,
+            schema: SchemaOnce::default(),
+            outbox_armed: std::cell::Cell::new(false),
+            seeded: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Hands the outbox to the key's webhook hub, a batch at a time.
+    async fn alarm(&self) -> Result<Response> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        self.outbox_armed.set(false);
+        let next = match self.hand_over().await {
+            Ok(true) => Some(0),
+            Ok(false) => None,
+            Err(error) => {
+                worker::console_error!("the sandbox outbox could not reach the webhook hub: {error}");
+                Some(OUTBOX_RETRY_MS)
+            }
+        };
+        if let Some(delay) = next {
+            self.arm_outbox(delay).await?;
+        }
+        Response::ok("handed over")
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -72,7 +109,13 @@ impl DurableObject for PartnerSandbox {
                 SandboxCommand::LinkWallet(c) => reply::<LinkWallet>(&self.link_wallet(&c.user_id, c.wallet, now)?),
                 SandboxCommand::GetUserWallet(c) => reply::<GetUserWallet>(&self.user_wallet(&c.user_id, &c.address)?),
                 SandboxCommand::FindWallet(c) => reply::<FindWallet>(&self.find_wallet(&c.address)?),
-                SandboxCommand::Apply(c) => reply::<ApplyEntry>(&self.apply(c.kind, c.input, &c.once, now)?),
+                SandboxCommand::Apply(c) => {
+                    let applied = self.apply(&c, now)?;
+                    if !self.outbox_armed.get() {
+                        self.arm_outbox(0).await?;
+                    }
+                    reply::<ApplyEntry>(&applied)
+                }
                 SandboxCommand::Balance(c) => reply::<GetBalance>(&self.balance(&c.user_id)?),
                 SandboxCommand::Ledger(c) => reply::<ListLedger>(&self.ledger(&c.query)?),
                 SandboxCommand::ClaimDonation(c) => reply::<ClaimDonation>(&self.claim(c.input, &c.once, now)?),
@@ -210,7 +253,48 @@ impl PartnerSandbox {
         Ok(Ok(user))
     }
 
-    fn apply(&self, kind: EntryKind, input: SalutesIn, once: &OnceKey, now: u64) -> Result<SandboxReply<LedgerEntry>> {
+    /// Sets the alarm `delay_ms` from now, if any event waits in the outbox.
+    async fn arm_outbox(&self, delay_ms: u64) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Waiting {
+            n: i64,
+        }
+        if self.sql.exec("SELECT COUNT(*) AS n FROM outbox", None)?.one::<Waiting>()?.n > 0 {
+            crate::durable::set_alarm_at(&self.state, crate::http::now_ms() + delay_ms).await?;
+            self.outbox_armed.set(true);
+        }
+        Ok(())
+    }
+
+    /// Hands the oldest batch to the hub and deletes it; answers whether more wait.
+    async fn hand_over(&self) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: i64,
+            doc: String,
+        }
+        let rows = self
+            .sql
+            .exec("SELECT seq, doc FROM outbox ORDER BY seq LIMIT ?", vec![i64::from(OUTBOX_BATCH).into()])?
+            .to_array::<Row>()?;
+        let Some(last) = rows.last().map(|row| row.seq) else { return Ok(false) };
+        let items = rows.iter().map(|row| from_json::<Outboxed>(&row.doc)).collect::<Result<Vec<_>>>()?;
+        let key_id = items.first().map(|item| item.key_id.clone()).unwrap_or_default();
+        let events = items.into_iter().map(|item| item.event).collect();
+        let hub = self.env.durable_object(crate::bindings::WEBHOOK_HUB)?.get_by_name(&key_id)?;
+        let request = partner_edge::webhooks::commands::HubRequest {
+            key_id,
+            command: partner_edge::webhooks::commands::HubCommand::PublishBatch(
+                partner_edge::webhooks::commands::PublishBatch { events },
+            ),
+        };
+        crate::durable::send_in::<partner_edge::webhooks::commands::PublishBatch, _>(hub, &request).await?;
+        self.sql.exec("DELETE FROM outbox WHERE seq <= ?", vec![last.into()])?;
+        Ok(rows.len() as u32 == OUTBOX_BATCH)
+    }
+
+    fn apply(&self, command: &ApplyEntry, now: u64) -> Result<SandboxReply<LedgerEntry>> {
+        let (kind, input, once) = (command.kind, command.input.clone(), &command.once);
         let key = once.storage_key();
         if let Some(doc) = first_doc(&self.sql, "SELECT doc FROM ledger WHERE once_key = ?", vec![key.as_str().into()])?
         {
@@ -252,6 +336,9 @@ impl PartnerSandbox {
         user.balance = balance;
         user.updated_at = now;
         self.save_user(&user)?;
+        // The entry's event, in the same command: handed to the hub by the alarm.
+        let outboxed = entry_event(&command.key_id, &entry, command.at_ms).map_err(worker::Error::from)?;
+        self.sql.exec("INSERT INTO outbox (doc) VALUES (?)", vec![to_json(&outboxed)?.into()])?;
         Ok(Ok(entry))
     }
 

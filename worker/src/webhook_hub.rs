@@ -169,6 +169,15 @@ impl DurableObject for WebhookHub {
                     });
                     reply::<Publish>(&published)
                 }
+                HubCommand::PublishBatch(batch) => {
+                    let mut new = 0;
+                    for event in &batch.events {
+                        if self.publish(event, None, None, now).await?.is_some_and(|p| !p.duplicate) {
+                            new += 1;
+                        }
+                    }
+                    reply::<partner_edge::webhooks::commands::PublishBatch>(&new)
+                }
                 HubCommand::ListDeliveries(c) => {
                     reply::<ListDeliveries>(&self.deliveries(&c.subscription_id, &c.query)?)
                 }

@@ -52,6 +52,13 @@ pub struct Publish {
     pub only_subscription: Option<String>,
 }
 
+/// Ingests a batch of events, in order, as `Publish` does each (a sandbox's
+/// outbox hands its events over this way); answers with how many were new.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishBatch {
+    pub events: Vec<Event>,
+}
+
 /// One subscription's delivery log, newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListDeliveries {
@@ -145,6 +152,7 @@ crate::object_commands! {
         DeleteSubscription(DeleteSubscription) => HubReply<Subscription>,
         RotateSecret(RotateSecret) => HubReply<SubscriptionWithSecret>,
         Publish(Publish) => HubReply<Published>,
+        PublishBatch(PublishBatch) => u32,
         ListDeliveries(ListDeliveries) => HubReply<Page<DeliveryLogEntry>>,
         ListFailures(ListFailures) => HubReply<Page<Attempt>>,
         RetryDelivery(RetryDelivery) => HubReply<Delivery>,

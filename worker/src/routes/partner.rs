@@ -128,12 +128,16 @@ async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response
             let input: SalutesIn = json_body(&edge.body)?;
             input.validate()?;
             let kind = if id == RouteId::CreditSalutes { EntryKind::Credit } else { EntryKind::Debit };
-            let entry = run(edge, partner, ApplyEntry { kind, input, once: once_key(partner)? }).await?;
-            let event_type = match entry.kind {
-                EntryKind::Credit => EventType::SalutesCredit,
-                EntryKind::Debit => EventType::SalutesDebit,
+            // The sandbox outboxes the entry's webhook event with the entry
+            // and hands it to the hub after answering.
+            let command = ApplyEntry {
+                kind,
+                input,
+                once: once_key(partner)?,
+                key_id: partner.key.key_id.as_str().to_owned(),
+                at_ms: edge.now_ms,
             };
-            emit_event(edge, &partner.key.key_id, event_type, &entry.entry_id, &entry).await?;
+            let entry = run(edge, partner, command).await?;
             crate::routes::public::publish_entry(edge.env, edge.ctx, &partner.key.key_id, &entry);
             success(status, entry)
         }
