@@ -29,6 +29,7 @@ pub const EDGE_VARS: &[(&str, &str)] = &[
 pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
     ("event_types_are_published_with_schemas_and_examples", event_types_are_published_with_schemas_and_examples),
     ("a_delivery_is_signed_under_both_schemes", a_delivery_is_signed_under_both_schemes),
+    ("a_credit_and_its_replay_deliver_one_event", a_credit_and_its_replay_deliver_one_event),
     ("a_failing_receiver_is_retried_until_it_succeeds", a_failing_receiver_is_retried_until_it_succeeds),
     ("retry_after_on_429_is_honoured", retry_after_on_429_is_honoured),
     ("a_hanging_receiver_times_out_and_is_retried", a_hanging_receiver_times_out_and_is_retried),
@@ -243,6 +244,26 @@ fn a_delivery_is_signed_under_both_schemes(edge: &Edge) {
     assert_eq!(attempt["signing_key_ids"], json!(["whk_1"]));
     assert_eq!(attempt["response_excerpt"], "{\"received\":true}");
     assert!(attempt["latency_ms"].as_u64().is_some());
+}
+
+/// The sandbox's outbox hands a credit's event to the hub after the answer,
+/// and the replay of the same credit (same Idempotency-Key) adds nothing.
+fn a_credit_and_its_replay_deliver_one_event(edge: &Edge) {
+    let client = partner(edge);
+    let route = path("outbox", "ok");
+    subscribe(&client, &receiver().url(&route), json!({"event_types": ["salutes.credit"]}));
+    let body = json!({"user_id": "4", "amount": 7, "reason": "webhook_test"});
+    let key = fresh_idempotency_key();
+    let first = client.mutate("POST", "/api/salutes/credit", &body, &key);
+    let again = client.mutate("POST", "/api/salutes/credit", &body, &key);
+    assert_eq!((first.status, again.status), (201, 201), "{}", again.text());
+    assert_eq!(again.json()["data"], first.json()["data"], "the replay is the first answer");
+    let arrived = receiver().wait_for(&route, 1);
+    assert_eq!(arrived.len(), 1, "the credit's event never left the outbox");
+    assert_eq!(body_json(&arrived[0])["data"], first.json()["data"]);
+    // Give a wrongly doubled hand-over time to show up.
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(receiver().server.requests_to(&route).len(), 1, "one credit, one event");
 }
 
 fn a_failing_receiver_is_retried_until_it_succeeds(edge: &Edge) {
