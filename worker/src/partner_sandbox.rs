@@ -110,8 +110,8 @@ impl DurableObject for PartnerSandbox {
                 SandboxCommand::GetUserWallet(c) => reply::<GetUserWallet>(&self.user_wallet(&c.user_id, &c.address)?),
                 SandboxCommand::FindWallet(c) => reply::<FindWallet>(&self.find_wallet(&c.address)?),
                 SandboxCommand::Apply(c) => {
-                    let applied = self.apply(&c, now)?;
-                    if !self.outbox_armed.get() {
+                    let (applied, outboxed) = self.apply(&c, now)?;
+                    if outboxed && !self.outbox_armed.get() {
                         self.arm_outbox(0).await?;
                     }
                     reply::<ApplyEntry>(&applied)
@@ -253,16 +253,10 @@ impl PartnerSandbox {
         Ok(Ok(user))
     }
 
-    /// Sets the alarm `delay_ms` from now, if any event waits in the outbox.
+    /// Sets the alarm `delay_ms` from now: callers know an event waits.
     async fn arm_outbox(&self, delay_ms: u64) -> Result<()> {
-        #[derive(Deserialize)]
-        struct Waiting {
-            n: i64,
-        }
-        if self.sql.exec("SELECT COUNT(*) AS n FROM outbox", None)?.one::<Waiting>()?.n > 0 {
-            crate::durable::set_alarm_at(&self.state, crate::http::now_ms() + delay_ms).await?;
-            self.outbox_armed.set(true);
-        }
+        crate::durable::set_alarm_at(&self.state, crate::http::now_ms() + delay_ms).await?;
+        self.outbox_armed.set(true);
         Ok(())
     }
 
@@ -293,20 +287,22 @@ impl PartnerSandbox {
         Ok(rows.len() as u32 == OUTBOX_BATCH)
     }
 
-    fn apply(&self, command: &ApplyEntry, now: u64) -> Result<SandboxReply<LedgerEntry>> {
+    /// Applies the entry once per once-key; the flag says whether this call
+    /// wrote a new entry (and so an event to the outbox).
+    fn apply(&self, command: &ApplyEntry, now: u64) -> Result<(SandboxReply<LedgerEntry>, bool)> {
         let (kind, input, once) = (command.kind, command.input.clone(), &command.once);
         let key = once.storage_key();
         if let Some(doc) = first_doc(&self.sql, "SELECT doc FROM ledger WHERE once_key = ?", vec![key.as_str().into()])?
         {
-            return Ok(Ok(from_json(&doc)?));
+            return Ok((Ok(from_json(&doc)?), false));
         }
         let mut user = match self.load_user(&input.user_id)? {
             Ok(user) => user,
-            Err(error) => return Ok(Err(error)),
+            Err(error) => return Ok((Err(error), false)),
         };
         let balance = match apply_entry(&user.user_id, kind, user.balance, input.amount) {
             Ok(balance) => balance,
-            Err(error) => return Ok(Err(error)),
+            Err(error) => return Ok((Err(error), false)),
         };
         #[derive(Deserialize)]
         struct Seq {
@@ -339,7 +335,7 @@ impl PartnerSandbox {
         // The entry's event, in the same command: handed to the hub by the alarm.
         let outboxed = entry_event(&command.key_id, &entry, command.at_ms).map_err(worker::Error::from)?;
         self.sql.exec("INSERT INTO outbox (doc) VALUES (?)", vec![to_json(&outboxed)?.into()])?;
-        Ok(Ok(entry))
+        Ok((Ok(entry), true))
     }
 
     fn balance(&self, user_id: &str) -> Result<SandboxReply<Balance>> {
