@@ -39,6 +39,11 @@ pub fn text(value: &Value) -> String {
     }
 }
 
+/// `[[name, value], …]` (how the edge lists headers) as `name: value` lines.
+pub fn header_lines(pairs: &Value) -> String {
+    pairs.as_array().into_iter().flatten().map(|p| format!("{}: {}\n", text(&p[0]), text(&p[1]))).collect()
+}
+
 /// `value` pretty-printed (a string that holds JSON is parsed first).
 pub fn pretty(value: &Value) -> String {
     let parsed = value.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok());
@@ -109,6 +114,11 @@ pub fn action_of(event: &web_sys::Event) -> Option<(String, String)> {
 
 /// What a page knows of one JSON fetch: `None` while loading.
 pub type Answer = RwSignal<Option<Result<Value, String>>>;
+
+/// Reads what `state` holds once it has loaded, without tracking it.
+pub fn read_loaded<R>(state: Answer, read: impl FnOnce(&Value) -> Option<R>) -> Option<R> {
+    state.with_untracked(|s| s.as_ref()?.as_ref().ok().and_then(read))
+}
 
 /// Renders an [`Answer`] as markup: a loading line, an alert, or `render(data)`.
 pub fn shown(

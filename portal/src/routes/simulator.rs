@@ -199,14 +199,12 @@ fn fill_example(catalogue: Answer) {
         .find(|(_, name)| *name == scenario)
         .and_then(|(named, _)| Scenario::Named(*named).steps().first().map(|t| t.as_str().to_owned()))
         .unwrap_or(scenario);
-    let example = catalogue.with_untracked(|c| {
-        c.as_ref().and_then(|r| r.as_ref().ok()).and_then(|v| {
-            v["data"]["event_types"]
-                .as_array()?
-                .iter()
-                .find(|t| t["event_type"] == first.as_str())
-                .map(|t| t["example"]["data"].clone())
-        })
+    let example = markup::read_loaded(catalogue, |v| {
+        v["data"]["event_types"]
+            .as_array()?
+            .iter()
+            .find(|t| t["event_type"] == first.as_str())
+            .map(|t| t["example"]["data"].clone())
     });
     if let Some(example) = example {
         markup::set_value("sim-data", &serde_json::to_string_pretty(&example).unwrap_or_default());
@@ -304,10 +302,6 @@ fn commands_markup(key: &crate::key::Credentials, body: &Value) -> String {
     out
 }
 
-fn headers_text(headers: &Value) -> String {
-    headers.as_array().into_iter().flatten().map(|p| format!("{}: {}\n", text(&p[0]), text(&p[1]))).collect()
-}
-
 fn simulation_markup(data: &Value) -> String {
     let mut out = String::new();
     if let Some(secrets) = data["generated_secrets"].as_object() {
@@ -351,7 +345,7 @@ fn simulation_markup(data: &Value) -> String {
             esc(&text(&request["method"])),
             esc(&text(&request["url"])),
             esc(&send["signed_with"].as_array().into_iter().flatten().map(text).collect::<Vec<_>>().join(", ")),
-            pre("request headers", &headers_text(&request["headers"])),
+            pre("request headers", &markup::header_lines(&request["headers"])),
             pre("request body", &markup::pretty(&request["body"])),
         );
         let _ = write!(
@@ -360,7 +354,7 @@ fn simulation_markup(data: &Value) -> String {
             badge(ok, &status),
             response["latency_ms"].as_u64().unwrap_or(0),
             response["error"].as_str().map(|e| format!(" ({})", esc(e))).unwrap_or_default(),
-            pre("answer headers", &headers_text(&send["response_headers"])),
+            pre("answer headers", &markup::header_lines(&send["response_headers"])),
             pre("answer excerpt", &text(&response["body_excerpt"])),
         );
     }
