@@ -24,6 +24,7 @@ const INBOXES: &str = "/api/partner/webhooks/inboxes";
 const EVENT_TYPES: &str = "/api/public/webhooks/event-types";
 const STATES: &[&str] = &["queued", "processing", "succeeded", "retrying", "failed_dead_letter"];
 const PAGE: u32 = 10;
+const LIVE_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[component]
 pub fn Webhooks() -> impl IntoView {
@@ -116,12 +117,18 @@ fn console(catalogue: Answer) -> AnyView {
     refresh_subs();
     refresh_inboxes();
     // The open log and inbox refresh live; a refresh that brings nothing new
-    // leaves the page (and the focus in it) alone.
+    // leaves the page (and the focus in it) alone. Every refresh is a signed
+    // call from the key's webhook budget (120 a minute by default, shared
+    // with the partner's own integration), so at most two per LIVE_REFRESH,
+    // and none while the tab is hidden.
     let live = move || {
-        refresh_log();
-        refresh_captures();
+        let hidden = web_sys::window().and_then(|w| w.document()).is_some_and(|d| d.hidden());
+        if !hidden {
+            refresh_log();
+            refresh_captures();
+        }
     };
-    if let Ok(timer) = set_interval_with_handle(live, std::time::Duration::from_secs(2)) {
+    if let Ok(timer) = set_interval_with_handle(live, LIVE_REFRESH) {
         on_cleanup(move || timer.clear());
     }
 
@@ -345,13 +352,7 @@ fn console(catalogue: Answer) -> AnyView {
             }
             "verify" => {
                 let Some(capture) = find(captures, "capture_id", &id) else { return };
-                let headers = capture["headers"]
-                    .as_array()
-                    .map(|pairs| {
-                        pairs.iter().map(|p| format!("{}: {}", text(&p[0]), text(&p[1]))).collect::<Vec<_>>().join("\n")
-                    })
-                    .unwrap_or_default();
-                markup::set_value("verify-headers", &headers);
+                markup::set_value("verify-headers", &markup::header_lines(&capture["headers"]));
                 markup::set_value("verify-body", &text(&capture["body"]));
                 markup::reveal("verifier-heading");
             }
@@ -413,10 +414,8 @@ fn console(catalogue: Answer) -> AnyView {
 }
 
 /// The entry of `list`'s data whose `field` is `id`.
-pub(crate) fn find(list: Answer, field: &str, id: &str) -> Option<Value> {
-    list.with_untracked(|l| {
-        l.as_ref()?.as_ref().ok()?["data"].as_array()?.iter().find(|entry| entry[field] == id).cloned()
-    })
+fn find(list: Answer, field: &str, id: &str) -> Option<Value> {
+    markup::read_loaded(list, |l| l["data"].as_array()?.iter().find(|entry| entry[field] == id).cloned())
 }
 
 pub(crate) fn event_types(catalogue: &Value) -> Vec<String> {
@@ -424,7 +423,7 @@ pub(crate) fn event_types(catalogue: &Value) -> Vec<String> {
 }
 
 fn catalogue_types(catalogue: Answer) -> Vec<String> {
-    catalogue.with_untracked(|c| c.as_ref().and_then(|r| r.as_ref().ok()).map(event_types).unwrap_or_default())
+    markup::read_loaded(catalogue, |c| Some(event_types(c))).unwrap_or_default()
 }
 
 fn time(value: &Value) -> String {
@@ -655,14 +654,8 @@ fn captures_markup(answer: &Value) -> String {
         } else {
             out.push_str("<p class=\"muted\">Not checked: no subscription of yours delivers here.</p>");
         }
-        let headers = capture["headers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| format!("{}: {}\n", text(&p[0]), text(&p[1])))
-            .collect::<String>();
         out.push_str("<details><summary>Headers and body</summary>");
-        out.push_str(&pre("captured headers", &headers));
+        out.push_str(&pre("captured headers", &markup::header_lines(&capture["headers"])));
         out.push_str(&pre("captured body", &markup::pretty(&capture["body"])));
         out.push_str("</details>");
         out.push_str(&markup::button("verify", &id, "Check in the verifier", &id));
