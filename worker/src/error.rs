@@ -137,6 +137,11 @@ impl From<FieldError> for ApiError {
     }
 }
 
+/// For objects, whose handlers return `worker::Result`: the error as text.
+pub fn api_to_worker(error: ApiError) -> worker::Error {
+    worker::Error::from(format!("{error:?}"))
+}
+
 impl From<worker::Error> for ApiError {
     fn from(error: worker::Error) -> Self {
         ApiError::internal(error.to_string())

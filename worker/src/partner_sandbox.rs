@@ -275,14 +275,10 @@ impl PartnerSandbox {
         let items = rows.iter().map(|row| from_json::<Outboxed>(&row.doc)).collect::<Result<Vec<_>>>()?;
         let key_id = items.first().map(|item| item.key_id.clone()).unwrap_or_default();
         let events = items.into_iter().map(|item| item.event).collect();
-        let hub = self.env.durable_object(crate::bindings::WEBHOOK_HUB)?.get_by_name(&key_id)?;
-        let request = partner_edge::webhooks::commands::HubRequest {
-            key_id,
-            command: partner_edge::webhooks::commands::HubCommand::PublishBatch(
-                partner_edge::webhooks::commands::PublishBatch { events },
-            ),
-        };
-        crate::durable::send_in::<partner_edge::webhooks::commands::PublishBatch, _>(hub, &request).await?;
+        let batch = partner_edge::webhooks::commands::PublishBatch { events };
+        crate::routes::webhooks::call_webhook_hub(&self.env, &key_id, batch)
+            .await
+            .map_err(crate::error::api_to_worker)?;
         self.sql.exec("DELETE FROM outbox WHERE seq <= ?", vec![last.into()])?;
         Ok(rows.len() as u32 == OUTBOX_BATCH)
     }

@@ -43,6 +43,7 @@ use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::durable::{first_doc, from_json, reply, serve, sql_int, to_json, Doc, SchemaOnce};
+use crate::error::api_to_worker;
 use crate::http::{fetch_bounded, now_ms, random_bytes, webhook_post};
 use crate::{bindings, config};
 
@@ -324,10 +325,6 @@ fn lits(states: &[DeliveryState]) -> String {
 const WAITING: [DeliveryState; 2] = [DeliveryState::Queued, DeliveryState::Retrying];
 const PENDING: [DeliveryState; 3] = [DeliveryState::Queued, DeliveryState::Retrying, DeliveryState::Processing];
 const FINISHED: [DeliveryState; 2] = [DeliveryState::Succeeded, DeliveryState::FailedDeadLetter];
-
-fn api_to_worker(error: crate::error::ApiError) -> worker::Error {
-    worker::Error::from(format!("{error:?}"))
-}
 
 /// What every attempt of one alarm's batch shares, read from the environment
 /// once. A broken setting fails each attempt (and spends its budget) rather
