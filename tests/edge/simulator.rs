@@ -9,7 +9,7 @@ use partner_edge::webhooks::{verify_delivery, EventType, WebhookSecret, HEADER_I
 use partner_edge_tests::{fresh_idempotency_key, unix_now, Answer, Edge, PartnerClient, TestServer};
 use serde_json::{json, Value};
 
-use crate::webhooks::subscribe;
+use crate::webhooks::{rotate, subscribe};
 use crate::EdgeTest;
 
 pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
@@ -205,14 +205,8 @@ fn scenarios_reach_a_subscription_and_are_never_stored(edge: &Edge) {
     let drills = json!({"subscription_id": id, "drills": ["signed", "rotation_overlap"]});
     let before = simulate(&client, &drills).json()["data"].clone();
     assert_eq!(grades(&before)[1], ("rotation_overlap".into(), "skipped".into()));
-    let rotated = client.mutate(
-        "POST",
-        &format!("/api/partner/webhooks/{id}/rotate-secret"),
-        &json!({}),
-        &fresh_idempotency_key(),
-    );
-    assert_eq!(rotated.status, 200, "{}", rotated.text());
-    held.lock().unwrap().push(WebhookSecret::parse(rotated.json()["data"]["secret"].as_str().unwrap()).unwrap());
+    let rotated = rotate(&client, &id);
+    held.lock().unwrap().push(WebhookSecret::parse(rotated["secret"].as_str().unwrap()).unwrap());
     let after = simulate(&client, &drills).json()["data"].clone();
     assert_eq!(grades(&after), [("signed".into(), "passed".into()), ("rotation_overlap".into(), "passed".into())]);
     let overlap = after["sends"].as_array().unwrap().iter().find(|s| s["drill"] == "rotation_overlap").unwrap();
@@ -308,13 +302,7 @@ fn an_inbox_captures_real_deliveries_in_place_and_verifies_them(edge: &Edge) {
     assert_eq!(log["data"][0]["state"], "succeeded", "{log:#}");
 
     // After a rotation both secrets sign, and the capture says which verified which scheme.
-    let rotated = client.mutate(
-        "POST",
-        &format!("/api/partner/webhooks/{subscription}/rotate-secret"),
-        &json!({}),
-        &fresh_idempotency_key(),
-    );
-    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    rotate(&client, &subscription);
     client.mutate("POST", &format!("/api/partner/webhooks/{subscription}/test"), &json!({}), &fresh_idempotency_key());
     let newest = captures(&client, &inbox_id, 2).remove(0);
     let check = &newest["verification"];

@@ -103,6 +103,18 @@ fn partner(edge: &Edge) -> PartnerClient<'_> {
     edge.partner("live", &["webhooks", "credit", "read", "donation"])
 }
 
+/// Rotates a subscription's secret; the answer's data (the new secret, shown once).
+pub fn rotate(client: &PartnerClient<'_>, subscription: &str) -> Value {
+    let rotated = client.mutate(
+        "POST",
+        &format!("/api/partner/webhooks/{subscription}/rotate-secret"),
+        &json!({}),
+        &fresh_idempotency_key(),
+    );
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    rotated.json()["data"].clone()
+}
+
 pub fn subscribe(client: &PartnerClient<'_>, url: &str, filter: Value) -> (String, String) {
     let mut body = json!({"url": url, "description": "test receiver"});
     for (name, value) in filter.as_object().unwrap() {
@@ -353,14 +365,7 @@ fn rotation_signs_with_both_secrets_during_the_overlap(edge: &Edge) {
     let client = partner(edge);
     let route = path("rotate", "ok");
     let (subscription, old) = subscribe(&client, &receiver().url(&route), json!({"receive_all": true}));
-    let rotated = client.mutate(
-        "POST",
-        &format!("/api/partner/webhooks/{subscription}/rotate-secret"),
-        &json!({}),
-        &fresh_idempotency_key(),
-    );
-    assert_eq!(rotated.status, 200, "{}", rotated.text());
-    let data = rotated.json()["data"].clone();
+    let data = rotate(&client, &subscription);
     let new = data["secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     assert_eq!(data["current_secret_id"], "whk_2");
