@@ -32,7 +32,9 @@ export function startEdge(bindings = {}, options = {}) {
     ...workerOptions,
     name: 'partner-edge',
     modules: true,
-    scriptPath: join(ROOT, 'worker/build/index.js'),
+    scriptPath: join(ROOT, 'worker/entry.mjs'),
+    // worker-build's output is ES modules; wrangler bundles it, Miniflare reads it as it is.
+    modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
     bindings: {
       ...workerOptions.bindings,
       EDGE_ENV: 'local',
@@ -53,6 +55,31 @@ export function startEdge(bindings = {}, options = {}) {
       rmSync(state, { recursive: true, force: true });
     },
   };
+}
+
+/** Starts the plain JavaScript gate (bench/baseline/worker.mjs) on fresh state. */
+export function startBaseline(options = {}) {
+  const state = mkdtempSync(join(tmpdir(), 'pe-baseline-'));
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(ROOT, 'bench/baseline/worker.mjs'),
+    kvNamespaces: ['KEYS'],
+    durableObjects: { GATE: 'Gate' },
+    kvPersist: join(state, 'kv'),
+    durableObjectsPersist: join(state, 'do'),
+    host: '127.0.0.1',
+    port: 0,
+    ...options,
+  });
+  return { mf, dispose: async () => { await mf.dispose(); rmSync(state, { recursive: true, force: true }); } };
+}
+
+/** Gives the baseline the same key the edge minted, the simple way: the record, secret included, in KV. */
+export async function seedBaselineKey(mf, key, scopes) {
+  const kv = await mf.getKVNamespace('KEYS');
+  await kv.put(`key:${key.key_id}`, JSON.stringify({
+    secret: key.secret, scopes, rate_limit_per_minute: 100000, name: 'bench', environment: 'live',
+  }));
 }
 
 /** Mints a live key with the given scopes and the highest per-key limit. */

@@ -3,17 +3,25 @@
 // one scenario. Prints self time per function (wasm functions carry their
 // Rust names) and per stage, and writes the raw .cpuprofile for DevTools.
 //
-//   bash scripts/edge.sh bench-profile [--seconds S] [--connections C] [me|credit|errors]
+//   bash scripts/edge.sh bench-profile [--seconds S] [--connections C] [--baseline] [me|credit|errors]
+//
+// With --baseline it profiles the plain JavaScript gate (bench/baseline/)
+// under the same load instead, so both sides' costs can be set side by side.
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { ROOT, load, mintKey, startEdge } from './edge.mjs';
+import { ROOT, load, mintKey, seedBaselineKey, startBaseline, startEdge } from './edge.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '8' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '8' },
+    baseline: { type: 'boolean', default: false },
+  },
 });
 const scenarioName = positionals[0] ?? 'me';
 
@@ -36,10 +44,19 @@ const STAGES = [
 ];
 const IDLE = /^\((idle|root)\)$/;
 
-const { mf, dispose } = startEdge({ RATE_LIMIT_PUBLIC_API_PER_MIN: '100000000' }, { inspectorPort: port });
+const side = values.baseline ? 'baseline' : 'edge';
+const { mf, dispose } = values.baseline
+  ? startBaseline({ inspectorPort: port })
+  : startEdge({ RATE_LIMIT_PUBLIC_API_PER_MIN: '100000000' }, { inspectorPort: port });
 try {
   const base = (await mf.ready).toString().replace(/\/$/, '');
-  const key = await mintKey(base, ['read', 'credit']);
+  let key;
+  if (values.baseline) {
+    key = { key_id: `pk_live_${randomBytes(12).toString('hex')}`, secret: `sk_live_${randomBytes(32).toString('hex')}` };
+    await seedBaselineKey(mf, key, ['read', 'credit']);
+  } else {
+    key = await mintKey(base, ['read', 'credit']);
+  }
   const scenario = {
     me: { url: `${base}/api/partner/me`, method: 'GET', key_id: key.key_id, secret: key.secret },
     credit: {
@@ -51,7 +68,7 @@ try {
   await load(scenario, 2, Number(values.connections)); // warm-up
 
   const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  const target = targets.find((t) => t.webSocketDebuggerUrl && /partner-edge/.test(t.id + t.title)) ?? targets[0];
+  const target = targets.find((t) => t.webSocketDebuggerUrl && (values.baseline || /partner-edge/.test(t.id + t.title))) ?? targets[0];
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   let next = 1;
@@ -72,7 +89,7 @@ try {
   const { result: { profile } } = await call('Profiler.stop');
   ws.close();
 
-  const out = join(ROOT, `target/profile-${scenarioName}.cpuprofile`);
+  const out = join(ROOT, `target/profile-${side}-${scenarioName}.cpuprofile`);
   writeFileSync(out, JSON.stringify(profile));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
@@ -85,7 +102,7 @@ try {
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const busy = [...self.entries()].filter(([n]) => !IDLE.test(n)).reduce((a, [, t]) => a + t, 0);
   const requests = result.rps * Number(values.seconds);
-  console.log(`${scenarioName}: ${result.rps.toFixed(0)} req/s while profiled; ${(busy / 1000).toFixed(0)} ms busy of ${(total / 1000).toFixed(0)} ms sampled`);
+  console.log(`${side}, ${scenarioName}: ${result.rps.toFixed(0)} req/s while profiled; ${(busy / 1000).toFixed(0)} ms busy of ${(total / 1000).toFixed(0)} ms sampled`);
   console.log(`≈ ${(busy / requests).toFixed(1)} µs of isolate CPU per request\n`);
   const stages = new Map();
   for (const [name, t] of self) {

@@ -10,12 +10,8 @@
 // POST /api/salutes/credit), errors (unsigned GET /developers/api-errors.json).
 // Prints median req/s, p50 and p99 for each and the edge/baseline ratios.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Miniflare } from 'miniflare';
-import { ROOT, load, median, mintKey, startEdge } from './edge.mjs';
+import { load, median, mintKey, seedBaselineKey, startBaseline, startEdge } from './edge.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,21 +22,6 @@ const { values, positionals } = parseArgs({
   },
 });
 const scenarios = positionals.length > 0 ? positionals : ['me', 'credit', 'errors'];
-
-function startBaseline() {
-  const state = mkdtempSync(join(tmpdir(), 'pe-baseline-'));
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: join(ROOT, 'bench/baseline/worker.mjs'),
-    kvNamespaces: ['KEYS'],
-    durableObjects: { GATE: 'Gate' },
-    kvPersist: join(state, 'kv'),
-    durableObjectsPersist: join(state, 'do'),
-    host: '127.0.0.1',
-    port: 0,
-  });
-  return { mf, dispose: async () => { await mf.dispose(); rmSync(state, { recursive: true, force: true }); } };
-}
 
 function signed(key, method, path, body, { timestamp = Math.floor(Date.now() / 1000), nonce, secret, idem } = {}) {
   nonce ??= randomBytes(16).toString('hex');
@@ -88,10 +69,7 @@ try {
   };
   const scopes = ['read', 'credit', 'debit', 'ledger', 'donation', 'users'];
   const key = await mintKey(bases.edge, scopes);
-  const kv = await baseline.mf.getKVNamespace('KEYS');
-  await kv.put(`key:${key.key_id}`, JSON.stringify({
-    secret: key.secret, scopes, rate_limit_per_minute: 100000, name: 'bench', environment: 'live',
-  }));
+  await seedBaselineKey(baseline.mf, key, scopes);
 
   const answers = { edge: await probe(bases.edge, key), baseline: await probe(bases.baseline, key) };
   let agree = true;

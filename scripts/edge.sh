@@ -164,7 +164,7 @@ build_worker() {
   build_step worker worker/build/index.js \
     bash -c 'cd worker && worker-build --release && { [ "${PE_WASM_NAMES:-0}" = 1 ] ||
       "$WASM_OPT_BIN" --strip-debug --strip-producers build/index_bg.wasm -o build/index_bg.wasm; }' -- \
-    worker/src worker/build.rs worker/Cargo.toml shared scripts/edge.sh
+    worker/src worker/build.rs worker/Cargo.toml worker/entry.mjs shared scripts/edge.sh
 }
 
 build() {

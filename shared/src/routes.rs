@@ -1411,20 +1411,20 @@ pub enum RouteMatch<'a> {
 /// `/things/export`, never `/things/{id}` with the id `export`.
 pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
     let method = Method::parse(method);
-    let segments: Vec<&str> = path.split('/').collect();
-    let mut best: Option<Vec<bool>> = None;
+    let mut best: Option<u64> = None;
     let mut candidates: Vec<(&Route, PathParams<'a>)> = Vec::new();
 
     for route in ROUTES {
-        let Some((specificity, params)) = match_template(route.path, &segments) else {
+        let Some((specificity, params)) = match_template(route.path, path) else {
             continue;
         };
-        match best.as_ref().map(|current| specificity.cmp(current)) {
+        match best.map(|current| specificity.cmp(&current)) {
             Some(std::cmp::Ordering::Less) => continue,
             Some(std::cmp::Ordering::Equal) => candidates.push((route, params)),
             _ => {
                 best = Some(specificity);
-                candidates = vec![(route, params)];
+                candidates.clear();
+                candidates.push((route, params));
             }
         }
     }
@@ -1446,27 +1446,44 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
     RouteMatch::MethodNotAllowed { allow }
 }
 
-/// Matches one template against the request's segments. Returns, per
-/// segment, whether it was literal (for ranking), and the captured params.
-fn match_template<'a>(template: &'static str, segments: &[&'a str]) -> Option<(Vec<bool>, PathParams<'a>)> {
-    let pattern: Vec<&'static str> = template.split('/').collect();
-    if pattern.len() != segments.len() {
-        return None;
-    }
-    let mut specificity = Vec::with_capacity(pattern.len());
+/// The path and `?query` of an absolute URL as the runtime serialises it
+/// (WHATWG), without parsing the rest: in an http(s) serialisation the path
+/// begins at the first `/` after `scheme://` and is never empty, and `?` and
+/// `#` cannot appear before it. A fragment, never sent by clients, is cut.
+pub fn path_and_query(url: &str) -> &str {
+    let authority = url.find("://").map_or(0, |i| i + 3);
+    let rest = url[authority..].find('/').map_or("", |i| &url[authority + i..]);
+    rest.split_once('#').map_or(rest, |(before, _)| before)
+}
+
+/// The path alone of a [`path_and_query`].
+pub fn path_of(path_and_query: &str) -> &str {
+    path_and_query.split_once('?').map_or(path_and_query, |(path, _)| path)
+}
+
+/// Matches one template against the request path, segment by segment,
+/// without allocating unless it captures a parameter. Returns the
+/// specificity (one bit per segment, the first segment highest, set where
+/// the template is literal there: of two matching templates the one that
+/// is literal earlier wins) and the captured params.
+fn match_template<'a>(template: &'static str, path: &'a str) -> Option<(u64, PathParams<'a>)> {
+    let mut specificity = 0u64;
     let mut params = Vec::new();
-    for (expected, actual) in pattern.iter().zip(segments) {
+    let mut pattern = template.split('/');
+    for (depth, actual) in path.split('/').enumerate() {
+        let expected = pattern.next()?;
+        if depth >= 64 {
+            return None; // no template is this deep
+        }
+        specificity <<= 1;
         match expected.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
-            Some(name) if !actual.is_empty() => {
-                specificity.push(false);
-                params.push((name, *actual));
-            }
+            Some(name) if !actual.is_empty() => params.push((name, actual)),
             Some(_) => return None,
-            None if expected == actual => specificity.push(true),
+            None if expected == actual => specificity |= 1,
             None => return None,
         }
     }
-    Some((specificity, PathParams(params)))
+    pattern.next().is_none().then_some((specificity, PathParams(params)))
 }
 
 #[cfg(test)]
@@ -1563,17 +1580,32 @@ mod tests {
     }
 
     #[test]
+    fn the_path_and_query_come_from_the_serialised_url_without_parsing_it() {
+        for (url, expected, path) in [
+            ("https://edge.example/api/partner/me", "/api/partner/me", "/api/partner/me"),
+            ("http://127.0.0.1:8787/api/x?a=1&b=%2F", "/api/x?a=1&b=%2F", "/api/x"),
+            ("https://edge.example/", "/", "/"),
+            ("https://user:pw@edge.example:443/p?q#frag", "/p?q", "/p"),
+            ("https://edge.example/a/b?next=https://x.example/y", "/a/b?next=https://x.example/y", "/a/b"),
+        ] {
+            assert_eq!(path_and_query(url), expected, "{url}");
+            assert_eq!(path_of(path_and_query(url)), path, "{url}");
+        }
+    }
+
+    #[test]
     fn templates_capture_params_and_prefer_literal_segments() {
-        let segments: Vec<&str> = "/things/42/parts".split('/').collect();
-        let (spec, params) = match_template("/things/{id}/parts", &segments).unwrap();
+        let (spec, params) = match_template("/things/{id}/parts", "/things/42/parts").unwrap();
         assert_eq!(params.get("id"), Some("42"));
-        assert_eq!(spec, vec![true, true, false, true]);
-        let literal: Vec<&str> = "/things/export".split('/').collect();
-        let (literal_spec, _) = match_template("/things/export", &literal).unwrap();
-        let (param_spec, _) = match_template("/things/{id}", &literal).unwrap();
+        assert_eq!(spec, 0b1101, "literal, literal, parameter, literal");
+        let (literal_spec, _) = match_template("/things/export", "/things/export").unwrap();
+        let (param_spec, _) = match_template("/things/{id}", "/things/export").unwrap();
         assert!(literal_spec > param_spec);
-        let empty: Vec<&str> = "/things//parts".split('/').collect();
-        assert!(match_template("/things/{id}/parts", &empty).is_none());
+        assert!(match_template("/things/{id}/parts", "/things//parts").is_none());
+        assert!(match_template("/things/{id}", "/things/42/parts").is_none(), "a longer path");
+        assert!(match_template("/things/{id}/parts", "/things/42").is_none(), "a shorter path");
+        let deep = "/x".repeat(70);
+        assert!(match_template("/x", &deep).is_none());
     }
 
     #[test]

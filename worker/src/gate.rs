@@ -10,7 +10,9 @@ use partner_edge::gate::{
 };
 use partner_edge::partner::{KeyId, PartnerKeyRecord, Scope};
 use partner_edge::signing::{SignatureHeader, SignedParts};
-use worker::{Env, Request};
+use worker::Env;
+
+use crate::http::Incoming;
 
 use crate::durable::send;
 use crate::error::ApiError;
@@ -32,7 +34,7 @@ pub enum Passed {
     StoredAnswer { rate: RateVerdict, response: StoredResponse },
 }
 
-fn header(req: &Request, name: &'static str) -> Result<Option<String>, ApiError> {
+fn header(req: &Incoming, name: &'static str) -> Result<Option<String>, ApiError> {
     Ok(req.headers().get(name)?.filter(|v| !v.is_empty()))
 }
 
@@ -48,7 +50,7 @@ pub struct GateInput<'a> {
     pub config: &'a GateConfig,
 }
 
-pub async fn verify_partner_request(req: &Request, env: &Env, input: GateInput<'_>) -> Result<Passed, ApiError> {
+pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<'_>) -> Result<Passed, ApiError> {
     let gate_config = input.config;
 
     // 401 unauthorized: missing, malformed, unknown, disabled or expired key.

@@ -4,7 +4,7 @@ use partner_edge::api::{RequestId, Success, REQUEST_ID_HEADER};
 use partner_edge::gate::RateVerdict;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{console_error, Date, Headers, Response};
+use worker::{console_error, wasm_bindgen, web_sys, Date, Headers, Response, ResponseBody};
 
 use crate::error::ApiError;
 
@@ -39,6 +39,30 @@ pub fn with_request_id(mut response: Response, request_id: &RequestId) -> Respon
     response
 }
 
+/// Hands a response to the runtime. A body goes over as a view of wasm
+/// memory, which the runtime's `Response` copies once, where workers-rs
+/// would first copy it into a separately allocated `Uint8Array`.
+pub fn into_runtime(response: Response) -> web_sys::Response {
+    let (init, body) = response.into_parts();
+    let init = web_sys::ResponseInit::from(init);
+    let built = match body {
+        ResponseBody::Body(mut bytes) => web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init),
+        ResponseBody::Stream(stream) => web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init),
+        ResponseBody::Empty => web_sys::Response::new_with_opt_str_and_init(None, &init),
+    };
+    built.unwrap_or_else(|refused| {
+        // Only a status the runtime refuses (or a body on a null-body status)
+        // gets here: a bug, answered in the taxonomy rather than dropped.
+        console_error!("the runtime refused a response: {refused:?}");
+        let fallback = web_sys::ResponseInit::new();
+        fallback.set_status(500);
+        let body = r#"{"success":false,"error":"server_error","message":"the edge built an answer it could not send","request_id":null}"#;
+        web_sys::Response::new_with_opt_str_and_init(Some(body), &fallback).unwrap_or_else(|_| {
+            web_sys::Response::new().unwrap_or_else(|_| wasm_bindgen::JsCast::unchecked_into(wasm_bindgen::JsValue::NULL))
+        })
+    })
+}
+
 /// `{"success":true,"data":…}` with the given status, never cached.
 pub fn success<T: Serialize>(status: u16, data: T) -> Result<Response, ApiError> {
     let mut response = Response::from_json(&Success::new(data))?.with_status(status);
@@ -53,8 +77,56 @@ pub fn paginated<T: Serialize>(status: u16, data: T, meta: partner_edge::api::Pa
     Ok(response)
 }
 
+/// The request as the runtime hands it over, read lazily. The method and URL
+/// are copied out once; headers, body and the parsed URL only when a handler
+/// asks. (workers-rs's `Request` also parses the `cf` object on arrival,
+/// which no route here reads and which costs as much as the whole route
+/// table lookup.)
+pub struct Incoming {
+    raw: web_sys::Request,
+    method: String,
+    url: String,
+}
+
+impl Incoming {
+    pub fn new(raw: web_sys::Request) -> Self {
+        let method = raw.method();
+        let url = raw.url();
+        Self { raw, method, url }
+    }
+
+    /// The method exactly as sent (upper-case for the standard ones).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path, percent-encoded as the runtime serialised it.
+    pub fn path(&self) -> &str {
+        partner_edge::routes::path_of(self.path_and_query())
+    }
+
+    /// The path and `?query`, as signed by partners.
+    pub fn path_and_query(&self) -> &str {
+        partner_edge::routes::path_and_query(&self.url)
+    }
+
+    /// The whole URL, parsed.
+    pub fn url(&self) -> Result<url::Url, ApiError> {
+        url::Url::parse(&self.url).map_err(|e| ApiError::internal(format!("the runtime gave an unparsable URL: {e}")))
+    }
+
+    pub fn headers(&self) -> worker::Headers {
+        worker::Headers(self.raw.headers())
+    }
+
+    /// The runtime's request, for its body.
+    pub fn inner(&self) -> &web_sys::Request {
+        &self.raw
+    }
+}
+
 /// The query string's pairs, percent-decoded, in order.
-pub fn query_pairs(req: &worker::Request) -> Result<Vec<(String, String)>, ApiError> {
+pub fn query_pairs(req: &Incoming) -> Result<Vec<(String, String)>, ApiError> {
     Ok(req.url()?.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
 }
 

@@ -5,7 +5,14 @@
 //! and leaves with `X-Request-Id` set. Failures become the error taxonomy's
 //! JSON in exactly one place, [`error::ApiError::into_response`].
 
-use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Poll, Waker};
+
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
+use worker::{
+    event, wasm_bindgen_futures, web_sys, worker_sys, Context, Env, Response, ScheduleContext, ScheduledEvent,
+};
 
 mod bindings;
 mod client_rate_limit;
@@ -34,12 +41,28 @@ pub use route_usage::RouteUsage;
 pub use status_monitor::StatusMonitor;
 pub use webhook_hub::WebhookHub;
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+/// The fetch entry point, in place of `#[event(fetch)]`: the answer is
+/// polled once right here, and one that needs no I/O (the catalogues, the
+/// OpenAPI document, most refusals) goes back as a `Response` at once. Only
+/// an answer still waiting on I/O becomes a `Promise`, driven by the
+/// wasm-bindgen executor from then on; re-polling a future under a new
+/// waker is what the `Future` contract allows.
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker_sys::Context) -> JsValue {
+    let mut answer: Pin<Box<dyn Future<Output = Response>>> = Box::pin(answer(req, env, Context::new(ctx)));
+    match answer.as_mut().poll(&mut std::task::Context::from_waker(Waker::noop())) {
+        Poll::Ready(response) => http::into_runtime(response).into(),
+        Poll::Pending => {
+            wasm_bindgen_futures::future_to_promise(async move { Ok(http::into_runtime(answer.await).into()) }).into()
+        }
+    }
+}
+
+async fn answer(req: web_sys::Request, env: Env, ctx: Context) -> Response {
     let request_id = http::fresh_request_id();
     let started_ms = http::now_ms();
     let mut family = partner_edge::latency::UNMATCHED_FAMILY;
-    let response = match router::dispatch(req, &env, &ctx, &request_id, &mut family).await {
+    let response = match router::dispatch(http::Incoming::new(req), &env, &ctx, &request_id, &mut family).await {
         Ok(response) => response,
         Err(error) => {
             error.log_once(&request_id);
@@ -47,7 +70,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
     };
     latency::record(&env, &ctx, family, response.status_code(), started_ms);
-    Ok(http::with_request_id(response, &request_id))
+    http::with_request_id(response, &request_id)
 }
 
 /// The cron trigger (`wrangler.toml`): re-arms the status monitor if its alarm ever stopped.

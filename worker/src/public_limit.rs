@@ -8,20 +8,22 @@
 //! sets it too; a request without it shares one `unknown` bucket.
 
 use partner_edge::gate::{GateConfig, GateError, PeekAtWindow, RateVerdict, TakeFromWindow, WindowRequest};
-use worker::{Env, Request, Stub};
+use worker::{Env, Stub};
+
+use crate::http::Incoming;
 
 use crate::bindings;
 use crate::durable::send;
 use crate::error::ApiError;
 
 /// The client's window object for one purpose (`public`, `admin-auth-failures`).
-pub fn client_window(req: &Request, env: &Env, purpose: &str) -> Result<Stub, ApiError> {
+pub fn client_window(req: &Incoming, env: &Env, purpose: &str) -> Result<Stub, ApiError> {
     let ip = req.headers().get("cf-connecting-ip")?.filter(|ip| !ip.is_empty()).unwrap_or_else(|| "unknown".into());
     Ok(env.durable_object(bindings::CLIENT_RATE_LIMIT)?.get_by_name(&format!("{purpose}:{ip}"))?)
 }
 
 /// Takes one request from the client's public-API window, or refuses with 429.
-pub async fn take(req: &Request, env: &Env, config: &GateConfig, now: u64) -> Result<RateVerdict, ApiError> {
+pub async fn take(req: &Incoming, env: &Env, config: &GateConfig, now: u64) -> Result<RateVerdict, ApiError> {
     take_from(client_window(req, env, "public")?, now, config.public_per_minute, config.rate_window_secs).await
 }
 

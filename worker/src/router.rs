@@ -8,11 +8,11 @@ use partner_edge::error::ErrorCode;
 use partner_edge::gate::{self, Completion, GateConfig, StoredResponse, HEADER_IDEMPOTENT_REPLAYED};
 use partner_edge::lifecycle::{Deprecation, Phase, RecordCall};
 use partner_edge::routes::{match_route, Access, PathParams, RouteId, RouteMatch};
-use worker::{js_sys, wasm_bindgen, wasm_bindgen_futures, Context, Env, Headers, Request, Response, ResponseBuilder};
+use worker::{js_sys, wasm_bindgen, wasm_bindgen_futures, Context, Env, Headers, Response, ResponseBuilder};
 
 use crate::error::ApiError;
 use crate::gate::{verify_partner_request, GateInput, Passed, VerifiedPartner};
-use crate::http::{now_ms, now_secs, with_rate};
+use crate::http::{now_ms, now_secs, with_rate, Incoming};
 use crate::routes::{admin, docs, partner, public, simulate, status, webhooks};
 use crate::{config, public_limit};
 
@@ -32,17 +32,15 @@ pub struct Edge<'a> {
 }
 
 pub async fn dispatch(
-    mut req: Request,
+    req: Incoming,
     env: &Env,
     ctx: &Context,
     request_id: &RequestId,
     family: &mut &'static str,
 ) -> Result<Response, ApiError> {
-    let url = req.url()?;
-    // The raw method: workers-rs maps a method it does not know to GET, and
-    // an unknown method must be refused, never served as a read.
-    let method = req.inner().method();
-    let path = url.path();
+    // The raw method: an unknown method must be refused, never served as a read.
+    let method = req.method().to_owned();
+    let path = req.path();
 
     let (id, params) = match match_route(&method, path) {
         RouteMatch::Found { id, params } => (id, params),
@@ -72,7 +70,7 @@ pub async fn dispatch(
         return with_lifecycle(error.into_response(request_id), deprecation, at);
     }
     let gate_config = config::gate(env)?;
-    let body = read_body(&mut req, &gate_config).await?;
+    let body = read_body(&req, &gate_config).await?;
 
     let mut rate = None;
     let partner = match id.route().access {
@@ -87,7 +85,7 @@ pub async fn dispatch(
             None
         }
         Access::Partner(scope) => {
-            let path_and_query = &url[url::Position::BeforePath..];
+            let path_and_query = req.path_and_query();
             let input = GateInput {
                 deprecated: Deprecation::of(id).map(|d| d.id),
                 method: &method,
@@ -110,17 +108,17 @@ pub async fn dispatch(
     let edge = Edge { env, ctx, request_id, params, now_ms, body, partner };
 
     let result = match id {
-        RouteId::PublicHealth => status::health(req, edge).await,
-        RouteId::OpenApiDocument => docs::openapi(req, edge),
-        RouteId::ErrorCatalogue => docs::error_catalogue(req, edge),
-        RouteId::CreatePartnerKey => admin::create(req, edge).await,
-        RouteId::ListPartnerKeys => admin::list(req, edge).await,
-        RouteId::GetPartnerKey => admin::get(req, edge).await,
-        RouteId::PatchPartnerKey => admin::patch(req, edge).await,
-        RouteId::DeletePartnerKey => admin::delete(req, edge).await,
-        RouteId::RotatePartnerKeySecret => admin::rotate_secret(req, edge).await,
-        RouteId::PartnerMe => partner::me(req, edge).await,
-        RouteId::PartnerCapabilities => partner::capabilities_of(req, edge).await,
+        RouteId::PublicHealth => status::health(&req, edge).await,
+        RouteId::OpenApiDocument => docs::openapi(&req, edge),
+        RouteId::ErrorCatalogue => docs::error_catalogue(&req, edge),
+        RouteId::CreatePartnerKey => admin::create(&req, edge).await,
+        RouteId::ListPartnerKeys => admin::list(&req, edge).await,
+        RouteId::GetPartnerKey => admin::get(&req, edge).await,
+        RouteId::PatchPartnerKey => admin::patch(&req, edge).await,
+        RouteId::DeletePartnerKey => admin::delete(&req, edge).await,
+        RouteId::RotatePartnerKeySecret => admin::rotate_secret(&req, edge).await,
+        RouteId::PartnerMe => partner::me(&req, edge).await,
+        RouteId::PartnerCapabilities => partner::capabilities_of(&req, edge).await,
         RouteId::CreatePartnerUser
         | RouteId::GetPartnerUser
         | RouteId::PatchPartnerUser
@@ -132,30 +130,30 @@ pub async fn dispatch(
         | RouteId::CreateDonationClaim
         | RouteId::LookupPartnerUser
         | RouteId::WalletInfo
-        | RouteId::GetUserWallet => partner::resource(req, edge, id).await,
-        RouteId::DeprecationCalendar => docs::deprecation_calendar(req, edge),
-        RouteId::MigrationStatus => docs::migration_status(req, edge).await,
-        RouteId::VerifyQuickstartKey => public::verify_key(req, edge).await,
-        RouteId::TrustManifest => docs::trust_manifest(req, edge),
-        RouteId::SystemStatus | RouteId::StatusJson => status::system_status(req, edge).await,
-        RouteId::StatuspageSummary => status::statuspage_summary(req, edge).await,
-        RouteId::StatusTrend => status::trend(req, edge).await,
-        RouteId::StatusIncidents => status::incidents(req, edge).await,
-        RouteId::LatencyPercentiles => status::latency_percentiles(req, edge).await,
-        RouteId::OpenIncident => status::open_incident(req, edge).await,
-        RouteId::UpdateIncident => status::update_incident(req, edge).await,
-        RouteId::StatusUptime => status::uptime(req, edge).await,
-        RouteId::OpenApiChangelog => docs::changelog(req, edge),
-        RouteId::OpenApiChangelogMarkdown => docs::changelog_markdown(req, edge),
-        RouteId::CanaryEcho => public::canary_echo(req, edge),
-        RouteId::PublicStats => public::stats(req, edge).await,
-        RouteId::LatestTransactions => public::latest(req, edge).await,
-        RouteId::PartnerDeprecations => partner::deprecations(req, edge).await,
-        RouteId::DeprecationFeed => docs::deprecation_feed(req, edge),
-        RouteId::DeprecationPlaybookMarkdown => docs::playbook_markdown(req, edge),
-        RouteId::DeprecationPlaybookJson => docs::deprecation_calendar(req, edge),
-        RouteId::DeprecationHeaderSimulator => docs::header_simulator(req, edge),
-        RouteId::WebhookEventTypes => docs::event_types(req, edge),
+        | RouteId::GetUserWallet => partner::resource(&req, edge, id).await,
+        RouteId::DeprecationCalendar => docs::deprecation_calendar(&req, edge),
+        RouteId::MigrationStatus => docs::migration_status(&req, edge).await,
+        RouteId::VerifyQuickstartKey => public::verify_key(&req, edge).await,
+        RouteId::TrustManifest => docs::trust_manifest(&req, edge),
+        RouteId::SystemStatus | RouteId::StatusJson => status::system_status(&req, edge).await,
+        RouteId::StatuspageSummary => status::statuspage_summary(&req, edge).await,
+        RouteId::StatusTrend => status::trend(&req, edge).await,
+        RouteId::StatusIncidents => status::incidents(&req, edge).await,
+        RouteId::LatencyPercentiles => status::latency_percentiles(&req, edge).await,
+        RouteId::OpenIncident => status::open_incident(&req, edge).await,
+        RouteId::UpdateIncident => status::update_incident(&req, edge).await,
+        RouteId::StatusUptime => status::uptime(&req, edge).await,
+        RouteId::OpenApiChangelog => docs::changelog(&req, edge),
+        RouteId::OpenApiChangelogMarkdown => docs::changelog_markdown(&req, edge),
+        RouteId::CanaryEcho => public::canary_echo(&req, edge),
+        RouteId::PublicStats => public::stats(&req, edge).await,
+        RouteId::LatestTransactions => public::latest(&req, edge).await,
+        RouteId::PartnerDeprecations => partner::deprecations(&req, edge).await,
+        RouteId::DeprecationFeed => docs::deprecation_feed(&req, edge),
+        RouteId::DeprecationPlaybookMarkdown => docs::playbook_markdown(&req, edge),
+        RouteId::DeprecationPlaybookJson => docs::deprecation_calendar(&req, edge),
+        RouteId::DeprecationHeaderSimulator => docs::header_simulator(&req, edge),
+        RouteId::WebhookEventTypes => docs::event_types(&req, edge),
         RouteId::CreateWebhook
         | RouteId::ListWebhooks
         | RouteId::GetWebhook
@@ -169,13 +167,13 @@ pub async fn dispatch(
         | RouteId::CreateInbox
         | RouteId::ListInboxes
         | RouteId::DeleteInbox
-        | RouteId::ListInboxCaptures => webhooks::partner(req, edge, id).await,
-        RouteId::CaptureWebhook => webhooks::capture(req, edge).await,
-        RouteId::SimulateWebhook => simulate::simulate(req, edge).await,
-        RouteId::PublishEvent => webhooks::publish(req, edge).await,
-        RouteId::ResendWebhookEvent => webhooks::resend(req, edge).await,
-        RouteId::RedriveDeadLetters => webhooks::redrive(req, edge).await,
-        RouteId::Metrics => webhooks::metrics(req, edge).await,
+        | RouteId::ListInboxCaptures => webhooks::partner(&req, edge, id).await,
+        RouteId::CaptureWebhook => webhooks::capture(&req, edge).await,
+        RouteId::SimulateWebhook => simulate::simulate(&req, edge).await,
+        RouteId::PublishEvent => webhooks::publish(&req, edge).await,
+        RouteId::ResendWebhookEvent => webhooks::resend(&req, edge).await,
+        RouteId::RedriveDeadLetters => webhooks::redrive(&req, edge).await,
+        RouteId::Metrics => webhooks::metrics(&req, edge).await,
     };
 
     let response = match completion_target {
@@ -258,15 +256,15 @@ fn stored_answer(
 /// copied anywhere (up to [`DISCARD_LIMIT`], then cancelled), so the client
 /// gets its 413 instead of a reset connection. Every route goes through
 /// here, so the gate need not check the size again.
-async fn read_body(req: &mut Request, limit: &GateConfig) -> Result<Vec<u8>, ApiError> {
+async fn read_body(req: &Incoming, limit: &GateConfig) -> Result<Vec<u8>, ApiError> {
+    let Some(stream) = req.inner().body() else {
+        return Ok(Vec::new());
+    };
     let declared = req.headers().get("content-length")?.and_then(|v| v.trim().parse::<usize>().ok());
     if let Some(size) = declared {
         gate::check_body_size(size, limit)?;
     }
     let cap = limit.max_body_bytes;
-    let Some(stream) = req.inner().body() else {
-        return Ok(Vec::new());
-    };
     if declared.is_some() {
         // Within the limit, as checked above, and no longer than declared (the
         // runtime holds a body to its Content-Length): one call reads it all,

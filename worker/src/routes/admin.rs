@@ -6,7 +6,9 @@ use partner_edge::partner::{
     KeyId, KeyMaterial, PartnerKeyIn, PartnerKeyPatch, PartnerKeyRecord, PartnerKeyWithSecret,
 };
 use partner_edge::signing::secrets_equal;
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
+
+use crate::http::Incoming;
 
 use crate::error::ApiError;
 use crate::http::{json_body, now_secs, random_bytes, success};
@@ -21,7 +23,7 @@ pub const ADMIN_HEADER: &str = "X-Admin-Key";
 /// `EDGE_ENV=local`, shorter than 32 characters. A client that has failed
 /// `ADMIN_AUTH_FAILURES_PER_MIN` times this minute is refused (429) before
 /// its key is even compared, so the key cannot be guessed at speed.
-pub async fn authorize(req: &Request, env: &Env, now_secs: u64) -> Result<(), ApiError> {
+pub async fn authorize(req: &Incoming, env: &Env, now_secs: u64) -> Result<(), ApiError> {
     let expected = config::lookup(env, "ADMIN_API_KEY")
         .ok_or_else(|| ApiError::new(ErrorCode::NotConfigured, "the admin API is off: ADMIN_API_KEY is not set"))?;
     if !config::is_local(env) && expected.chars().count() < config::ADMIN_KEY_MIN_CHARS {
@@ -58,7 +60,7 @@ async fn existing(edge: &Edge<'_>) -> Result<PartnerKeyRecord, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no partner key {key_id}")))
 }
 
-pub async fn create(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn create(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let request: PartnerKeyIn = json_body(&edge.body)?;
     let master = config::master_key(edge.env)?;
     let material =
@@ -68,15 +70,15 @@ pub async fn create(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError>
     success(201, PartnerKeyWithSecret { key: record.to_out(), secret: secret.expose().to_owned() })
 }
 
-pub async fn list(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn list(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     success(200, keys::list(edge.env).await?)
 }
 
-pub async fn get(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn get(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     success(200, existing(&edge).await?.to_out())
 }
 
-pub async fn patch(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn patch(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let changes: PartnerKeyPatch = json_body(&edge.body)?;
     let mut record = existing(&edge).await?;
     changes.apply(&mut record)?;
@@ -84,13 +86,13 @@ pub async fn patch(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> 
     success(200, record.to_out())
 }
 
-pub async fn delete(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn delete(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let record = existing(&edge).await?;
     keys::delete(edge.env, &record.key_id).await?;
     success(200, record.to_out())
 }
 
-pub async fn rotate_secret(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn rotate_secret(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let mut record = existing(&edge).await?;
     let master = config::master_key(edge.env)?;
     let overlap = config::rotation_overlap_secs(edge.env)?;

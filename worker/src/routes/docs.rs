@@ -1,6 +1,8 @@
 //! Machine-readable descriptions of the edge.
 
-use worker::{Request, Response};
+use worker::Response;
+
+use crate::http::Incoming;
 
 use partner_edge::lifecycle;
 
@@ -22,67 +24,63 @@ const ERRORS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/api-errors.jso
 /// Rendered by `build.rs` from the event types and their data schemas.
 const EVENT_TYPES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/event-types.json"));
 
-pub fn openapi(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn openapi(_req: &Incoming, _edge: Edge<'_>) -> Result<Response, ApiError> {
     static_json(OPENAPI_JSON)
 }
 
-pub fn event_types(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn event_types(_req: &Incoming, _edge: Edge<'_>) -> Result<Response, ApiError> {
     static_json(EVENT_TYPES_JSON)
 }
 
-fn static_json(text: &'static str) -> Result<Response, ApiError> {
-    let mut response = Response::ok(text)?;
-    let headers = response.headers_mut();
-    headers.set("content-type", "application/json; charset=utf-8")?;
-    headers.set("cache-control", "public, max-age=300")?;
-    Ok(response)
+fn static_json(document: &'static str) -> Result<Response, ApiError> {
+    text(document.into(), "application/json; charset=utf-8")
 }
 
 /// The error catalogue, straight from the enum the edge maps its errors with
 /// (rendered at build time, so the answer costs no serialisation).
-pub fn error_catalogue(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn error_catalogue(_req: &Incoming, _edge: Edge<'_>) -> Result<Response, ApiError> {
     static_json(ERRORS_JSON)
 }
 
 /// `/developers/deprecations.json` and `/developers/deprecations-playbook.json`.
-pub fn deprecation_calendar(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn deprecation_calendar(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let now = config::lifecycle_now(edge.env, now_secs(edge.now_ms))?;
     success(200, lifecycle::calendar(now))
 }
 
 /// `/developers/deprecations.rss`, with links on this edge's own origin.
-pub fn deprecation_feed(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn deprecation_feed(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let now = config::lifecycle_now(edge.env, now_secs(edge.now_ms))?;
     let base = req.url()?.origin().ascii_serialization();
     text(lifecycle::rss_feed(now, &base), "application/rss+xml; charset=utf-8")
 }
 
 /// `/developers/deprecations-playbook.md`.
-pub fn playbook_markdown(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn playbook_markdown(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let now = config::lifecycle_now(edge.env, now_secs(edge.now_ms))?;
     text(lifecycle::playbook_markdown(now), "text/markdown; charset=utf-8")
 }
 
 /// `GET /api/public/deprecations/header-simulator?id=&endpoint=&at=`.
-pub fn header_simulator(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let pairs = query_pairs(&req)?;
+pub fn header_simulator(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = query_pairs(req)?;
     let query = lifecycle::SimulatorQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let now = config::lifecycle_now(edge.env, now_secs(edge.now_ms))?;
     success(200, query.run(now))
 }
 
+/// A public, cacheable answer: its type and `Cache-Control`, nothing else.
 fn text(body: String, content_type: &str) -> Result<Response, ApiError> {
-    let mut response = Response::ok(body)?;
-    let headers = response.headers_mut();
+    let headers = worker::Headers::new();
     headers.set("content-type", content_type)?;
     headers.set("cache-control", "public, max-age=300")?;
-    Ok(response)
+    Ok(worker::ResponseBuilder::new().with_headers(headers).fixed(body.into_bytes()))
 }
 
 /// `/developers/migration-status.json?id=`: per day, calls to each deprecated
 /// route and to its replacement, across partners.
-pub async fn migration_status(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let pairs = query_pairs(&req)?;
+pub async fn migration_status(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = query_pairs(req)?;
     let selected = lifecycle::parse_migration_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let today = lifecycle::day_of(now_secs(edge.now_ms));
     let mut statuses = Vec::new();
@@ -99,7 +97,7 @@ pub async fn migration_status(req: Request, edge: Edge<'_>) -> Result<Response, 
 }
 
 /// `/trust.json`: generated from the settings in force, with an ETag.
-pub fn trust_manifest(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn trust_manifest(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     use partner_edge::trust;
     let env = edge.env;
     let manifest = trust::manifest(&trust::TrustInputs {
@@ -130,11 +128,11 @@ pub fn trust_manifest(req: Request, edge: Edge<'_>) -> Result<Response, ApiError
 }
 
 /// `/developers/openapi-changelog.json`.
-pub fn changelog(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn changelog(_req: &Incoming, _edge: Edge<'_>) -> Result<Response, ApiError> {
     static_json(CHANGELOG_JSON)
 }
 
 /// `/developers/openapi-changelog.md`.
-pub fn changelog_markdown(_req: Request, _edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn changelog_markdown(_req: &Incoming, _edge: Edge<'_>) -> Result<Response, ApiError> {
     text(CHANGELOG_MD.to_owned(), "text/markdown; charset=utf-8")
 }

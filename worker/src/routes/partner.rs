@@ -17,6 +17,8 @@ use partner_edge::sandbox::{
 use partner_edge::webhooks::{derived_event_id, Event, EventType};
 use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 
+use crate::http::Incoming;
+
 use crate::durable::send_in;
 use crate::error::ApiError;
 use crate::gate::VerifiedPartner;
@@ -28,12 +30,12 @@ fn verified<'a>(edge: &'a Edge<'_>) -> Result<&'a VerifiedPartner, ApiError> {
     edge.partner.as_ref().ok_or_else(|| ApiError::internal("partner route reached without the gate"))
 }
 
-pub async fn me(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn me(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let partner = verified(&edge)?;
     success(200, PartnerIdentity::of(&partner.key, partner.rate))
 }
 
-pub async fn capabilities_of(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn capabilities_of(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let partner = verified(&edge)?;
     let backend = if config::origin(edge.env)?.is_some() { Backend::Origin } else { Backend::Sandbox };
     success(200, capabilities(partner.key.key_id.environment(), backend, &partner.key.scopes))
@@ -41,7 +43,7 @@ pub async fn capabilities_of(_req: Request, edge: Edge<'_>) -> Result<Response, 
 
 /// `GET /api/partner/deprecations`: the deprecated routes this key called
 /// in the last 30 days, as its gate counted them.
-pub async fn deprecations(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn deprecations(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let partner = verified(&edge)?;
     let now = now_secs(edge.now_ms);
     let counted = crate::gate::deprecated_usage(edge.env, &partner.key.key_id, now).await?;
@@ -52,10 +54,10 @@ pub async fn deprecations(_req: Request, edge: Edge<'_>) -> Result<Response, Api
 }
 
 /// A partner resource route: forwarded to the origin, or run on the sandbox.
-pub async fn resource(req: Request, edge: Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
+pub async fn resource(req: &Incoming, edge: Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
     match config::origin(edge.env)? {
-        Some(origin) => forward(&req, &edge, origin, id).await,
-        None => sandbox(&req, &edge, id).await,
+        Some(origin) => forward(req, &edge, origin, id).await,
+        None => sandbox(req, &edge, id).await,
     }
 }
 
@@ -76,7 +78,7 @@ fn wallet_param(edge: &Edge<'_>) -> Result<String, ApiError> {
 }
 
 /// A query parameter the route needs.
-fn required_query(req: &Request, name: &str) -> Result<String, ApiError> {
+fn required_query(req: &Incoming, name: &str) -> Result<String, ApiError> {
     query_pairs(req)?
         .into_iter()
         .find(|(key, _)| key == name)
@@ -100,7 +102,7 @@ where
     Ok(send_in::<C, _>(stub, &request).await??)
 }
 
-async fn sandbox(req: &Request, edge: &Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
+async fn sandbox(req: &Incoming, edge: &Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
     let partner = verified(edge)?;
     let status = id.route().success_status;
     match id {
@@ -204,7 +206,7 @@ const ORIGIN_ANSWER_LIMIT: usize = 10 * 1024 * 1024;
 /// established, and passes the origin's answer back. What goes out is what
 /// the gate authorised: the matched route's canonical path, no hop-by-hop or
 /// URL-rewriting header, and the edge's own signature over all of it.
-async fn forward(req: &Request, edge: &Edge<'_>, origin: url::Url, id: RouteId) -> Result<Response, ApiError> {
+async fn forward(req: &Incoming, edge: &Edge<'_>, origin: url::Url, id: RouteId) -> Result<Response, ApiError> {
     let partner = verified(edge)?;
     let signing_secret = config::origin_signing_secret(edge.env)?;
     let incoming = req.url()?;

@@ -7,7 +7,9 @@ use partner_edge::public::{
     check_key, CanaryEcho, CanaryIn, PublicTransaction, ReadLatest, ReadStats, RecordTransaction, DEMO_KEY_ALIAS,
 };
 use partner_edge::sandbox::LedgerEntry;
-use worker::{Context, Env, Request, Response};
+use worker::{Context, Env, Response};
+
+use crate::http::Incoming;
 
 use crate::error::ApiError;
 use crate::http::{json_body, now_secs, query_pairs, success};
@@ -19,10 +21,10 @@ fn activity(env: &Env) -> Result<worker::Stub, ApiError> {
 }
 
 /// `GET /api/public/quickstart/verify-key?api_key=&client=`.
-pub async fn verify_key(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn verify_key(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let mut api_key = None;
     let mut client = "cli".to_owned();
-    for (name, value) in query_pairs(&req)? {
+    for (name, value) in query_pairs(req)? {
         match name.as_str() {
             "api_key" if (1..=256).contains(&value.chars().count()) => api_key = Some(value),
             "api_key" => return Err(ApiError::invalid_request("api_key: must be 1 to 256 characters")),
@@ -42,7 +44,7 @@ pub async fn verify_key(req: Request, edge: Edge<'_>) -> Result<Response, ApiErr
 }
 
 /// `POST /api/canary/echo`.
-pub fn canary_echo(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub fn canary_echo(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let input: CanaryIn = json_body(&edge.body)?;
     input.validate()?;
     success(
@@ -57,16 +59,16 @@ pub fn canary_echo(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> 
 }
 
 /// `GET /api/public-stats`.
-pub async fn stats(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn stats(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let mut stats = crate::durable::send(activity(edge.env)?, ReadStats {}).await?;
     stats.partner_keys = keys::list(edge.env).await?.len() as u64;
     success(200, stats)
 }
 
 /// `GET /api/transactions/latest?limit=`.
-pub async fn latest(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn latest(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let mut limit = 20;
-    for (name, value) in query_pairs(&req)? {
+    for (name, value) in query_pairs(req)? {
         match name.as_str() {
             "limit" => {
                 limit = partner_edge::api::parse_page_limit(&value)

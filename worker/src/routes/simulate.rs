@@ -15,7 +15,9 @@ use partner_edge::webhooks::simulate::{
 };
 use partner_edge::webhooks::ssrf::check_webhook_url;
 use partner_edge::webhooks::{excerpt, live_slots, SecretSlot, WebhookSecret};
-use worker::{Request, Response};
+use worker::Response;
+
+use crate::http::Incoming;
 
 use crate::config;
 use crate::error::ApiError;
@@ -29,7 +31,7 @@ const ANSWER_PREFIX_BYTES: usize = 4 * 1024;
 /// Answer headers kept per send.
 const ANSWER_HEADERS_KEPT: usize = 50;
 
-pub async fn simulate(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn simulate(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let key_id = partner_key(&edge)?;
     let env = edge.env;
     let input: SimulateIn = json_body(&edge.body)?;

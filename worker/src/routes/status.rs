@@ -5,7 +5,9 @@ use partner_edge::health::{self, KvProbe, Measured, ProbeRecord, KV_PROBE_KEY};
 use partner_edge::incidents::{
     IncidentIn, IncidentUpdateIn, OpenIncident, PostIncidentUpdate, ReadIncidents, UpdateOutcome,
 };
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
+
+use crate::http::Incoming;
 
 use crate::bindings;
 use crate::error::ApiError;
@@ -25,7 +27,7 @@ thread_local! {
 /// `HEALTH_CACHE_SECONDS` (5 s by default) is served again instead, so an
 /// unauthenticated caller cannot turn health checks into storage writes or
 /// race them into a false 503.
-pub async fn health(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn health(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let max_age_ms = config::health_cache_secs(edge.env)? * 1000;
     let cached = LAST_PROBE.with_borrow(|last| {
         last.as_ref().filter(|(at, _)| edge.now_ms.saturating_sub(*at) < max_age_ms).map(|(_, result)| result.clone())
@@ -74,12 +76,12 @@ async fn probe_kv(env: &Env, record: &ProbeRecord) -> Result<KvProbe, String> {
 }
 
 /// `GET /api/public/system-status` and `/status.json`.
-pub async fn system_status(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn system_status(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     success(200, status_monitor::ask(edge.env, partner_edge::status::ReadStatus {}).await?)
 }
 
 /// `GET /api/v2/summary.json`: the same answer in Statuspage's shape, unwrapped.
-pub async fn statuspage_summary(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn statuspage_summary(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let open = ReadIncidents { hours: 1, limit: partner_edge::incidents::INCIDENT_LIMIT_MAX };
     let (status, incidents) = futures_util::join!(
         status_monitor::ask(edge.env, partner_edge::status::ReadStatus {}),
@@ -99,42 +101,42 @@ pub async fn statuspage_summary(req: Request, edge: Edge<'_>) -> Result<Response
 }
 
 /// `GET /api/public/system-status/trend?limit=`.
-pub async fn trend(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let pairs = crate::http::query_pairs(&req)?;
+pub async fn trend(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = crate::http::query_pairs(req)?;
     let limit = partner_edge::status::parse_trend_limit(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     success(200, status_monitor::ask(edge.env, partner_edge::status::ReadTrend { limit }).await?)
 }
 
 /// `GET /api/public/system-status/uptime?hours=`.
-pub async fn uptime(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let pairs = crate::http::query_pairs(&req)?;
+pub async fn uptime(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = crate::http::query_pairs(req)?;
     let hours = partner_edge::status::parse_uptime_hours(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     success(200, status_monitor::ask(edge.env, partner_edge::status::ReadUptime { hours }).await?)
 }
 
 /// `GET /api/public/system-status/incidents?hours=&limit=`.
-pub async fn incidents(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let pairs = crate::http::query_pairs(&req)?;
+pub async fn incidents(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = crate::http::query_pairs(req)?;
     let query = partner_edge::incidents::parse_incident_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     success(200, status_monitor::ask(edge.env, query).await?)
 }
 
 /// `GET /api/public/latency-percentiles?hours=`.
-pub async fn latency_percentiles(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
-    let pairs = crate::http::query_pairs(&req)?;
+pub async fn latency_percentiles(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
+    let pairs = crate::http::query_pairs(req)?;
     let query = partner_edge::latency::parse_latency_hours(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     success(200, status_monitor::ask(edge.env, query).await?)
 }
 
 /// `POST /api/admin/incidents`.
-pub async fn open_incident(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn open_incident(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let input: IncidentIn = json_body(&edge.body)?;
     let record = input.open(edge.now_ms)?;
     success(201, status_monitor::ask(edge.env, OpenIncident { record }).await?)
 }
 
 /// `POST /api/admin/incidents/{incident_id}/updates`.
-pub async fn update_incident(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn update_incident(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let raw = edge.params.get("incident_id").unwrap_or_default();
     let missing = || ApiError::new(ErrorCode::NotFound, format!("no incident {raw}"));
     let seq = partner_edge::incidents::parse_incident_id(raw).ok_or_else(missing)?;

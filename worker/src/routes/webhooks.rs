@@ -19,7 +19,9 @@ use partner_edge::webhooks::ssrf::{check_webhook_url, MAX_URL_CHARS};
 use partner_edge::webhooks::{
     check_event_id, Event, EventType, PublishEvent, RedriveIn, SubscriptionIn, SubscriptionPatch,
 };
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
+
+use crate::http::Incoming;
 
 use crate::durable::send_in;
 use crate::error::ApiError;
@@ -76,13 +78,13 @@ pub fn new_event_id() -> Result<String, ApiError> {
     Ok(partner_edge::webhooks::new_event_id(random_bytes()?))
 }
 
-fn log_query(req: &Request) -> Result<LogQuery, ApiError> {
+fn log_query(req: &Incoming) -> Result<LogQuery, ApiError> {
     let pairs = query_pairs(req)?;
     Ok(LogQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
 }
 
 /// Every partner webhook route.
-pub async fn partner(req: Request, edge: Edge<'_>, id: partner_edge::routes::RouteId) -> Result<Response, ApiError> {
+pub async fn partner(req: &Incoming, edge: Edge<'_>, id: partner_edge::routes::RouteId) -> Result<Response, ApiError> {
     use partner_edge::routes::RouteId;
     let key_id = partner_key(&edge)?;
     let key_id = key_id.as_str();
@@ -129,12 +131,12 @@ pub async fn partner(req: Request, edge: Edge<'_>, id: partner_edge::routes::Rou
             )
         }
         RouteId::ListWebhookDeliveries => {
-            let command = ListDeliveries { subscription_id: webhook_id(&edge), query: log_query(&req)? };
+            let command = ListDeliveries { subscription_id: webhook_id(&edge), query: log_query(req)? };
             let page = ask_webhook_hub(env, key_id, command).await?;
             paginated(status, page.entries, page.meta)
         }
         RouteId::ListWebhookFailures => {
-            let query = log_query(&req)?;
+            let query = log_query(req)?;
             if query.state.is_some() {
                 return Err(ApiError::invalid_request("status: the failure log has no status filter"));
             }
@@ -159,7 +161,7 @@ pub async fn partner(req: Request, edge: Edge<'_>, id: partner_edge::routes::Rou
         }
         RouteId::ListInboxCaptures => {
             let mut limit = DEFAULT_PAGE;
-            for (name, value) in query_pairs(&req)? {
+            for (name, value) in query_pairs(req)? {
                 if name == "limit" {
                     limit = parse_page_limit(&value)?;
                 }
@@ -176,7 +178,7 @@ fn inbox_id(edge: &Edge<'_>) -> String {
 
 /// `POST /api/public/webhook-inbox/{inbox_id}`: anyone may post; the inbox's
 /// hub keeps the request. Cloudflare's own `cf-*` headers are left out.
-pub async fn capture(req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn capture(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let inbox_id = inbox_id(&edge);
     let missing = || ApiError::new(ErrorCode::NotFound, format!("no inbox {inbox_id}"));
     if !is_inbox_id(&inbox_id) {
@@ -201,7 +203,7 @@ pub async fn publish_event(env: &Env, key_id: &KeyId, event: Event) -> Result<()
 }
 
 /// `POST /api/admin/events`.
-pub async fn publish(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn publish(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let input: PublishEvent = json_body(&edge.body)?;
     let key_id = KeyId::parse(&input.key_id).map_err(|_| ApiError::invalid_request("key_id: not a partner key id"))?;
     if keys::load(edge.env, &key_id).await?.is_none() {
@@ -224,7 +226,7 @@ pub async fn publish(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError
 
 /// `POST /api/admin/webhook-events/{event_id}/replay`: sends an event again
 /// to every endpoint it has not reached. The seed's answer shape is top-level.
-pub async fn resend(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn resend(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let event_id = edge.params.get("event_id").unwrap_or_default().to_owned();
     let key_id = edge
         .env
@@ -241,7 +243,7 @@ pub async fn resend(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError>
 }
 
 /// `POST /api/admin/webhook-dead-letters/redrive`.
-pub async fn redrive(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn redrive(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let input: RedriveIn = json_body(&edge.body)?;
     let key_id = KeyId::parse(&input.key_id).map_err(|_| ApiError::invalid_request("key_id: not a partner key id"))?;
     let command = RedriveDeadLetters {
@@ -253,7 +255,7 @@ pub async fn redrive(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError
 }
 
 /// `GET /metrics`: every hub's figures, summed.
-pub async fn metrics(_req: Request, edge: Edge<'_>) -> Result<Response, ApiError> {
+pub async fn metrics(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let kv = edge.env.kv(bindings::KV)?;
     let mut hubs = Vec::new();
     let mut cursor: Option<String> = None;
