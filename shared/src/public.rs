@@ -179,13 +179,19 @@ pub struct PublicStats {
 /// How many anonymised entries the public feed keeps.
 pub const LATEST_KEPT: u64 = 100;
 
-/// Records one entry for the public figures.
+/// One entry for the public figures.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordTransaction {
     pub transaction: PublicTransaction,
     /// An opaque digest of the partner and entry (the entry's event id), so
     /// an entry answered twice is counted once. Never published.
     pub dedupe: String,
+}
+
+/// Records a batch of entries, each at most once; answers how many were new.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordTransactions {
+    pub records: Vec<RecordTransaction>,
 }
 
 /// The running totals (the partner-key count is the worker's to add).
@@ -201,7 +207,7 @@ pub struct ReadLatest {
 crate::object_commands! {
     /// What the worker asks the global `PublicActivity` object.
     pub enum ActivityCommand {
-        Record(RecordTransaction) => bool,
+        RecordBatch(RecordTransactions) => u32,
         Stats(ReadStats) => PublicStats,
         Latest(ReadLatest) => Vec<PublicTransaction>,
     }

@@ -583,16 +583,22 @@ pub struct ApplyEntry {
     pub at_ms: u64,
 }
 
-/// An event waiting in a sandbox's outbox for the key's webhook hub.
+/// What a new ledger entry leaves in its sandbox's outbox: the webhook event
+/// for the key's hub and the anonymised record for the public figures.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outboxed {
     pub key_id: String,
     pub event: crate::webhooks::Event,
+    /// Absent in rows written before the outbox carried it (the entry was
+    /// recorded publicly when it was answered then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<crate::public::RecordTransaction>,
 }
 
 /// The webhook event of a new ledger entry (`salutes.credit` or
 /// `salutes.debit`), with an id derived from the key and the entry, so a
-/// second hand-over of the same entry is a duplicate the hub drops.
+/// second hand-over of the same entry is a duplicate the hub drops; and its
+/// public record, deduplicated by the same id.
 pub fn entry_event(key_id: &str, entry: &LedgerEntry, at_ms: u64) -> Result<Outboxed, String> {
     use crate::webhooks::{derived_event_id, Event, EventType};
     let event_type = match entry.kind {
@@ -600,8 +606,13 @@ pub fn entry_event(key_id: &str, entry: &LedgerEntry, at_ms: u64) -> Result<Outb
         EntryKind::Debit => EventType::SalutesDebit,
     };
     let data = serde_json::to_value(entry).map_err(|e| e.to_string())?;
-    let event = Event { event_id: derived_event_id(key_id, &entry.entry_id), event_type, occurred_at_ms: at_ms, data };
-    Ok(Outboxed { key_id: key_id.to_owned(), event })
+    let event_id = derived_event_id(key_id, &entry.entry_id);
+    let activity = crate::public::RecordTransaction {
+        transaction: crate::public::PublicTransaction::from_entry(entry),
+        dedupe: event_id.clone(),
+    };
+    let event = Event { event_id, event_type, occurred_at_ms: at_ms, data };
+    Ok(Outboxed { key_id: key_id.to_owned(), event, activity: Some(activity) })
 }
 
 /// How many outboxed events one hand-over to the hub carries.
@@ -698,6 +709,14 @@ mod tests {
         assert_eq!(outboxed.event.event_type.check_data(&outboxed.event.data), Ok(()), "the data fits its event type");
         let again = entry_event("pk_sandbox_a", &entry, 1_700_000_009_999).unwrap();
         assert_eq!(again.event.event_id, outboxed.event.event_id, "a second hand-over is the same event");
+        let activity = outboxed.activity.expect("the public record travels with the event");
+        assert_eq!(activity.dedupe, outboxed.event.event_id, "counted once however often it is handed over");
+        assert_eq!(activity.transaction, crate::public::PublicTransaction::from_entry(&entry));
+        let json = serde_json::to_string(&activity.transaction).unwrap();
+        assert!(!json.contains("pk_sandbox_a") && !json.contains("idem-1"), "nothing names the partner: {json}");
+        let older: Outboxed =
+            serde_json::from_str(&serde_json::to_string(&Outboxed { activity: None, ..again }).unwrap()).unwrap();
+        assert_eq!(older.activity, None, "a row from before still reads");
     }
 
     #[test]

@@ -107,20 +107,28 @@ fn public_figures_show_sandbox_activity_without_identities(edge: &Edge) {
     let client = edge.partner("sandbox", &["credit", "read"]);
     let amount = 4_000_000 + (std::process::id() as u64 % 1000);
     let body = json!({"user_id": "3", "amount": amount, "reason": "public_feed_check"});
-    let credited = client.mutate("POST", "/api/salutes/credit", &body, &fresh_idempotency_key());
+    let idempotency_key = fresh_idempotency_key();
+    let credited = client.mutate("POST", "/api/salutes/credit", &body, &idempotency_key);
     assert_eq!(credited.status, 201, "{}", credited.text());
     let entry = credited.json()["data"].clone();
+    let replayed = client.mutate("POST", "/api/salutes/credit", &body, &idempotency_key);
+    assert_eq!(replayed.json()["data"], entry, "a retry is answered with the same entry");
 
-    // Recorded after the answer went out: poll for it.
+    // Handed over from the sandbox's outbox after the answer went out: poll for it.
     let started = Instant::now();
-    let latest = loop {
+    loop {
         let latest = edge.get("/api/transactions/latest?limit=100").json();
         if latest["data"].as_array().unwrap().iter().any(|t| t["amount"] == amount) {
-            break latest;
+            break;
         }
         assert!(started.elapsed() < Duration::from_secs(15), "the credit never reached the public feed: {latest}");
         std::thread::sleep(Duration::from_millis(200));
-    };
+    }
+    // The outbox and the retry have had time to add a second copy, if they could.
+    std::thread::sleep(Duration::from_millis(1500));
+    let latest = edge.get("/api/transactions/latest?limit=100").json();
+    let copies = latest["data"].as_array().unwrap().iter().filter(|t| t["amount"] == amount).count();
+    assert_eq!(copies, 1, "an entry and its retry are one public transaction: {latest}");
     let text = latest.to_string();
     for private in
         [entry["entry_id"].as_str().unwrap(), entry["idempotency_key"].as_str().unwrap(), client.key_id.as_str()]

@@ -9,12 +9,13 @@
 //! under their `OnceKey`, so one Idempotency-Key applies once even if the
 //! gate's record of it was lost.
 //!
-//! A credit or debit writes its webhook event to the `outbox` with the
-//! entry, in the same command, and answers; the object's alarm then hands
-//! the outbox to the key's `WebhookHub` in batches and deletes what the hub
-//! took. So the partner never waits on delivery bookkeeping, and no event is
-//! lost between the two objects: a failed hand-over stays in the outbox and
-//! is tried again.
+//! A credit or debit writes its webhook event and its anonymised public
+//! record to the `outbox` with the entry, in the same command, and answers;
+//! the object's alarm then hands the outbox to the key's `WebhookHub` and the
+//! global `PublicActivity` in batches and deletes what both took. So the
+//! partner never waits on delivery bookkeeping or the public figures, and
+//! nothing is lost between the objects: a failed hand-over stays in the
+//! outbox and is tried again (both receivers drop duplicates).
 
 use partner_edge::api::Page;
 use partner_edge::error::Refusal;
@@ -274,11 +275,18 @@ impl PartnerSandbox {
         let Some(last) = rows.last().map(|row| row.seq) else { return Ok(false) };
         let items = rows.iter().map(|row| from_json::<Outboxed>(&row.doc)).collect::<Result<Vec<_>>>()?;
         let key_id = items.first().map(|item| item.key_id.clone()).unwrap_or_default();
-        let events = items.into_iter().map(|item| item.event).collect();
+        let (events, records): (Vec<_>, Vec<_>) = items.into_iter().map(|item| (item.event, item.activity)).unzip();
         let batch = partner_edge::webhooks::commands::PublishBatch { events };
         crate::routes::webhooks::call_webhook_hub(&self.env, &key_id, batch)
             .await
             .map_err(crate::error::api_to_worker)?;
+        // Both receivers drop what they already have, so a batch retried
+        // after only the first of them took it is counted once in each.
+        let records: Vec<_> = records.into_iter().flatten().collect();
+        if !records.is_empty() {
+            let activity = crate::routes::public::activity(&self.env).map_err(crate::error::api_to_worker)?;
+            crate::durable::send(activity, partner_edge::public::RecordTransactions { records }).await?;
+        }
         self.sql.exec("DELETE FROM outbox WHERE seq <= ?", vec![last.into()])?;
         Ok(rows.len() as u32 == OUTBOX_BATCH)
     }

@@ -1,11 +1,12 @@
 //! `PublicActivity`: one Durable Object (named `global`) holding the public
 //! view of sandbox activity: running ledger totals across partners and the
-//! newest anonymised entries (at most `LATEST_KEPT`). The worker feeds it
-//! after answering a credit or debit (`waitUntil`), with nothing that names a
-//! partner or a user.
+//! newest anonymised entries (at most `LATEST_KEPT`). Each key's sandbox
+//! feeds it from its outbox, in batches, after answering a credit or debit,
+//! with nothing that names a partner or a user.
 
 use partner_edge::public::{
-    ActivityCommand, PublicStats, PublicTransaction, ReadLatest, ReadStats, RecordTransaction, LATEST_KEPT,
+    ActivityCommand, PublicStats, PublicTransaction, ReadLatest, ReadStats, RecordTransaction, RecordTransactions,
+    LATEST_KEPT,
 };
 use partner_edge::sandbox::EntryKind;
 use serde::Deserialize;
@@ -46,7 +47,13 @@ impl DurableObject for PublicActivity {
         self.schema.ensure(&self.sql, SCHEMA)?;
         serve(req, "PublicActivity", |command| async move {
             match command {
-                ActivityCommand::Record(record) => reply::<RecordTransaction>(&self.record(&record)?),
+                ActivityCommand::RecordBatch(batch) => {
+                    let mut new = 0u32;
+                    for record in &batch.records {
+                        new += u32::from(self.record(record)?);
+                    }
+                    reply::<RecordTransactions>(&new)
+                }
                 ActivityCommand::Stats(_) => reply::<ReadStats>(&self.stats()?),
                 ActivityCommand::Latest(query) => reply::<ReadLatest>(&self.latest(query.limit)?),
             }

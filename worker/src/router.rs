@@ -19,8 +19,6 @@ use crate::{config, public_limit};
 /// What every handler gets besides the request.
 pub struct Edge<'a> {
     pub env: &'a Env,
-    /// For work that runs after the answer (`waitUntil`).
-    pub ctx: &'a Context,
     pub request_id: &'a RequestId,
     pub params: PathParams<'a>,
     /// Unix milliseconds when the request arrived.
@@ -105,7 +103,7 @@ pub async fn dispatch(
         }
     };
     let completion_target = partner.as_ref().and_then(|p| p.claim.clone().map(|claim| (p.key.key_id.clone(), claim)));
-    let edge = Edge { env, ctx, request_id, params, now_ms, body, partner };
+    let edge = Edge { env, request_id, params, now_ms, body, partner };
 
     let result = match id {
         RouteId::PublicHealth => status::health(&req, edge).await,

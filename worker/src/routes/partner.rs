@@ -130,8 +130,8 @@ async fn sandbox(req: &Incoming, edge: &Edge<'_>, id: RouteId) -> Result<Respons
             let input: SalutesIn = json_body(&edge.body)?;
             input.validate()?;
             let kind = if id == RouteId::CreditSalutes { EntryKind::Credit } else { EntryKind::Debit };
-            // The sandbox outboxes the entry's webhook event with the entry
-            // and hands it to the hub after answering.
+            // The sandbox outboxes the entry's webhook event and public
+            // record with the entry, and hands them on after answering.
             let command = ApplyEntry {
                 kind,
                 input,
@@ -139,9 +139,7 @@ async fn sandbox(req: &Incoming, edge: &Edge<'_>, id: RouteId) -> Result<Respons
                 key_id: partner.key.key_id.as_str().to_owned(),
                 at_ms: edge.now_ms,
             };
-            let entry = run(edge, partner, command).await?;
-            crate::routes::public::publish_entry(edge.env, edge.ctx, &partner.key.key_id, &entry);
-            success(status, entry)
+            success(status, run(edge, partner, command).await?)
         }
         RouteId::LookupPartnerUser => {
             let user_id = required_query(req, "user_id")?;

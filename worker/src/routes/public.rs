@@ -3,11 +3,8 @@
 //! sandbox activity.
 
 use partner_edge::partner::KeyId;
-use partner_edge::public::{
-    check_key, CanaryEcho, CanaryIn, PublicTransaction, ReadLatest, ReadStats, RecordTransaction, DEMO_KEY_ALIAS,
-};
-use partner_edge::sandbox::LedgerEntry;
-use worker::{Context, Env, Response};
+use partner_edge::public::{check_key, CanaryEcho, CanaryIn, ReadLatest, ReadStats, DEMO_KEY_ALIAS};
+use worker::{Env, Response};
 
 use crate::http::Incoming;
 
@@ -16,7 +13,8 @@ use crate::http::{json_body, now_secs, query_pairs, success};
 use crate::router::Edge;
 use crate::{bindings, config, keys};
 
-fn activity(env: &Env) -> Result<worker::Stub, ApiError> {
+/// The global `PublicActivity` object.
+pub fn activity(env: &Env) -> Result<worker::Stub, ApiError> {
     Ok(env.durable_object(bindings::PUBLIC_ACTIVITY)?.get_by_name("global")?)
 }
 
@@ -80,19 +78,4 @@ pub async fn latest(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError
         }
     }
     success(200, crate::durable::send(activity(edge.env)?, ReadLatest { limit }).await?)
-}
-
-/// Feeds a ledger entry, stripped of identity, to the public figures after the answer has gone.
-pub fn publish_entry(env: &Env, ctx: &Context, key_id: &KeyId, entry: &LedgerEntry) {
-    let env = env.clone();
-    let record = RecordTransaction {
-        transaction: PublicTransaction::from_entry(entry),
-        dedupe: partner_edge::webhooks::derived_event_id(key_id.as_str(), &entry.entry_id),
-    };
-    ctx.wait_until(async move {
-        let recorded = async { crate::durable::send(activity(&env)?, record).await.map_err(ApiError::from) };
-        if let Err(error) = recorded.await {
-            worker::console_error!("could not record a public transaction: {error:?}");
-        }
-    });
 }
