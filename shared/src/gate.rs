@@ -260,11 +260,41 @@ fn default_window_secs() -> u64 {
     RATE_WINDOW_SECS
 }
 
+/// Where the fixed window holding `now` starts.
+pub fn window_start(now: u64, window_secs: u64) -> u64 {
+    now - now % window_secs.max(1)
+}
+
+/// The current window rebuilt from what was stored: the admissions recorded
+/// since it started (each admitted request leaves exactly one row, its
+/// nonce, which is kept at least until the window ends; see
+/// [`admission_kept_until`]), plus a count carried over from an older
+/// layout that kept the window itself.
+pub fn restored_window(
+    now: u64,
+    window_secs: u64,
+    admitted_since_start: u64,
+    carried: Option<RateWindow>,
+) -> RateWindow {
+    let started_at = window_start(now, window_secs);
+    let carried = carried.filter(|w| w.started_at == started_at).map_or(0, |w| u64::from(w.admitted));
+    let admitted = u32::try_from(admitted_since_start.saturating_add(carried)).unwrap_or(u32::MAX);
+    RateWindow { started_at, admitted }
+}
+
+/// How long an admitted request's row is kept: while its nonce could be
+/// replayed, and at least until its rate window ends, so the window can be
+/// counted again from the rows after the object restarts.
+pub fn admission_kept_until(request: &AdmissionRequest) -> u64 {
+    let window_end = window_start(request.now, request.rate_window_secs) + request.rate_window_secs.max(1);
+    request.nonce_expires_at.max(window_end)
+}
+
 /// Takes one request from the window at `now`, if the limit allows.
 /// Returns the window to store and the verdict; a refused request does not count.
 pub fn take(window: Option<RateWindow>, now: u64, limit: u32, window_secs: u64) -> (RateWindow, RateVerdict, bool) {
     let window_secs = window_secs.max(1);
-    let current_start = now - now % window_secs;
+    let current_start = window_start(now, window_secs);
     let mut window = match window {
         Some(w) if w.started_at == current_start => w,
         _ => RateWindow { started_at: current_start, admitted: 0 },
@@ -690,9 +720,34 @@ pub fn complete(stored: Option<&IdempotencyRecord>, completion: &Completion) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_window_rebuilt_from_stored_admissions_goes_on_where_it_was() {
+        use super::{restored_window, take, RateWindow};
+        // 7 admitted since 120 (the window of 60 s holding 150), 3 more carried from the old layout.
+        let carried = Some(RateWindow { started_at: 120, admitted: 3 });
+        let window = restored_window(150, 60, 7, carried);
+        assert_eq!(window, RateWindow { started_at: 120, admitted: 10 });
+        let (_, verdict, allowed) = take(Some(window), 150, 10, 60);
+        assert!(!allowed, "the limit of 10 was reached before the restart");
+        assert_eq!(verdict.remaining, 0);
+        // A count carried from another window is not this window's.
+        let stale = Some(RateWindow { started_at: 60, admitted: 9 });
+        assert_eq!(restored_window(150, 60, 2, stale).admitted, 2);
+    }
+
+    #[test]
+    fn an_admission_is_kept_while_its_nonce_or_its_window_lasts() {
+        let mut request = super::tests::request(1_000, true, 10);
+        request.rate_window_secs = 60;
+        request.nonce_expires_at = 1_360;
+        assert_eq!(super::admission_kept_until(&request), 1_360, "the nonce outlives a one-minute window");
+        request.rate_window_secs = 3_600;
+        assert_eq!(super::admission_kept_until(&request), 3_600, "an hour's window outlives the nonce");
+    }
+
     use super::*;
 
-    fn request(now: u64, scope_granted: bool, limit: u32) -> AdmissionRequest {
+    pub(super) fn request(now: u64, scope_granted: bool, limit: u32) -> AdmissionRequest {
         AdmissionRequest {
             nonce: Nonce::parse("abcdefghijklmnop").unwrap(),
             nonce_expires_at: now + 301,

@@ -14,6 +14,7 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
     ("stale_and_future_timestamps_are_refused", stale_and_future_timestamps_are_refused),
     ("tampered_requests_fail_the_signature", tampered_requests_fail_the_signature),
     ("a_reused_nonce_is_a_replay", a_reused_nonce_is_a_replay),
+    ("one_signed_request_sent_in_parallel_is_admitted_once", one_signed_request_sent_in_parallel_is_admitted_once),
     ("disabled_and_deleted_keys_stop_working", disabled_and_deleted_keys_stop_working),
     ("an_oversized_body_is_413_before_anything_else", an_oversized_body_is_413_before_anything_else),
     ("admin_api_needs_the_admin_key_and_never_lists_secrets", admin_api_needs_the_admin_key_and_never_lists_secrets),
@@ -124,6 +125,28 @@ fn a_reused_nonce_is_a_replay(edge: &Edge) {
     let client = edge.partner("sandbox", &["read"]);
     let signed = client.sign("GET", ME, b"", unix_now(), &fresh_nonce());
     assert_eq!(client.send_signed("GET", ME, b"", &signed).status, 200);
+    client.send_signed("GET", ME, b"", &signed).assert_error(409, "replay_detected");
+}
+
+/// The same signed request, twelve times at once: one answer, eleven
+/// replays, and only the one counted against the rate window. Once the
+/// window is full, a replay is still answered as a replay.
+fn one_signed_request_sent_in_parallel_is_admitted_once(edge: &Edge) {
+    let client = edge.partner("sandbox", &["read"]);
+    let signed = client.sign("GET", ME, b"", unix_now(), &fresh_nonce());
+    let replies: Vec<_> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..12).map(|_| scope.spawn(|| client.send_signed("GET", ME, b"", &signed))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    for replay in replies.iter().filter(|r| r.status != 200) {
+        replay.assert_error(409, "replay_detected");
+    }
+    let next = client.send("GET", ME, b"");
+    assert_eq!(next.header("x-ratelimit-remaining"), Some("28"), "the replays took nothing from the window");
+    let over = (0..40).map(|_| client.send("GET", ME, b"")).find(|reply| reply.status != 200);
+    over.expect("the window fills within 40 requests").assert_error(429, "rate_limited");
     client.send_signed("GET", ME, b"", &signed).assert_error(409, "replay_detected");
 }
 

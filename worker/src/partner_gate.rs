@@ -9,8 +9,8 @@
 //! and reservations are exact under any concurrency.
 
 use partner_edge::gate::{
-    admit, complete, Admission, AdmissionRequest, Completion, CompletionEffect, GateCommand, IdempotencyRecord,
-    IdempotencyState, KeyUsage, RateWindow, ReadDeprecatedUsage,
+    admission_kept_until, admit, complete, restored_window, window_start, Admission, AdmissionRequest, Completion,
+    CompletionEffect, GateCommand, IdempotencyRecord, IdempotencyState, KeyUsage, RateWindow, ReadDeprecatedUsage,
 };
 use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
@@ -19,8 +19,22 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlS
 use crate::durable::{read_window, reply, serve, sql_int, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
+    // One row per admitted request: its nonce (a replay is refused while the
+    // row lasts) and what rate window it counted in (so the window can be
+    // counted again after a restart). Kept until `admission_kept_until`.
+    "CREATE TABLE IF NOT EXISTS admissions (
+        nonce TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL,
+        class TEXT NOT NULL,
+        admitted_at INTEGER NOT NULL
+    )",
+    // The older layout kept nonces and windows apart: its nonces move over
+    // (counting in no window), and its windows are read once, on restore.
     "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at)",
+    "INSERT OR IGNORE INTO admissions (nonce, expires_at, class, admitted_at)
+        SELECT nonce, expires_at, '', 0 FROM nonces",
+    "DROP INDEX IF EXISTS nonces_by_expiry",
+    "DELETE FROM nonces",
     "CREATE TABLE IF NOT EXISTS rate_windows (
         class TEXT PRIMARY KEY,
         started_at INTEGER NOT NULL,
@@ -48,11 +62,10 @@ pub struct PartnerGate {
     schema: SchemaOnce,
     /// Whether this instance knows a purge alarm is set.
     purge_armed: std::cell::Cell<bool>,
-    /// The rate windows this instance has read or written. Every write goes
-    /// through this one instance (and SQLite first), so the copy is exact;
-    /// after a restart it starts empty and reads SQLite again. It saves the
-    /// window's `SELECT` on every admission.
-    windows: std::cell::RefCell<std::collections::HashMap<String, Option<RateWindow>>>,
+    /// The current rate window per class. Every admission goes through this
+    /// one instance and leaves its row in `admissions` first, so the count
+    /// is exact; after a restart it is counted again from those rows.
+    windows: std::cell::RefCell<std::collections::HashMap<String, RateWindow>>,
 }
 
 impl DurableObject for PartnerGate {
@@ -73,7 +86,7 @@ impl DurableObject for PartnerGate {
         self.schema.ensure(&self.sql, SCHEMA)?;
         self.purge_armed.set(false);
         let now = sql_int(worker::Date::now().as_millis() / 1000)?;
-        self.sql.exec("DELETE FROM nonces WHERE expires_at <= ?", vec![now.clone()])?;
+        self.sql.exec("DELETE FROM admissions WHERE expires_at <= ?", vec![now.clone()])?;
         self.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", vec![now])?;
         self.arm_purge().await?;
         Response::ok("purged")
@@ -113,7 +126,7 @@ impl PartnerGate {
     async fn arm_purge(&self) -> Result<()> {
         let next = crate::durable::earliest(
             &self.sql,
-            "SELECT MIN(at) AS at FROM (SELECT MIN(expires_at) AS at FROM nonces
+            "SELECT MIN(at) AS at FROM (SELECT MIN(expires_at) AS at FROM admissions
                 UNION ALL SELECT MIN(expires_at) FROM idempotency)",
         )?;
         if let Some(at) = next {
@@ -123,56 +136,31 @@ impl PartnerGate {
         Ok(())
     }
 
+    /// One admission. On the common path (a fresh nonce within the limit)
+    /// this is one indexed write and no read: the rate window is in memory,
+    /// and recording the nonce is the replay check. Reads happen only for a
+    /// mutation's idempotency record, on a refusal (to tell a replay from a
+    /// rate or scope refusal), and on the first request after a restart.
     fn admit(&self, request: &AdmissionRequest) -> Result<Admission> {
-        #[derive(Deserialize)]
-        struct Seen {
-            #[allow(dead_code)]
-            seen: i64,
-        }
-
-        let now = sql_int(request.now)?;
-        // An expired nonce is no longer seen; the purge alarm deletes it
-        // later, and recording the nonce again replaces its row.
-        let seen = !self
-            .sql
-            .exec(
-                "SELECT 1 AS seen FROM nonces WHERE nonce = ? AND expires_at > ?",
-                vec![request.nonce.as_str().into(), now.clone()],
-            )?
-            .to_array::<Seen>()?
-            .is_empty();
         let class = request.rate_class.as_str();
-        let known = self.windows.borrow().get(class).copied();
-        let window = match known {
-            Some(window) => window,
-            None => read_window(
-                &self.sql,
-                "SELECT started_at, admitted FROM rate_windows WHERE class = ?",
-                vec![class.into()],
-            )?,
-        };
+        let window = self.window(class, request)?;
         let stored = match &request.idempotency {
             // An expired record counts as absent (`admit` filters it), a new
             // reservation replaces its row, and the purge alarm deletes the rest.
             Some(claim) => self.idempotency_record(claim.key.as_str())?,
             None => None,
         };
-
-        let (admission, effects) = admit(request, seen, window, stored.as_ref());
-
-        if effects.record_nonce {
-            self.sql.exec(
-                "INSERT OR REPLACE INTO nonces (nonce, expires_at) VALUES (?, ?)",
-                vec![request.nonce.as_str().into(), sql_int(request.nonce_expires_at)?],
-            )?;
+        // Decided as if the nonce were fresh; the write below settles that.
+        let (admission, effects) = admit(request, false, Some(window), stored.as_ref());
+        if !effects.record_nonce {
+            // Refused for its scope or rate, so nothing is recorded; a replay
+            // is still answered as one.
+            return Ok(if self.nonce_seen(request)? { Admission::NonceReused } else { admission });
+        }
+        if !self.record_admission(request)? {
+            return Ok(Admission::NonceReused);
         }
         if let Some(window) = effects.window {
-            self.sql.exec(
-                "INSERT OR REPLACE INTO rate_windows (class, started_at, admitted) VALUES (?, ?, ?)",
-                vec![class.into(), sql_int(window.started_at)?, i64::from(window.admitted).into()],
-            )?;
-            self.windows.borrow_mut().insert(class.to_owned(), Some(window));
-        } else if known.is_none() {
             self.windows.borrow_mut().insert(class.to_owned(), window);
         }
         if let (Some(record), Some(claim)) = (effects.reserve, &request.idempotency) {
@@ -190,6 +178,63 @@ impl PartnerGate {
                 .exec("DELETE FROM deprecated_calls WHERE day < ?", vec![sql_int(day.saturating_sub(USAGE_DAYS))?])?;
         }
         Ok(admission)
+    }
+
+    /// The class's window: from memory (`take` starts a new one when it is
+    /// over: this instance has seen every admission since), or counted again
+    /// from the stored admissions when this instance has not seen the class.
+    fn window(&self, class: &str, request: &AdmissionRequest) -> Result<RateWindow> {
+        if let Some(window) = self.windows.borrow().get(class) {
+            return Ok(*window);
+        }
+        let start = window_start(request.now, request.rate_window_secs);
+        #[derive(Deserialize)]
+        struct Count {
+            admitted: i64,
+        }
+        let admitted = self
+            .sql
+            .exec(
+                "SELECT COUNT(*) AS admitted FROM admissions WHERE class = ? AND admitted_at >= ?",
+                vec![class.into(), sql_int(start)?],
+            )?
+            .one::<Count>()?
+            .admitted;
+        let carried = read_window(
+            &self.sql,
+            "SELECT started_at, admitted FROM rate_windows WHERE class = ?",
+            vec![class.into()],
+        )?;
+        let window = restored_window(request.now, request.rate_window_secs, admitted.unsigned_abs(), carried);
+        self.windows.borrow_mut().insert(class.to_owned(), window);
+        Ok(window)
+    }
+
+    /// Records an admitted request's nonce; `false` when the nonce is already
+    /// recorded and unexpired (a replay). An expired row is taken over.
+    fn record_admission(&self, request: &AdmissionRequest) -> Result<bool> {
+        let fresh = self.sql.exec(
+            "INSERT INTO admissions (nonce, expires_at, class, admitted_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (nonce) DO UPDATE SET
+                expires_at = excluded.expires_at, class = excluded.class, admitted_at = excluded.admitted_at
+             WHERE admissions.expires_at <= excluded.admitted_at
+             RETURNING 1 AS fresh",
+            vec![
+                request.nonce.as_str().into(),
+                sql_int(admission_kept_until(request))?,
+                request.rate_class.as_str().into(),
+                sql_int(request.now)?,
+            ],
+        )?;
+        Ok(!fresh.to_array::<serde_json::Value>()?.is_empty())
+    }
+
+    fn nonce_seen(&self, request: &AdmissionRequest) -> Result<bool> {
+        let rows = self.sql.exec(
+            "SELECT 1 AS seen FROM admissions WHERE nonce = ? AND expires_at > ?",
+            vec![request.nonce.as_str().into(), sql_int(request.now)?],
+        )?;
+        Ok(!rows.to_array::<serde_json::Value>()?.is_empty())
     }
 
     fn deprecated_usage(&self, now: u64) -> Result<Vec<KeyUsage>> {
