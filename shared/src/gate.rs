@@ -438,6 +438,12 @@ pub const IDEMPOTENCY_LEASE_SECS: u64 = 360;
 pub struct IdempotencyClaim {
     pub key: IdempotencyKey,
     pub fingerprint: String,
+    /// The object that serves the route keeps the answer itself, once per
+    /// key and fingerprint, and answers a retry with it (the sandbox's credit
+    /// and debit). The gate then only pins the key to its first fingerprint,
+    /// and the mutation needs no second call to record its answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delegated: bool,
 }
 
 /// An answer kept for replay: status, content type and body, as first sent.
@@ -504,6 +510,8 @@ pub enum IdempotencyState {
     Completed {
         response: StoredResponse,
     },
+    /// Held for a delegated claim: the serving object keeps the answer.
+    Delegated,
 }
 
 /// What the worker asks the key's Durable Object, once per signed request.
@@ -624,12 +632,19 @@ pub fn admit(
         {
             Admission::IdempotencyInFlight { rate }
         }
+        // The same request again: the serving object answers it with what it kept.
+        Some(IdempotencyRecord { state: IdempotencyState::Delegated, .. }) => Admission::Admitted { rate },
         // Free, expired, or a reservation whose request died: reserve it.
         _ => {
+            let state = if claim.delegated {
+                IdempotencyState::Delegated
+            } else {
+                IdempotencyState::InFlight { lease_expires_at: request.now + IDEMPOTENCY_LEASE_SECS }
+            };
             effects.reserve = Some(IdempotencyRecord {
                 fingerprint: claim.fingerprint.clone(),
                 expires_at: request.now + request.idempotency_ttl_secs,
-                state: IdempotencyState::InFlight { lease_expires_at: request.now + IDEMPOTENCY_LEASE_SECS },
+                state,
             });
             Admission::Admitted { rate }
         }
@@ -767,9 +782,40 @@ mod tests {
             idempotency: Some(IdempotencyClaim {
                 key: IdempotencyKey::parse(key).unwrap(),
                 fingerprint: request_fingerprint("POST", "/api/salutes/credit", body),
+                delegated: false,
             }),
             ..request(now, true, 100)
         }
+    }
+
+    fn delegated(now: u64, key: &str, body: &[u8]) -> AdmissionRequest {
+        let mut request = mutation(now, key, body);
+        if let Some(claim) = request.idempotency.as_mut() {
+            claim.delegated = true;
+        }
+        request
+    }
+
+    #[test]
+    fn a_delegated_key_is_pinned_to_its_request_and_its_retries_go_to_the_serving_object() {
+        let (admission, effects) = admit(&delegated(1000, "idem-d", b"{\"amount\":1}"), false, None, None);
+        assert!(matches!(admission, Admission::Admitted { .. }));
+        let held = effects.reserve.expect("the key is held at once");
+        assert_eq!(held.state, IdempotencyState::Delegated, "no lease: nothing comes back to complete it");
+        // A retry, even at once and in parallel, goes on to the object that kept the answer.
+        let (retry, effects) = admit(&delegated(1001, "idem-d", b"{\"amount\":1}"), false, None, Some(&held));
+        assert!(matches!(retry, Admission::Admitted { .. }), "{retry:?}");
+        assert_eq!(effects.reserve, None, "the record stays as it is");
+        // Another request under the key is still refused.
+        let (other, _) = admit(&delegated(1002, "idem-d", b"{\"amount\":2}"), false, None, Some(&held));
+        assert!(matches!(other, Admission::IdempotencyMismatch { .. }), "{other:?}");
+        // And a completion never touches a delegated record.
+        let claim = delegated(1003, "idem-d", b"{\"amount\":1}").idempotency.unwrap();
+        assert_eq!(complete(Some(&held), &Completion { claim, response: stored_ok() }), CompletionEffect::Ignore);
+        // The record lapses with the TTL like any other.
+        let (late, effects) = admit(&delegated(1000 + 86_400, "idem-d", b"{\"amount\":2}"), false, None, Some(&held));
+        assert!(matches!(late, Admission::Admitted { .. }));
+        assert!(effects.reserve.is_some());
     }
 
     fn stored_ok() -> StoredResponse {

@@ -581,6 +581,14 @@ pub struct ApplyEntry {
     /// the entry's webhook event is written to the sandbox's outbox with them.
     pub key_id: String,
     pub at_ms: u64,
+    /// How long a refusal is kept for its retries, in seconds (the
+    /// idempotency TTL); an entry is kept for good, as the ledger.
+    #[serde(default = "default_refusal_keep_secs")]
+    pub refusal_keep_secs: u64,
+}
+
+fn default_refusal_keep_secs() -> u64 {
+    crate::gate::GateConfig::default().idempotency_ttl_secs
 }
 
 /// What a new ledger entry leaves in its sandbox's outbox: the webhook event
@@ -640,6 +648,16 @@ pub struct ClaimDonation {
 /// What the sandbox refuses a partner can act on; anything else is a failure of the edge.
 pub type SandboxReply<T> = Result<T, Refusal>;
 
+/// A credit or debit as the sandbox answered it. The sandbox keeps each
+/// answer, entry or refusal, under its `OnceKey`; `replayed` says this is
+/// the kept answer of an earlier identical request (so the edge marks it
+/// `Idempotent-Replayed`), not a new one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    pub outcome: SandboxReply<LedgerEntry>,
+    pub replayed: bool,
+}
+
 crate::object_commands! {
     /// Everything the worker asks a partner's `PartnerSandbox` object.
     pub enum SandboxCommand {
@@ -649,7 +667,7 @@ crate::object_commands! {
         LinkWallet(LinkWallet) => SandboxReply<SandboxUser>,
         GetUserWallet(GetUserWallet) => SandboxReply<Wallet>,
         FindWallet(FindWallet) => SandboxReply<WalletOwner>,
-        Apply(ApplyEntry) => SandboxReply<LedgerEntry>,
+        Apply(ApplyEntry) => Applied,
         Balance(GetBalance) => SandboxReply<Balance>,
         Ledger(ListLedger) => SandboxReply<Page<LedgerEntry>>,
         ClaimDonation(ClaimDonation) => SandboxReply<DonationClaim>,

@@ -283,9 +283,14 @@ fn a_repeated_idempotency_key_replays_the_first_answer(edge: &Edge) {
     let overdraft = json!({"user_id": user, "amount": 1000, "reason": "x"});
     let refusal_key = fresh_idempotency_key();
     client.mutate("POST", DEBIT, &overdraft, &refusal_key).assert_error(409, "insufficient_balance");
+    // Even once the funds are there, the retry gets the first answer.
+    let funds = json!({"user_id": user, "amount": 5000, "reason": "retry_test"});
+    assert_eq!(client.mutate("POST", CREDIT, &funds, &fresh_idempotency_key()).status, 201);
     let replay = client.mutate("POST", DEBIT, &overdraft, &refusal_key);
-    replay.assert_error(409, "insufficient_balance");
+    let error = replay.assert_error(409, "insufficient_balance");
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(error["request_id"].as_str(), replay.header("x-request-id"), "the retry's own request id");
+    assert_eq!(balance(&client, &user), 5007, "the debit never ran");
 }
 
 fn mutations_without_an_idempotency_key_are_refused(edge: &Edge) {

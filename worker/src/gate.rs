@@ -48,6 +48,9 @@ pub struct GateInput<'a> {
     pub scope: Option<Scope>,
     /// Parsed once per request by the router, which has also applied the body limit.
     pub config: &'a GateConfig,
+    /// The object serving the route keeps a mutation's answer under its
+    /// Idempotency-Key itself (`IdempotencyClaim::delegated`).
+    pub delegated: bool,
 }
 
 pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<'_>) -> Result<Passed, ApiError> {
@@ -102,7 +105,7 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
         let raw = header(req, HEADER_IDEMPOTENCY_KEY)?.ok_or(GateError::MissingIdempotencyKey)?;
         let key = IdempotencyKey::parse(&raw)?;
         let fingerprint = request_fingerprint(input.method, input.path_and_query, input.body);
-        Ok::<_, ApiError>(IdempotencyClaim { key, fingerprint })
+        Ok::<_, ApiError>(IdempotencyClaim { key, fingerprint, delegated: input.delegated })
     });
     let (claim, claim_error) = match idempotency {
         None => (None, None),

@@ -20,10 +20,10 @@
 use partner_edge::api::Page;
 use partner_edge::error::Refusal;
 use partner_edge::sandbox::{
-    apply_entry, demo_users, entry_event, entry_id, ApplyEntry, Balance, ClaimDonation, CreateUser, DonationClaim,
-    DonationClaimIn, FindWallet, GetBalance, GetUser, GetUserWallet, LedgerEntry, LedgerQuery, LinkWallet, ListLedger,
-    OnceKey, Outboxed, PatchUser, SandboxCommand, SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch, Wallet,
-    WalletOwner, OUTBOX_BATCH, OUTBOX_RETRY_MS,
+    apply_entry, demo_users, entry_event, entry_id, Applied, ApplyEntry, Balance, ClaimDonation, CreateUser,
+    DonationClaim, DonationClaimIn, FindWallet, GetBalance, GetUser, GetUserWallet, LedgerEntry, LedgerQuery,
+    LinkWallet, ListLedger, OnceKey, Outboxed, PatchUser, SandboxCommand, SandboxReply, SandboxRequest, SandboxUser,
+    UserIn, UserPatch, Wallet, WalletOwner, OUTBOX_BATCH, OUTBOX_RETRY_MS,
 };
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
@@ -53,6 +53,9 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL)",
+    // A refused credit or debit, kept for its retries (the ledger keeps the rest).
+    "CREATE TABLE IF NOT EXISTS refusals (once_key TEXT PRIMARY KEY, kept_until INTEGER NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS refusals_by_expiry ON refusals (kept_until)",
 ];
 
 #[durable_object]
@@ -291,22 +294,50 @@ impl PartnerSandbox {
         Ok(rows.len() as u32 == OUTBOX_BATCH)
     }
 
-    /// Applies the entry once per once-key; the flag says whether this call
-    /// wrote a new entry (and so an event to the outbox).
-    fn apply(&self, command: &ApplyEntry, now: u64) -> Result<(SandboxReply<LedgerEntry>, bool)> {
+    /// Applies the entry once per once-key: a retry gets the kept answer,
+    /// entry or refusal. The flag says whether this call wrote a new entry
+    /// (and so an event to the outbox).
+    fn apply(&self, command: &ApplyEntry, now: u64) -> Result<(Applied, bool)> {
+        #[derive(Deserialize)]
+        struct Kept {
+            doc: String,
+            refused: i64,
+        }
         let (kind, input, once) = (command.kind, command.input.clone(), &command.once);
         let key = once.storage_key();
-        if let Some(doc) = first_doc(&self.sql, "SELECT doc FROM ledger WHERE once_key = ?", vec![key.as_str().into()])?
-        {
-            return Ok((Ok(from_json(&doc)?), false));
+        let kept = self
+            .sql
+            .exec(
+                "SELECT doc, 0 AS refused FROM ledger WHERE once_key = ?
+                 UNION ALL SELECT doc, 1 AS refused FROM refusals WHERE once_key = ? AND kept_until > ?",
+                vec![key.as_str().into(), key.as_str().into(), sql_int(now)?],
+            )?
+            .to_array::<Kept>()?
+            .into_iter()
+            .next();
+        if let Some(kept) = kept {
+            let outcome = if kept.refused == 0 { Ok(from_json(&kept.doc)?) } else { Err(from_json(&kept.doc)?) };
+            return Ok((Applied { outcome, replayed: true }, false));
         }
+        let refused = |refusal: Refusal| -> Result<(Applied, bool)> {
+            self.sql.exec("DELETE FROM refusals WHERE kept_until <= ?", vec![sql_int(now)?])?;
+            self.sql.exec(
+                "INSERT OR REPLACE INTO refusals (once_key, kept_until, doc) VALUES (?, ?, ?)",
+                vec![
+                    key.as_str().into(),
+                    sql_int(now.saturating_add(command.refusal_keep_secs))?,
+                    to_json(&refusal)?.into(),
+                ],
+            )?;
+            Ok((Applied { outcome: Err(refusal), replayed: false }, false))
+        };
         let mut user = match self.load_user(&input.user_id)? {
             Ok(user) => user,
-            Err(error) => return Ok((Err(error), false)),
+            Err(error) => return refused(error),
         };
         let balance = match apply_entry(&user.user_id, kind, user.balance, input.amount) {
             Ok(balance) => balance,
-            Err(error) => return Ok((Err(error), false)),
+            Err(error) => return refused(error),
         };
         #[derive(Deserialize)]
         struct Seq {
@@ -339,7 +370,7 @@ impl PartnerSandbox {
         // The entry's event, in the same command: handed to the hub by the alarm.
         let outboxed = entry_event(&command.key_id, &entry, command.at_ms).map_err(worker::Error::from)?;
         self.sql.exec("INSERT INTO outbox (doc) VALUES (?)", vec![to_json(&outboxed)?.into()])?;
-        Ok((Ok(entry), true))
+        Ok((Applied { outcome: Ok(entry), replayed: false }, true))
     }
 
     fn balance(&self, user_id: &str) -> Result<SandboxReply<Balance>> {

@@ -92,6 +92,7 @@ pub async fn dispatch(
                 now_secs: now_secs(now_ms),
                 scope,
                 config: &gate_config,
+                delegated: crate::routes::partner::keeps_own_answers(env, id)?,
             };
             match verify_partner_request(&req, env, input).await? {
                 Passed::Proceed(verified) => {
@@ -102,7 +103,10 @@ pub async fn dispatch(
             }
         }
     };
-    let completion_target = partner.as_ref().and_then(|p| p.claim.clone().map(|claim| (p.key.key_id.clone(), claim)));
+    // A delegated claim's answer is kept by the object that served it.
+    let completion_target = partner
+        .as_ref()
+        .and_then(|p| p.claim.clone().filter(|claim| !claim.delegated).map(|claim| (p.key.key_id.clone(), claim)));
     let edge = Edge { env, request_id, params, now_ms, body, partner };
 
     let result = match id {

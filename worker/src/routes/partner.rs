@@ -53,6 +53,13 @@ pub async fn deprecations(_req: &Incoming, edge: Edge<'_>) -> Result<Response, A
     success(200, partner_edge::lifecycle::partner_usage(&counted, lifecycle_now))
 }
 
+/// Whether the route's mutations keep their own idempotent answers: the
+/// sandbox's credit and debit do (under their `OnceKey`, entry or refusal),
+/// so the gate only pins the key and no second call records the answer.
+pub fn keeps_own_answers(env: &worker::Env, id: RouteId) -> Result<bool, ApiError> {
+    Ok(matches!(id, RouteId::CreditSalutes | RouteId::DebitSalutes) && config::origin(env)?.is_none())
+}
+
 /// A partner resource route: forwarded to the origin, or run on the sandbox.
 pub async fn resource(req: &Incoming, edge: Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
     match config::origin(edge.env)? {
@@ -138,8 +145,21 @@ async fn sandbox(req: &Incoming, edge: &Edge<'_>, id: RouteId) -> Result<Respons
                 once: once_key(partner)?,
                 key_id: partner.key.key_id.as_str().to_owned(),
                 at_ms: edge.now_ms,
+                refusal_keep_secs: config::gate(edge.env)?.idempotency_ttl_secs,
             };
-            success(status, run(edge, partner, command).await?)
+            let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
+            let request = SandboxRequest { now: now_secs(edge.now_ms), command: SandboxCommand::from(command) };
+            let applied = send_in::<ApplyEntry, _>(stub, &request).await?;
+            // The kept answer of an earlier identical request is marked as a
+            // replay, as the gate marks the answers it keeps.
+            let mut response = match applied.outcome {
+                Ok(entry) => success(status, entry)?,
+                Err(refusal) => ApiError::from(refusal).into_response(edge.request_id),
+            };
+            if applied.replayed {
+                response.headers_mut().set(partner_edge::gate::HEADER_IDEMPOTENT_REPLAYED, "true")?;
+            }
+            Ok(response)
         }
         RouteId::LookupPartnerUser => {
             let user_id = required_query(req, "user_id")?;
