@@ -341,8 +341,11 @@ fn a_misconfigured_edge_fails_closed_without_leaking() {
 fn a_restarted_gate_still_refuses_a_replay_and_keeps_counting_its_window() {
     let state = tempfile::tempdir().unwrap();
     let edge = Edge::spawn_with_state(state.path());
-    let client = edge.partner("sandbox", &["read"]);
+    let client = edge.partner("sandbox", &["read", "credit"]);
     let (key_id, secret) = (client.key_id.clone(), client.secret.clone());
+    let credit = json!({"user_id": "1", "amount": 3, "reason": "restart_check"});
+    let before = client.mutate("POST", "/api/salutes/credit", &credit, &partner_edge_tests::fresh_idempotency_key());
+    assert_eq!(before.status, 201, "{}", before.text());
     let signed = client.sign("GET", ME, b"", unix_now(), &fresh_nonce());
     let first = client.send_signed("GET", ME, b"", &signed);
     assert_eq!(first.status, 200, "{}", first.text());
@@ -363,4 +366,16 @@ fn a_restarted_gate_still_refuses_a_replay_and_keeps_counting_its_window() {
     let same_window = second.header("x-ratelimit-reset") == third.header("x-ratelimit-reset");
     let expected = if same_window { remaining(&second) - 1 } else { limit - 1 };
     assert_eq!(remaining(&third), expected, "same window: {same_window}");
+    // The restarted sandbox goes on numbering its ledger after the last entry.
+    let after = client.mutate("POST", "/api/salutes/credit", &credit, &partner_edge_tests::fresh_idempotency_key());
+    assert_eq!(after.status, 201, "{}", after.text());
+    let id = |reply: &partner_edge_tests::Reply| -> u64 {
+        reply.json()["data"]["entry_id"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(id(&after), id(&before) + 1, "{} then {}", before.text(), after.text());
 }

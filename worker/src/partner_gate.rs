@@ -144,14 +144,9 @@ impl PartnerGate {
     fn admit(&self, request: &AdmissionRequest) -> Result<Admission> {
         let class = request.rate_class.as_str();
         let window = self.window(class, request)?;
-        let stored = match &request.idempotency {
-            // An expired record counts as absent (`admit` filters it), a new
-            // reservation replaces its row, and the purge alarm deletes the rest.
-            Some(claim) => self.idempotency_record(claim.key.as_str())?,
-            None => None,
-        };
-        // Decided as if the nonce were fresh; the write below settles that.
-        let (admission, effects) = admit(request, false, Some(window), stored.as_ref());
+        // Decided as if the nonce were fresh and the idempotency key free;
+        // the writes below settle both.
+        let (mut admission, effects) = admit(request, false, Some(window), None);
         if !effects.record_nonce {
             // Refused for its scope or rate, so nothing is recorded; a replay
             // is still answered as one.
@@ -160,11 +155,21 @@ impl PartnerGate {
         if !self.record_admission(request)? {
             return Ok(Admission::NonceReused);
         }
+        if let (Some(record), Some(claim)) = (&effects.reserve, &request.idempotency) {
+            let key = claim.key.as_str();
+            if !self.reserve_if_free(key, record, request.now)? {
+                // The key is held: decide again with its record. Scope, rate
+                // and nonce came first and stand as decided.
+                let stored = self.idempotency_record(key)?;
+                let (again, effects) = admit(request, false, Some(window), stored.as_ref());
+                admission = again;
+                if let Some(record) = effects.reserve {
+                    self.store_idempotency(key, &record)?;
+                }
+            }
+        }
         if let Some(window) = effects.window {
             self.windows.borrow_mut().insert(class.to_owned(), window);
-        }
-        if let (Some(record), Some(claim)) = (effects.reserve, &request.idempotency) {
-            self.store_idempotency(claim.key.as_str(), &record)?;
         }
         let admitted = matches!(admission, Admission::Admitted { .. } | Admission::StoredAnswer { .. });
         if let Some(id) = request.deprecated.as_deref().filter(|_| admitted) {
@@ -288,6 +293,27 @@ impl PartnerGate {
             Ok(IdempotencyRecord { fingerprint: row.fingerprint, expires_at: row.expires_at.unsigned_abs(), state })
         })
         .transpose()
+    }
+
+    /// Writes the reservation unless the key holds an unexpired record;
+    /// `false` when it does (then nothing was written).
+    fn reserve_if_free(&self, key: &str, record: &IdempotencyRecord, now: u64) -> Result<bool> {
+        let state = serde_json::to_string(&record.state).map_err(|e| worker::Error::from(e.to_string()))?;
+        let written = self.sql.exec(
+            "INSERT INTO idempotency (key, fingerprint, expires_at, state) VALUES (?, ?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET
+                fingerprint = excluded.fingerprint, expires_at = excluded.expires_at, state = excluded.state
+             WHERE idempotency.expires_at <= ?
+             RETURNING 1 AS written",
+            vec![
+                key.into(),
+                record.fingerprint.as_str().into(),
+                sql_int(record.expires_at)?,
+                state.into(),
+                sql_int(now)?,
+            ],
+        )?;
+        Ok(!written.to_array::<serde_json::Value>()?.is_empty())
     }
 
     fn store_idempotency(&self, key: &str, record: &IdempotencyRecord) -> Result<()> {

@@ -69,6 +69,11 @@ pub struct PartnerSandbox {
     /// Whether this instance has seen the demo users in place (they are
     /// never removed), so later calls skip the check.
     seeded: std::cell::Cell<bool>,
+    /// The next ledger sequence number, once known. Every entry is written
+    /// by this one instance, so the entry can be written whole in one
+    /// statement, id included; unknown after a restart or a failed apply,
+    /// and then read again.
+    next_seq: std::cell::Cell<Option<u64>>,
 }
 
 impl DurableObject for PartnerSandbox {
@@ -80,6 +85,7 @@ impl DurableObject for PartnerSandbox {
             schema: SchemaOnce::default(),
             outbox_armed: std::cell::Cell::new(false),
             seeded: std::cell::Cell::new(false),
+            next_seq: std::cell::Cell::new(None),
         }
     }
 
@@ -339,19 +345,18 @@ impl PartnerSandbox {
             Ok(balance) => balance,
             Err(error) => return refused(error),
         };
-        #[derive(Deserialize)]
-        struct Seq {
-            seq: i64,
-        }
-        let seq = self
-            .sql
-            .exec(
-                "INSERT INTO ledger (user_id, kind, once_key, doc) VALUES (?, ?, ?, '') RETURNING seq",
-                vec![user.user_id.as_str().into(), kind.as_str().into(), key.into()],
-            )?
-            .one::<Seq>()?
-            .seq
-            .unsigned_abs();
+        let seq = match self.next_seq.take() {
+            Some(seq) => seq,
+            None => {
+                #[derive(Deserialize)]
+                struct Last {
+                    seq: i64,
+                }
+                // Ledger rows are never deleted, so the highest is the last given.
+                let last = self.sql.exec("SELECT COALESCE(MAX(seq), 0) AS seq FROM ledger", None)?.one::<Last>()?;
+                last.seq.unsigned_abs() + 1
+            }
+        };
         let entry = LedgerEntry {
             entry_id: entry_id(seq),
             user_id: user.user_id.clone(),
@@ -363,13 +368,23 @@ impl PartnerSandbox {
             idempotency_key: once.idempotency_key.clone(),
             created_at: now,
         };
-        self.sql.exec("UPDATE ledger SET doc = ? WHERE seq = ?", vec![to_json(&entry)?.into(), sql_int(seq)?])?;
+        self.sql.exec(
+            "INSERT INTO ledger (seq, user_id, kind, once_key, doc) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                sql_int(seq)?,
+                user.user_id.as_str().into(),
+                kind.as_str().into(),
+                key.into(),
+                to_json(&entry)?.into(),
+            ],
+        )?;
         user.balance = balance;
         user.updated_at = now;
         self.save_user(&user)?;
         // The entry's event, in the same command: handed to the hub by the alarm.
         let outboxed = entry_event(&command.key_id, &entry, command.at_ms).map_err(worker::Error::from)?;
         self.sql.exec("INSERT INTO outbox (doc) VALUES (?)", vec![to_json(&outboxed)?.into()])?;
+        self.next_seq.set(Some(seq + 1));
         Ok((Applied { outcome: Ok(entry), replayed: false }, true))
     }
 

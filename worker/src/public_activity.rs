@@ -47,13 +47,7 @@ impl DurableObject for PublicActivity {
         self.schema.ensure(&self.sql, SCHEMA)?;
         serve(req, "PublicActivity", |command| async move {
             match command {
-                ActivityCommand::RecordBatch(batch) => {
-                    let mut new = 0u32;
-                    for record in &batch.records {
-                        new += u32::from(self.record(record)?);
-                    }
-                    reply::<RecordTransactions>(&new)
-                }
+                ActivityCommand::RecordBatch(batch) => reply::<RecordTransactions>(&self.record_batch(&batch.records)?),
                 ActivityCommand::Stats(_) => reply::<ReadStats>(&self.stats()?),
                 ActivityCommand::Latest(query) => reply::<ReadLatest>(&self.latest(query.limit)?),
             }
@@ -63,36 +57,52 @@ impl DurableObject for PublicActivity {
 }
 
 impl PublicActivity {
-    /// Counts an entry once: an entry answered twice (a retried mutation)
-    /// carries the same digest and is ignored the second time.
-    fn record(&self, record: &RecordTransaction) -> Result<bool> {
+    /// Counts each entry once: an entry handed over twice (a batch retried
+    /// after a partial hand-over) carries the same digest and is ignored the
+    /// second time. The feed's trims and the totals are written once per
+    /// batch; answers how many entries were new.
+    fn record_batch(&self, records: &[RecordTransaction]) -> Result<u32> {
         #[derive(Deserialize)]
         struct Seen {
-            #[allow(dead_code)]
-            seq: i64,
+            dedupe: String,
         }
-        let known = !self
-            .sql
-            .exec("SELECT seq FROM seen WHERE dedupe = ?", vec![record.dedupe.as_str().into()])?
-            .to_array::<Seen>()?
-            .is_empty();
-        if known {
-            return Ok(false);
+        let mut known = std::collections::HashSet::new();
+        // Bound parameters are limited per statement: ask in chunks.
+        for chunk in records.chunks(50) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let digests: Vec<worker::SqlStorageValue> = chunk.iter().map(|r| r.dedupe.as_str().into()).collect();
+            let seen = self.sql.exec(&format!("SELECT dedupe FROM seen WHERE dedupe IN ({marks})"), digests)?;
+            known.extend(seen.to_array::<Seen>()?.into_iter().map(|row| row.dedupe));
         }
-        let transaction = &record.transaction;
-        self.sql.exec(
-            "INSERT INTO latest (kind, amount, reason, created_at) VALUES (?, ?, ?, ?)",
-            vec![
-                transaction.kind.as_str().into(),
-                sql_int(transaction.amount)?,
-                transaction.reason.as_str().into(),
-                sql_int(transaction.created_at)?,
-            ],
-        )?;
-        self.sql.exec(
-            "INSERT INTO seen (dedupe, seq) VALUES (?, (SELECT MAX(seq) FROM latest))",
-            vec![record.dedupe.as_str().into()],
-        )?;
+        let (mut new, mut credited, mut debited, mut last_at) = (0u32, 0u64, 0u64, 0u64);
+        for record in records {
+            if !known.insert(record.dedupe.clone()) {
+                continue;
+            }
+            let transaction = &record.transaction;
+            self.sql.exec(
+                "INSERT INTO latest (kind, amount, reason, created_at) VALUES (?, ?, ?, ?)",
+                vec![
+                    transaction.kind.as_str().into(),
+                    sql_int(transaction.amount)?,
+                    transaction.reason.as_str().into(),
+                    sql_int(transaction.created_at)?,
+                ],
+            )?;
+            self.sql.exec(
+                "INSERT INTO seen (dedupe, seq) VALUES (?, (SELECT MAX(seq) FROM latest))",
+                vec![record.dedupe.as_str().into()],
+            )?;
+            match transaction.kind {
+                EntryKind::Credit => credited += transaction.amount,
+                EntryKind::Debit => debited += transaction.amount,
+            }
+            last_at = last_at.max(transaction.created_at);
+            new += 1;
+        }
+        if new == 0 {
+            return Ok(0);
+        }
         self.sql
             .exec(&format!("DELETE FROM latest WHERE seq <= (SELECT MAX(seq) FROM latest) - {LATEST_KEPT}"), None)?;
         // Retries come within moments; ten times the feed is plenty to remember.
@@ -100,17 +110,14 @@ impl PublicActivity {
             &format!("DELETE FROM seen WHERE seq <= (SELECT MAX(seq) FROM latest) - {}", LATEST_KEPT * 10),
             None,
         )?;
-        let (credited, debited) = match transaction.kind {
-            EntryKind::Credit => (transaction.amount, 0),
-            EntryKind::Debit => (0, transaction.amount),
-        };
         self.sql.exec(
-            "INSERT INTO totals (id, transactions, credited, debited, last_at) VALUES (1, 1, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET transactions = transactions + 1, credited = credited + excluded.credited,
-                debited = debited + excluded.debited, last_at = MAX(COALESCE(last_at, 0), excluded.last_at)",
-            vec![sql_int(credited)?, sql_int(debited)?, sql_int(transaction.created_at)?],
+            "INSERT INTO totals (id, transactions, credited, debited, last_at) VALUES (1, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET transactions = transactions + excluded.transactions,
+                credited = credited + excluded.credited, debited = debited + excluded.debited,
+                last_at = MAX(COALESCE(last_at, 0), excluded.last_at)",
+            vec![i64::from(new).into(), sql_int(credited)?, sql_int(debited)?, sql_int(last_at)?],
         )?;
-        Ok(true)
+        Ok(new)
     }
 
     fn stats(&self) -> Result<PublicStats> {
