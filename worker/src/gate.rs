@@ -12,10 +12,9 @@ use partner_edge::partner::{KeyId, PartnerKeyRecord, Scope};
 use partner_edge::signing::{SignatureHeader, SignedParts};
 use worker::Env;
 
-use crate::http::Incoming;
-
 use crate::durable::send;
 use crate::error::ApiError;
+use crate::http::Incoming;
 use crate::{bindings, config, keys};
 
 /// A request that passed the gate: its key, the rate headroom left, and on

@@ -10,11 +10,10 @@
 use partner_edge::gate::{GateConfig, GateError, PeekAtWindow, RateVerdict, TakeFromWindow, WindowRequest};
 use worker::{Env, Stub};
 
-use crate::http::Incoming;
-
 use crate::bindings;
 use crate::durable::send;
 use crate::error::ApiError;
+use crate::http::Incoming;
 
 /// The client's window object for one purpose (`public`, `admin-auth-failures`).
 pub fn client_window(req: &Incoming, env: &Env, purpose: &str) -> Result<Stub, ApiError> {

@@ -8,10 +8,8 @@ use partner_edge::partner::{
 use partner_edge::signing::secrets_equal;
 use worker::{Env, Response};
 
-use crate::http::Incoming;
-
 use crate::error::ApiError;
-use crate::http::{json_body, now_secs, random_bytes, success};
+use crate::http::{json_body, now_secs, random_bytes, success, Incoming};
 use crate::router::Edge;
 use crate::{config, keys, public_limit};
 

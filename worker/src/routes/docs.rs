@@ -2,13 +2,11 @@
 
 use worker::Response;
 
-use crate::http::Incoming;
-
 use partner_edge::lifecycle;
 
 use crate::config;
 use crate::error::ApiError;
-use crate::http::{now_secs, query_pairs, success};
+use crate::http::{now_secs, query_pairs, success, Incoming};
 use crate::router::Edge;
 
 /// Rendered by `build.rs` from the shared route table.

@@ -17,12 +17,10 @@ use partner_edge::sandbox::{
 use partner_edge::webhooks::{derived_event_id, Event, EventType};
 use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
 
-use crate::http::Incoming;
-
 use crate::durable::send_in;
 use crate::error::ApiError;
 use crate::gate::VerifiedPartner;
-use crate::http::{fetch_bounded, json_body, now_secs, paginated, query_pairs, success};
+use crate::http::{fetch_bounded, json_body, now_secs, paginated, query_pairs, success, Incoming};
 use crate::router::Edge;
 use crate::{bindings, config};
 

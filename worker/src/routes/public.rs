@@ -6,10 +6,8 @@ use partner_edge::partner::KeyId;
 use partner_edge::public::{check_key, CanaryEcho, CanaryIn, ReadLatest, ReadStats, DEMO_KEY_ALIAS};
 use worker::{Env, Response};
 
-use crate::http::Incoming;
-
 use crate::error::ApiError;
-use crate::http::{json_body, now_secs, query_pairs, success};
+use crate::http::{json_body, now_secs, query_pairs, success, Incoming};
 use crate::router::Edge;
 use crate::{bindings, config, keys};
 

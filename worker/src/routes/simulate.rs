@@ -17,11 +17,9 @@ use partner_edge::webhooks::ssrf::check_webhook_url;
 use partner_edge::webhooks::{excerpt, live_slots, SecretSlot, WebhookSecret};
 use worker::Response;
 
-use crate::http::Incoming;
-
 use crate::config;
 use crate::error::ApiError;
-use crate::http::{fetch_bounded, json_body, now_ms, random_bytes, success, webhook_post, FetchFailure};
+use crate::http::{fetch_bounded, json_body, now_ms, random_bytes, success, webhook_post, FetchFailure, Incoming};
 use crate::router::Edge;
 use crate::routes::webhooks::{ask_webhook_hub, call_webhook_hub, check_url, partner_key};
 use partner_edge::error::ErrorCode;

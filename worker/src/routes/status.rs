@@ -7,11 +7,9 @@ use partner_edge::incidents::{
 };
 use worker::{Env, Response};
 
-use crate::http::Incoming;
-
 use crate::bindings;
 use crate::error::ApiError;
-use crate::http::{json_body, now_ms, success};
+use crate::http::{json_body, now_ms, success, Incoming};
 use crate::router::Edge;
 use crate::{config, status_monitor};
 

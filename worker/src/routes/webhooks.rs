@@ -21,11 +21,9 @@ use partner_edge::webhooks::{
 };
 use worker::{Env, Response};
 
-use crate::http::Incoming;
-
 use crate::durable::send_in;
 use crate::error::ApiError;
-use crate::http::{json_body, paginated, query_pairs, random_bytes, success};
+use crate::http::{json_body, paginated, query_pairs, random_bytes, success, Incoming};
 use crate::router::Edge;
 use crate::webhook_hub::{inbox_kv_key, test_ping};
 use crate::{bindings, config, keys};
