@@ -13,9 +13,21 @@
 // on the next construction. A trap seen here sets the same flag, and once it
 // is set requests go through the generated class, which resets the Wasm
 // state before serving.
-import Generated from './build/index.js';
+import { DurableObject } from 'cloudflare:workers';
+import Generated, * as generated from './build/index.js';
 
 export * from './build/index.js';
+
+// The worker calls its Durable Objects over JS RPC (their `command`
+// method), which the runtime offers only on classes that derive from
+// `DurableObject`. worker-build's classes do not, so they are given that
+// ancestry here, as worker-build's own plain shim does; their constructors
+// and methods are unchanged.
+const OBJECTS = ['ClientRateLimit', 'PartnerGate', 'PartnerSandbox', 'PublicActivity', 'RouteUsage', 'StatusMonitor', 'WebhookHub'];
+for (const objectClass of OBJECTS.map((name) => generated[name])) {
+  Object.setPrototypeOf(objectClass.prototype, DurableObject.prototype);
+  Object.setPrototypeOf(objectClass, DurableObject);
+}
 
 const state = globalThis.__worker_init_state ?? { criticalError: false };
 const handlers = Generated.prototype;

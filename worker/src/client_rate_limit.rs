@@ -6,7 +6,7 @@
 use partner_edge::gate::{take, ClientWindowCommand, PeekAtWindow, TakeFromWindow, WindowAnswer, WindowRequest};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use crate::durable::{read_window, reply, serve, sql_int, SchemaOnce};
+use crate::durable::{parse_message, read_window, reply_text, rpc_only, sql_int, SchemaOnce};
 
 const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS rate_window (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -19,6 +19,21 @@ pub struct ClientRateLimit {
     state: State,
     sql: SqlStorage,
     schema: SchemaOnce,
+}
+
+crate::durable::commands_over_rpc!(ClientRateLimit);
+
+impl ClientRateLimit {
+    /// Runs one command message and answers with its reply, as JSON: the
+    /// `command` RPC method and `fetch` both come here.
+    async fn run(&self, message: &str) -> Result<String> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        let command: ClientWindowCommand = parse_message("ClientRateLimit", message)?;
+        match command {
+            ClientWindowCommand::Take(take) => reply_text::<TakeFromWindow>(&self.take(&take.0).await?),
+            ClientWindowCommand::Peek(peek) => reply_text::<PeekAtWindow>(&self.peek(&peek.0)?),
+        }
+    }
 }
 
 impl DurableObject for ClientRateLimit {
@@ -35,15 +50,8 @@ impl DurableObject for ClientRateLimit {
         Response::ok("forgotten")
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        serve(req, "ClientRateLimit", |command| async move {
-            match command {
-                ClientWindowCommand::Take(take) => reply::<TakeFromWindow>(&self.take(&take.0).await?),
-                ClientWindowCommand::Peek(peek) => reply::<PeekAtWindow>(&self.peek(&peek.0)?),
-            }
-        })
-        .await
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        rpc_only("ClientRateLimit")
     }
 }
 

@@ -16,7 +16,7 @@ use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use crate::durable::{read_window, reply, serve, sql_int, SchemaOnce};
+use crate::durable::{parse_message, read_window, reply_text, rpc_only, sql_int, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
     // One row per admitted request: its nonce (a replay is refused while the
@@ -92,27 +92,12 @@ impl DurableObject for PartnerGate {
         Response::ok("purged")
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        serve(req, "PartnerGate", |command| async move {
-            match command {
-                GateCommand::Admit(request) => {
-                    let admission = self.admit(&request)?;
-                    if !self.purge_armed.get() {
-                        self.arm_purge().await?;
-                    }
-                    reply::<AdmissionRequest>(&admission)
-                }
-                GateCommand::Complete(completion) => {
-                    self.complete(&completion)?;
-                    reply::<Completion>(&true)
-                }
-                GateCommand::DeprecatedUsage(query) => reply::<ReadDeprecatedUsage>(&self.deprecated_usage(query.now)?),
-            }
-        })
-        .await
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        rpc_only("PartnerGate")
     }
 }
+
+crate::durable::commands_over_rpc!(PartnerGate);
 
 #[derive(Deserialize)]
 struct IdempotencyRow {
@@ -122,6 +107,28 @@ struct IdempotencyRow {
 }
 
 impl PartnerGate {
+    /// Runs one command message and answers with its reply, as JSON.
+    async fn run(&self, message: &str) -> Result<String> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        let command: GateCommand = parse_message("PartnerGate", message)?;
+        match command {
+            GateCommand::Admit(request) => {
+                let admission = self.admit(&request)?;
+                if !self.purge_armed.get() {
+                    self.arm_purge().await?;
+                }
+                reply_text::<AdmissionRequest>(&admission)
+            }
+            GateCommand::Complete(completion) => {
+                self.complete(&completion)?;
+                reply_text::<Completion>(&true)
+            }
+            GateCommand::DeprecatedUsage(query) => {
+                reply_text::<ReadDeprecatedUsage>(&self.deprecated_usage(query.now)?)
+            }
+        }
+    }
+
     /// Sets the alarm for the earliest expiry among stored rows, if any.
     async fn arm_purge(&self) -> Result<()> {
         let next = crate::durable::earliest(

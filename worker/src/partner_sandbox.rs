@@ -28,7 +28,7 @@ use partner_edge::sandbox::{
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
-use crate::durable::{first_doc, from_json, reply, serve, sql_int, to_json, Doc, SchemaOnce};
+use crate::durable::{first_doc, from_json, parse_message, reply_text, rpc_only, sql_int, to_json, Doc, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS users (
@@ -107,31 +107,38 @@ impl DurableObject for PartnerSandbox {
         Response::ok("handed over")
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        rpc_only("PartnerSandbox")
+    }
+}
+
+crate::durable::commands_over_rpc!(PartnerSandbox);
+
+impl PartnerSandbox {
+    /// Runs one command message and answers with its reply, as JSON.
+    async fn run(&self, message: &str) -> Result<String> {
         self.schema.ensure(&self.sql, SCHEMA)?;
-        serve(req, "PartnerSandbox", |request: SandboxRequest| async move {
-            self.seed_once(request.now)?;
-            let now = request.now;
-            match request.command {
-                SandboxCommand::CreateUser(c) => reply::<CreateUser>(&self.create_user(c.input, now)?),
-                SandboxCommand::GetUser(c) => reply::<GetUser>(&self.load_user(&c.user_id)?),
-                SandboxCommand::PatchUser(c) => reply::<PatchUser>(&self.patch_user(&c.user_id, c.patch, now)?),
-                SandboxCommand::LinkWallet(c) => reply::<LinkWallet>(&self.link_wallet(&c.user_id, c.wallet, now)?),
-                SandboxCommand::GetUserWallet(c) => reply::<GetUserWallet>(&self.user_wallet(&c.user_id, &c.address)?),
-                SandboxCommand::FindWallet(c) => reply::<FindWallet>(&self.find_wallet(&c.address)?),
-                SandboxCommand::Apply(c) => {
-                    let (applied, outboxed) = self.apply(&c, now)?;
-                    if outboxed && !self.outbox_armed.get() {
-                        self.arm_outbox(0).await?;
-                    }
-                    reply::<ApplyEntry>(&applied)
+        let request: SandboxRequest = parse_message("PartnerSandbox", message)?;
+        self.seed_once(request.now)?;
+        let now = request.now;
+        match request.command {
+            SandboxCommand::CreateUser(c) => reply_text::<CreateUser>(&self.create_user(c.input, now)?),
+            SandboxCommand::GetUser(c) => reply_text::<GetUser>(&self.load_user(&c.user_id)?),
+            SandboxCommand::PatchUser(c) => reply_text::<PatchUser>(&self.patch_user(&c.user_id, c.patch, now)?),
+            SandboxCommand::LinkWallet(c) => reply_text::<LinkWallet>(&self.link_wallet(&c.user_id, c.wallet, now)?),
+            SandboxCommand::GetUserWallet(c) => reply_text::<GetUserWallet>(&self.user_wallet(&c.user_id, &c.address)?),
+            SandboxCommand::FindWallet(c) => reply_text::<FindWallet>(&self.find_wallet(&c.address)?),
+            SandboxCommand::Apply(c) => {
+                let (applied, outboxed) = self.apply(&c, now)?;
+                if outboxed && !self.outbox_armed.get() {
+                    self.arm_outbox(0).await?;
                 }
-                SandboxCommand::Balance(c) => reply::<GetBalance>(&self.balance(&c.user_id)?),
-                SandboxCommand::Ledger(c) => reply::<ListLedger>(&self.ledger(&c.query)?),
-                SandboxCommand::ClaimDonation(c) => reply::<ClaimDonation>(&self.claim(c.input, &c.once, now)?),
+                reply_text::<ApplyEntry>(&applied)
             }
-        })
-        .await
+            SandboxCommand::Balance(c) => reply_text::<GetBalance>(&self.balance(&c.user_id)?),
+            SandboxCommand::Ledger(c) => reply_text::<ListLedger>(&self.ledger(&c.query)?),
+            SandboxCommand::ClaimDonation(c) => reply_text::<ClaimDonation>(&self.claim(c.input, &c.once, now)?),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use partner_edge::sandbox::EntryKind;
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use crate::durable::{reply, serve, sql_int, SchemaOnce};
+use crate::durable::{parse_message, reply_text, rpc_only, sql_int, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS latest (
@@ -38,21 +38,31 @@ pub struct PublicActivity {
     schema: SchemaOnce,
 }
 
+crate::durable::commands_over_rpc!(PublicActivity);
+
+impl PublicActivity {
+    /// Runs one command message and answers with its reply, as JSON: the
+    /// `command` RPC method and `fetch` both come here.
+    async fn run(&self, message: &str) -> Result<String> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        let command: ActivityCommand = parse_message("PublicActivity", message)?;
+        match command {
+            ActivityCommand::RecordBatch(batch) => {
+                reply_text::<RecordTransactions>(&self.record_batch(&batch.records)?)
+            }
+            ActivityCommand::Stats(_) => reply_text::<ReadStats>(&self.stats()?),
+            ActivityCommand::Latest(query) => reply_text::<ReadLatest>(&self.latest(query.limit)?),
+        }
+    }
+}
+
 impl DurableObject for PublicActivity {
     fn new(state: State, _env: Env) -> Self {
         Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        serve(req, "PublicActivity", |command| async move {
-            match command {
-                ActivityCommand::RecordBatch(batch) => reply::<RecordTransactions>(&self.record_batch(&batch.records)?),
-                ActivityCommand::Stats(_) => reply::<ReadStats>(&self.stats()?),
-                ActivityCommand::Latest(query) => reply::<ReadLatest>(&self.latest(query.limit)?),
-            }
-        })
-        .await
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        rpc_only("PublicActivity")
     }
 }
 

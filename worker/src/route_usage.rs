@@ -8,7 +8,7 @@ use partner_edge::lifecycle::{ReadMigration, RecordCall, Side, UsageCommand, USA
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use crate::durable::{reply, serve, sql_int, SchemaOnce};
+use crate::durable::{parse_message, reply_text, rpc_only, sql_int, SchemaOnce};
 
 const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS calls (
     deprecation_id TEXT NOT NULL,
@@ -24,20 +24,28 @@ pub struct RouteUsage {
     schema: SchemaOnce,
 }
 
+crate::durable::commands_over_rpc!(RouteUsage);
+
+impl RouteUsage {
+    /// Runs one command message and answers with its reply, as JSON: the
+    /// `command` RPC method and `fetch` both come here.
+    async fn run(&self, message: &str) -> Result<String> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        let command: UsageCommand = parse_message("RouteUsage", message)?;
+        match command {
+            UsageCommand::Record(call) => reply_text::<RecordCall>(&self.record(&call)?),
+            UsageCommand::Read(query) => reply_text::<ReadMigration>(&self.read(&query)?),
+        }
+    }
+}
+
 impl DurableObject for RouteUsage {
     fn new(state: State, _env: Env) -> Self {
         Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        serve(req, "RouteUsage", |command| async move {
-            match command {
-                UsageCommand::Record(call) => reply::<RecordCall>(&self.record(&call)?),
-                UsageCommand::Read(query) => reply::<ReadMigration>(&self.read(&query)?),
-            }
-        })
-        .await
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        rpc_only("RouteUsage")
     }
 }
 

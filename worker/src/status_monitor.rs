@@ -24,7 +24,7 @@ use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::bindings;
-use crate::durable::{first_doc, from_json, reply, send, serve, sql_int, to_json, SchemaOnce};
+use crate::durable::{first_doc, from_json, parse_message, reply_text, rpc_only, send, sql_int, to_json, SchemaOnce};
 use crate::http::now_ms;
 
 /// Probes older than this many are pruned; the count keeps growing regardless.
@@ -74,29 +74,37 @@ pub struct StatusMonitor {
     schema: SchemaOnce,
 }
 
+crate::durable::commands_over_rpc!(StatusMonitor);
+
+impl StatusMonitor {
+    /// Runs one command message and answers with its reply, as JSON: the
+    /// `command` RPC method and `fetch` both come here.
+    async fn run(&self, message: &str) -> Result<String> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        let command: StatusCommand = parse_message("StatusMonitor", message)?;
+        match command {
+            StatusCommand::RecordProbe(record) => reply_text::<ProbeRecord>(&self.record(&record)?),
+            StatusCommand::Arm(arm) => reply_text::<EnsureArmed>(&self.arm(&arm).await?),
+            StatusCommand::Status(_) => reply_text::<ReadStatus>(&self.status().await?),
+            StatusCommand::Trend(query) => reply_text::<ReadTrend>(&self.trend(query.limit)?),
+            StatusCommand::Uptime(query) => reply_text::<ReadUptime>(&self.uptime(query.hours)?),
+            StatusCommand::Incidents(query) => reply_text::<ReadIncidents>(&self.incidents(&query)?),
+            StatusCommand::OpenIncident(open) => reply_text::<OpenIncident>(&self.open_incident(open.record)?),
+            StatusCommand::UpdateIncident(update) => reply_text::<PostIncidentUpdate>(&self.update_incident(update)?),
+            StatusCommand::MergeLatency(batch) => reply_text::<MergeLatency>(&self.merge_latency(&batch)?),
+            StatusCommand::Latency(query) => reply_text::<ReadLatency>(&self.latency(query.hours)?),
+        }
+    }
+}
+
 impl DurableObject for StatusMonitor {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         Self { state, env, sql, schema: SchemaOnce::default() }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        serve(req, "StatusMonitor", |command| async move {
-            match command {
-                StatusCommand::RecordProbe(record) => reply::<ProbeRecord>(&self.record(&record)?),
-                StatusCommand::Arm(arm) => reply::<EnsureArmed>(&self.arm(&arm).await?),
-                StatusCommand::Status(_) => reply::<ReadStatus>(&self.status().await?),
-                StatusCommand::Trend(query) => reply::<ReadTrend>(&self.trend(query.limit)?),
-                StatusCommand::Uptime(query) => reply::<ReadUptime>(&self.uptime(query.hours)?),
-                StatusCommand::Incidents(query) => reply::<ReadIncidents>(&self.incidents(&query)?),
-                StatusCommand::OpenIncident(open) => reply::<OpenIncident>(&self.open_incident(open.record)?),
-                StatusCommand::UpdateIncident(update) => reply::<PostIncidentUpdate>(&self.update_incident(update)?),
-                StatusCommand::MergeLatency(batch) => reply::<MergeLatency>(&self.merge_latency(&batch)?),
-                StatusCommand::Latency(query) => reply::<ReadLatency>(&self.latency(query.hours)?),
-            }
-        })
-        .await
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        rpc_only("StatusMonitor")
     }
 
     async fn alarm(&self) -> Result<Response> {

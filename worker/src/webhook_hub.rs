@@ -42,7 +42,7 @@ use partner_edge::webhooks::{
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
-use crate::durable::{first_doc, from_json, reply, serve, sql_int, to_json, Doc, SchemaOnce};
+use crate::durable::{first_doc, from_json, parse_message, reply_text, rpc_only, sql_int, to_json, Doc, SchemaOnce};
 use crate::error::api_to_worker;
 use crate::http::{fetch_bounded, now_ms, random_bytes, webhook_post};
 use crate::{bindings, config};
@@ -137,6 +137,66 @@ pub struct WebhookHub {
     key: std::cell::RefCell<Option<String>>,
 }
 
+crate::durable::commands_over_rpc!(WebhookHub);
+
+impl WebhookHub {
+    /// Runs one command message and answers with its reply, as JSON: the
+    /// `command` RPC method and `fetch` both come here.
+    async fn run(&self, message: &str) -> Result<String> {
+        self.schema.ensure(&self.sql, SCHEMA)?;
+        let request: HubRequest = parse_message("WebhookHub", message)?;
+        self.remember_key(&request.key_id)?;
+        let now = now_ms();
+        match request.command {
+            HubCommand::CreateSubscription(c) => reply_text::<CreateSubscription>(&self.create(c.input, now).await?),
+            HubCommand::ListSubscriptions(_) => reply_text::<ListSubscriptions>(&self.subscriptions()?),
+            HubCommand::GetSubscription(c) => reply_text::<GetSubscription>(&self.subscription(&c.subscription_id)?),
+            HubCommand::PatchSubscription(c) => reply_text::<PatchSubscription>(&self.patch(c, now)?),
+            HubCommand::DeleteSubscription(c) => reply_text::<DeleteSubscription>(&self.delete(&c.subscription_id)?),
+            HubCommand::RotateSecret(c) => reply_text::<RotateSecret>(&self.rotate(&c.subscription_id, now)?),
+            HubCommand::Publish(c) => {
+                let only = c.only_subscription.as_deref();
+                let published = self
+                    .publish(&c.event, only, None, now)
+                    .await?
+                    .ok_or_else(|| Refusal::not_found("webhook", c.only_subscription.as_deref().unwrap_or_default()));
+                reply_text::<Publish>(&published)
+            }
+            HubCommand::PublishBatch(batch) => {
+                let mut new = 0;
+                for event in &batch.events {
+                    if self.publish(event, None, None, now).await?.is_some_and(|p| !p.duplicate) {
+                        new += 1;
+                    }
+                }
+                reply_text::<partner_edge::webhooks::commands::PublishBatch>(&new)
+            }
+            HubCommand::ListDeliveries(c) => {
+                reply_text::<ListDeliveries>(&self.deliveries(&c.subscription_id, &c.query)?)
+            }
+            HubCommand::ListFailures(c) => reply_text::<ListFailures>(&self.failures(&c.subscription_id, &c.query)?),
+            HubCommand::RetryDelivery(c) => reply_text::<RetryDelivery>(&self.retry_delivery(&c, now).await?),
+            HubCommand::ResendEvent(c) => reply_text::<ResendEvent>(&self.resend(&c.event_id, now).await?),
+            HubCommand::RedriveDeadLetters(c) => reply_text::<RedriveDeadLetters>(
+                &self.start_redrive(c.subscription_id, c.batch_size, c.cooldown_seconds, now).await?,
+            ),
+            HubCommand::ReadMetrics(_) => reply_text::<ReadMetrics>(&self.metrics(now)?),
+            HubCommand::CreateInbox(c) => reply_text::<CreateInbox>(&self.create_inbox(c.input, now).await?),
+            HubCommand::ListInboxes(_) => reply_text::<ListInboxes>(&self.inboxes()?),
+            HubCommand::DeleteInbox(c) => reply_text::<DeleteInbox>(&self.delete_inbox(&c.inbox_id).await?),
+            HubCommand::ListCaptures(c) => reply_text::<ListCaptures>(&self.captures(&c.inbox_id, c.limit)?),
+            HubCommand::CaptureRequest(c) => reply_text::<CaptureRequest>(&self.capture(c.capture, now)?),
+            HubCommand::SimulationTarget(c) => {
+                let target = match self.subscription(&c.subscription_id)? {
+                    Ok(subscription) => Ok(SealedTarget { slots: self.slots(&c.subscription_id)?, subscription }),
+                    Err(refusal) => Err(refusal),
+                };
+                reply_text::<SimulationTarget>(&target)
+            }
+        }
+    }
+}
+
 impl DurableObject for WebhookHub {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
@@ -151,59 +211,8 @@ impl DurableObject for WebhookHub {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        serve(req, "WebhookHub", |request: HubRequest| async move {
-            self.remember_key(&request.key_id)?;
-            let now = now_ms();
-            match request.command {
-                HubCommand::CreateSubscription(c) => reply::<CreateSubscription>(&self.create(c.input, now).await?),
-                HubCommand::ListSubscriptions(_) => reply::<ListSubscriptions>(&self.subscriptions()?),
-                HubCommand::GetSubscription(c) => reply::<GetSubscription>(&self.subscription(&c.subscription_id)?),
-                HubCommand::PatchSubscription(c) => reply::<PatchSubscription>(&self.patch(c, now)?),
-                HubCommand::DeleteSubscription(c) => reply::<DeleteSubscription>(&self.delete(&c.subscription_id)?),
-                HubCommand::RotateSecret(c) => reply::<RotateSecret>(&self.rotate(&c.subscription_id, now)?),
-                HubCommand::Publish(c) => {
-                    let only = c.only_subscription.as_deref();
-                    let published = self.publish(&c.event, only, None, now).await?.ok_or_else(|| {
-                        Refusal::not_found("webhook", c.only_subscription.as_deref().unwrap_or_default())
-                    });
-                    reply::<Publish>(&published)
-                }
-                HubCommand::PublishBatch(batch) => {
-                    let mut new = 0;
-                    for event in &batch.events {
-                        if self.publish(event, None, None, now).await?.is_some_and(|p| !p.duplicate) {
-                            new += 1;
-                        }
-                    }
-                    reply::<partner_edge::webhooks::commands::PublishBatch>(&new)
-                }
-                HubCommand::ListDeliveries(c) => {
-                    reply::<ListDeliveries>(&self.deliveries(&c.subscription_id, &c.query)?)
-                }
-                HubCommand::ListFailures(c) => reply::<ListFailures>(&self.failures(&c.subscription_id, &c.query)?),
-                HubCommand::RetryDelivery(c) => reply::<RetryDelivery>(&self.retry_delivery(&c, now).await?),
-                HubCommand::ResendEvent(c) => reply::<ResendEvent>(&self.resend(&c.event_id, now).await?),
-                HubCommand::RedriveDeadLetters(c) => reply::<RedriveDeadLetters>(
-                    &self.start_redrive(c.subscription_id, c.batch_size, c.cooldown_seconds, now).await?,
-                ),
-                HubCommand::ReadMetrics(_) => reply::<ReadMetrics>(&self.metrics(now)?),
-                HubCommand::CreateInbox(c) => reply::<CreateInbox>(&self.create_inbox(c.input, now).await?),
-                HubCommand::ListInboxes(_) => reply::<ListInboxes>(&self.inboxes()?),
-                HubCommand::DeleteInbox(c) => reply::<DeleteInbox>(&self.delete_inbox(&c.inbox_id).await?),
-                HubCommand::ListCaptures(c) => reply::<ListCaptures>(&self.captures(&c.inbox_id, c.limit)?),
-                HubCommand::CaptureRequest(c) => reply::<CaptureRequest>(&self.capture(c.capture, now)?),
-                HubCommand::SimulationTarget(c) => {
-                    let target = match self.subscription(&c.subscription_id)? {
-                        Ok(subscription) => Ok(SealedTarget { slots: self.slots(&c.subscription_id)?, subscription }),
-                        Err(refusal) => Err(refusal),
-                    };
-                    reply::<SimulationTarget>(&target)
-                }
-            }
-        })
-        .await
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        rpc_only("WebhookHub")
     }
 
     async fn alarm(&self) -> Result<Response> {
