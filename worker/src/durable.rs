@@ -84,13 +84,14 @@ pub fn parse_message<M: serde::de::DeserializeOwned>(object: &str, message: &str
 /// Gives an object its `command` RPC method, which the worker calls with a
 /// command message and which answers with the reply as JSON text, through
 /// the object's `run`. (`worker/entry.mjs` makes the class RPC-capable.)
+#[rustfmt::skip] // rustfmt re-indents the attribute inside on every run
 macro_rules! commands_over_rpc {
     ($object:ident) => {
         #[worker::wasm_bindgen::prelude::wasm_bindgen(
-                                                    wasm_bindgen = worker::wasm_bindgen,
-                                                    wasm_bindgen_futures = worker::wasm_bindgen_futures,
-                                                    js_sys = worker::js_sys
-                                                )]
+            wasm_bindgen = worker::wasm_bindgen,
+            wasm_bindgen_futures = worker::wasm_bindgen_futures,
+            js_sys = worker::js_sys
+        )]
         impl $object {
             pub async fn command(&self, message: String) -> std::result::Result<String, worker::wasm_bindgen::JsValue> {
                 self.run(&message).await.map_err(worker::wasm_bindgen::JsValue::from)
