@@ -58,8 +58,8 @@ extern "C" {
 /// As [`send`], for objects whose envelope travels inside a wrapper that
 /// carries what every command needs (the sandbox's clock, the hub's key id).
 /// The message goes over the object's `command` RPC method: no HTTP request
-/// and response are built around it on either side, which halved the cost
-/// of an object call.
+/// and response are built around it on either side (a signed `GET /me`,
+/// one object call, went from 1220–1325 to 1008–1022 µs of workerd CPU).
 pub async fn send_in<C: Command, W: serde::Serialize>(stub: Stub, wrapper: &W) -> Result<C::Reply> {
     let text = serde_json::to_string(wrapper).map_err(|e| worker::Error::from(e.to_string()))?;
     let promise = stub.into_rpc::<RpcStub>().command(&text)?;
