@@ -24,8 +24,8 @@ pub struct ClientRateLimit {
 crate::durable::commands_over_rpc!(ClientRateLimit);
 
 impl ClientRateLimit {
-    /// Runs one command message and answers with its reply, as JSON: the
-    /// `command` RPC method and `fetch` both come here.
+    /// Runs one command message and answers with its reply, as JSON (the
+    /// body of the object's `command` RPC method).
     async fn run(&self, message: &str) -> Result<String> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         let command: ClientWindowCommand = parse_message("ClientRateLimit", message)?;

@@ -107,7 +107,8 @@ struct IdempotencyRow {
 }
 
 impl PartnerGate {
-    /// Runs one command message and answers with its reply, as JSON.
+    /// Runs one command message and answers with its reply, as JSON (the
+    /// body of the object's `command` RPC method).
     async fn run(&self, message: &str) -> Result<String> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         let command: GateCommand = parse_message("PartnerGate", message)?;

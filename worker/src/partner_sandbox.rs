@@ -115,7 +115,8 @@ impl DurableObject for PartnerSandbox {
 crate::durable::commands_over_rpc!(PartnerSandbox);
 
 impl PartnerSandbox {
-    /// Runs one command message and answers with its reply, as JSON.
+    /// Runs one command message and answers with its reply, as JSON (the
+    /// body of the object's `command` RPC method).
     async fn run(&self, message: &str) -> Result<String> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         let request: SandboxRequest = parse_message("PartnerSandbox", message)?;

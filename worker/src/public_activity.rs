@@ -41,8 +41,8 @@ pub struct PublicActivity {
 crate::durable::commands_over_rpc!(PublicActivity);
 
 impl PublicActivity {
-    /// Runs one command message and answers with its reply, as JSON: the
-    /// `command` RPC method and `fetch` both come here.
+    /// Runs one command message and answers with its reply, as JSON (the
+    /// body of the object's `command` RPC method).
     async fn run(&self, message: &str) -> Result<String> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         let command: ActivityCommand = parse_message("PublicActivity", message)?;

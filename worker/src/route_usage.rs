@@ -27,8 +27,8 @@ pub struct RouteUsage {
 crate::durable::commands_over_rpc!(RouteUsage);
 
 impl RouteUsage {
-    /// Runs one command message and answers with its reply, as JSON: the
-    /// `command` RPC method and `fetch` both come here.
+    /// Runs one command message and answers with its reply, as JSON (the
+    /// body of the object's `command` RPC method).
     async fn run(&self, message: &str) -> Result<String> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         let command: UsageCommand = parse_message("RouteUsage", message)?;

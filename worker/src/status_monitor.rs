@@ -77,8 +77,8 @@ pub struct StatusMonitor {
 crate::durable::commands_over_rpc!(StatusMonitor);
 
 impl StatusMonitor {
-    /// Runs one command message and answers with its reply, as JSON: the
-    /// `command` RPC method and `fetch` both come here.
+    /// Runs one command message and answers with its reply, as JSON (the
+    /// body of the object's `command` RPC method).
     async fn run(&self, message: &str) -> Result<String> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         let command: StatusCommand = parse_message("StatusMonitor", message)?;

@@ -140,8 +140,8 @@ pub struct WebhookHub {
 crate::durable::commands_over_rpc!(WebhookHub);
 
 impl WebhookHub {
-    /// Runs one command message and answers with its reply, as JSON: the
-    /// `command` RPC method and `fetch` both come here.
+    /// Runs one command message and answers with its reply, as JSON (the
+    /// body of the object's `command` RPC method).
     async fn run(&self, message: &str) -> Result<String> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         let request: HubRequest = parse_message("WebhookHub", message)?;
