@@ -96,15 +96,24 @@ fn once_key(partner: &VerifiedPartner) -> Result<OnceKey, ApiError> {
     Ok(OnceKey { idempotency_key: claim.key.as_str().to_owned(), fingerprint: claim.fingerprint.clone() })
 }
 
-/// Sends one command to the partner's sandbox; the answer is the type the command names.
+/// Sends one command to the partner's sandbox; the reply is the type the command names.
+async fn ask_sandbox<C>(edge: &Edge<'_>, partner: &VerifiedPartner, command: C) -> Result<C::Reply, ApiError>
+where
+    C: Command<Envelope = SandboxCommand>,
+    SandboxCommand: From<C>,
+{
+    let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
+    let request = SandboxRequest { now: now_secs(edge.now_ms), command: SandboxCommand::from(command) };
+    Ok(send_in::<C, _>(stub, &request).await?)
+}
+
+/// As [`ask_sandbox`], for a command whose reply is a value or a refusal.
 async fn run<C, T>(edge: &Edge<'_>, partner: &VerifiedPartner, command: C) -> Result<T, ApiError>
 where
     C: Command<Envelope = SandboxCommand, Reply = SandboxReply<T>>,
     SandboxCommand: From<C>,
 {
-    let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
-    let request = SandboxRequest { now: now_secs(edge.now_ms), command: SandboxCommand::from(command) };
-    Ok(send_in::<C, _>(stub, &request).await??)
+    Ok(ask_sandbox(edge, partner, command).await??)
 }
 
 async fn sandbox(req: &Incoming, edge: &Edge<'_>, id: RouteId) -> Result<Response, ApiError> {
@@ -145,9 +154,7 @@ async fn sandbox(req: &Incoming, edge: &Edge<'_>, id: RouteId) -> Result<Respons
                 at_ms: edge.now_ms,
                 refusal_keep_secs: config::gate(edge.env)?.idempotency_ttl_secs,
             };
-            let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
-            let request = SandboxRequest { now: now_secs(edge.now_ms), command: SandboxCommand::from(command) };
-            let applied = send_in::<ApplyEntry, _>(stub, &request).await?;
+            let applied = ask_sandbox(edge, partner, command).await?;
             // The kept answer of an earlier identical request is marked as a
             // replay, as the gate marks the answers it keeps.
             let mut response = match applied.outcome {
