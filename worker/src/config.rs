@@ -27,17 +27,21 @@ pub fn is_local(env: &Env) -> bool {
 }
 
 /// `ORIGIN_URL`: when set, partner resource routes are forwarded there
-/// instead of being served by the sandbox.
+/// instead of being served by the sandbox. Parsed once per isolate (below).
 pub fn origin(env: &Env) -> Result<Option<url::Url>, ApiError> {
+    ORIGIN.with(|cell| cell.get_or_init(|| parse_origin(env)).clone()).map_err(misconfigured)
+}
+
+fn parse_origin(env: &Env) -> Result<Option<url::Url>, String> {
     let Some(raw) = lookup(env, "ORIGIN_URL") else {
         return Ok(None);
     };
-    let url = url::Url::parse(raw.trim()).map_err(|e| misconfigured(format!("ORIGIN_URL {raw:?}: {e}")))?;
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("ORIGIN_URL {raw:?}: {e}"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(misconfigured(format!("ORIGIN_URL must be an http(s) URL, not {raw:?}")));
+        return Err(format!("ORIGIN_URL must be an http(s) URL, not {raw:?}"));
     }
     if url.scheme() == "http" && !is_local(env) {
-        return Err(misconfigured("ORIGIN_URL must use https outside EDGE_ENV=local".to_owned()));
+        return Err("ORIGIN_URL must use https outside EDGE_ENV=local".to_owned());
     }
     Ok(Some(url))
 }
@@ -193,6 +197,7 @@ thread_local! {
     static GATE: std::cell::OnceCell<Result<GateConfig, String>> = const { std::cell::OnceCell::new() };
     static SIGNATURES: std::cell::OnceCell<Result<SignaturePolicy, String>> = const { std::cell::OnceCell::new() };
     static MASTER: std::cell::OnceCell<Result<MasterKey, String>> = const { std::cell::OnceCell::new() };
+    static ORIGIN: std::cell::OnceCell<Result<Option<url::Url>, String>> = const { std::cell::OnceCell::new() };
 }
 
 pub fn gate(env: &Env) -> Result<GateConfig, ApiError> {
