@@ -23,7 +23,7 @@ export * from './build/index.js';
 // `DurableObject`. worker-build's classes do not, so they are given that
 // ancestry here, as worker-build's own plain shim does; their constructors
 // and methods are unchanged.
-const OBJECTS = ['ClientRateLimit', 'PartnerGate', 'PartnerSandbox', 'PublicActivity', 'RouteUsage', 'StatusMonitor', 'WebhookHub'];
+const OBJECTS = ['ClientRateLimit', 'EventIndex', 'PartnerGate', 'PartnerSandbox', 'PublicActivity', 'RouteUsage', 'StatusMonitor', 'WebhookHub'];
 for (const objectClass of OBJECTS.map((name) => generated[name])) {
   Object.setPrototypeOf(objectClass.prototype, DurableObject.prototype);
   Object.setPrototypeOf(objectClass, DurableObject);

@@ -22,5 +22,8 @@ pub const WEBHOOK_HUB: &str = "WEBHOOK_HUB";
 /// The global counter of calls to deprecated routes and their replacements; see [`crate::route_usage`].
 pub const ROUTE_USAGE: &str = "ROUTE_USAGE";
 
+/// Where each webhook event is stored, by event id; see [`crate::event_index`].
+pub const EVENT_INDEX: &str = "EVENT_INDEX";
+
 /// The global public view of sandbox activity; see [`crate::public_activity`].
 pub const PUBLIC_ACTIVITY: &str = "PUBLIC_ACTIVITY";

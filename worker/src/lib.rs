@@ -19,6 +19,7 @@ mod client_rate_limit;
 mod config;
 mod durable;
 mod error;
+mod event_index;
 mod gate;
 mod http;
 mod keys;
@@ -34,6 +35,7 @@ mod status_monitor;
 mod webhook_hub;
 
 pub use client_rate_limit::ClientRateLimit;
+pub use event_index::EventIndex;
 pub use partner_gate::PartnerGate;
 pub use partner_sandbox::PartnerSandbox;
 pub use public_activity::PublicActivity;

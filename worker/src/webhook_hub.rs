@@ -135,6 +135,8 @@ pub struct WebhookHub {
     /// The key this hub belongs to, once this instance has stored or read
     /// it: it never changes, so later calls skip the write and the read.
     key: std::cell::RefCell<Option<String>>,
+    /// Events stored by the current call and not yet handed to the event index.
+    unindexed: std::cell::RefCell<Vec<String>>,
 }
 
 crate::durable::commands_over_rpc!(WebhookHub);
@@ -147,7 +149,14 @@ impl WebhookHub {
         let request: HubRequest = parse_message("WebhookHub", message)?;
         self.remember_key(&request.key_id)?;
         let now = now_ms();
-        match request.command {
+        let reply = self.answer(request.command, now).await;
+        // Events this call stored are indexed even if a later step failed.
+        self.index_new_events(now)?;
+        reply
+    }
+
+    async fn answer(&self, command: HubCommand, now: u64) -> Result<String> {
+        match command {
             HubCommand::CreateSubscription(c) => reply_text::<CreateSubscription>(&self.create(c.input, now).await?),
             HubCommand::ListSubscriptions(_) => reply_text::<ListSubscriptions>(&self.subscriptions()?),
             HubCommand::GetSubscription(c) => reply_text::<GetSubscription>(&self.subscription(&c.subscription_id)?),
@@ -208,6 +217,7 @@ impl DurableObject for WebhookHub {
             alarm_at: std::cell::Cell::new(None),
             latencies: std::cell::RefCell::default(),
             key: std::cell::RefCell::default(),
+            unindexed: std::cell::RefCell::default(),
         }
     }
 
@@ -221,7 +231,10 @@ impl DurableObject for WebhookHub {
         self.alarm_at.set(None);
         let limits = self.limits()?;
         self.run_redrive_batch(now_ms())?;
-        self.deliver_due().await?;
+        let delivered = self.deliver_due().await;
+        // The notices a run emits (a dead letter, an auto-disable) are events too.
+        self.index_new_events(now_ms())?;
+        delivered?;
         self.prune_if_due(now_ms(), &limits)?;
         self.schedule(&limits).await?;
         Response::ok("done")
@@ -374,6 +387,26 @@ impl WebhookHub {
         }
         self.sql.exec("INSERT OR IGNORE INTO meta (name, value) VALUES ('key_id', ?)", vec![key_id.into()])?;
         self.key_id().map(|_| ())
+    }
+
+    /// Hands the events stored since the last hand-over to the event index,
+    /// after the answer (`waitUntil`): the operator's replay route finds an
+    /// event's hub there. Kept as long as the hub keeps the event.
+    fn index_new_events(&self, now_ms: u64) -> Result<()> {
+        let event_ids = std::mem::take(&mut *self.unindexed.borrow_mut());
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        let key_id = self.key_id()?;
+        let now = now_ms / 1000;
+        let expires_at = now.saturating_add(self.limits()?.retention_secs);
+        let env = self.env.clone();
+        self.state.wait_until(async move {
+            if let Err(error) = crate::event_index::index(&env, &key_id, &event_ids, now, expires_at).await {
+                worker::console_error!("could not index {} webhook events for replay: {error}", event_ids.len());
+            }
+        });
+        Ok(())
     }
 
     fn key_id(&self) -> Result<String> {
@@ -755,17 +788,7 @@ impl WebhookHub {
             )?;
             self.transition(DeliveryState::Queued, now)?;
         }
-        // Lets the operator's replay route find the event's partner. The
-        // event itself is already stored; the index is written after the answer.
-        let key_id = self.key_id()?;
-        // KV refuses expirations under 60 s; the index never outlives the event by more.
-        let ttl = self.limits()?.retention_secs.max(60);
-        let put = self.env.kv(bindings::KV)?.put(&format!("webhook-event:{}", event.event_id), key_id)?;
-        self.state.wait_until(async move {
-            if let Err(error) = put.expiration_ttl(ttl).execute().await {
-                worker::console_error!("could not index a webhook event for replay: {error}");
-            }
-        });
+        self.unindexed.borrow_mut().push(event.event_id.clone());
         if !targets.is_empty() {
             self.ensure_alarm(now).await?;
         }

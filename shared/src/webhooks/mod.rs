@@ -18,6 +18,7 @@
 pub mod commands;
 pub mod delivery;
 pub mod inbox;
+pub mod index;
 pub mod limits;
 pub mod metrics;
 pub mod redrive;

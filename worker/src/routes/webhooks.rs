@@ -23,7 +23,7 @@ use worker::{Env, Response};
 
 use crate::durable::send_in;
 use crate::error::ApiError;
-use crate::http::{json_body, paginated, query_pairs, random_bytes, success, Incoming};
+use crate::http::{json_body, now_secs, paginated, query_pairs, random_bytes, success, Incoming};
 use crate::router::Edge;
 use crate::webhook_hub::{inbox_kv_key, test_ping};
 use crate::{bindings, config, keys};
@@ -226,14 +226,19 @@ pub async fn publish(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiErr
 /// to every endpoint it has not reached. The seed's answer shape is top-level.
 pub async fn resend(_req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiError> {
     let event_id = edge.params.get("event_id").unwrap_or_default().to_owned();
-    let key_id = edge
-        .env
-        .kv(bindings::KV)?
-        .get(&format!("webhook-event:{event_id}"))
-        .text()
-        .await
-        .map_err(|e| ApiError::internal(format!("KV read failed: {e}")))?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no webhook event {event_id}")))?;
+    let key_id = match crate::event_index::locate(edge.env, &event_id, now_secs(edge.now_ms)).await? {
+        Some(key_id) => key_id,
+        // Events stored before the index existed were indexed in KV; those
+        // entries expire with the events.
+        None => edge
+            .env
+            .kv(bindings::KV)?
+            .get(&format!("webhook-event:{event_id}"))
+            .text()
+            .await
+            .map_err(|e| ApiError::internal(format!("KV read failed: {e}")))?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no webhook event {event_id}")))?,
+    };
     let resent = ask_webhook_hub(edge.env, &key_id, ResendEvent { event_id }).await?;
     let mut response = Response::from_json(&resent)?;
     response.headers_mut().set("cache-control", "no-store")?;
