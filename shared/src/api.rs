@@ -127,7 +127,10 @@ pub struct InvalidRequestId;
 impl RequestId {
     /// Builds an id from 16 random bytes supplied by the caller.
     pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
-        Self(format!("{REQUEST_ID_PREFIX}{:032x}", u128::from_be_bytes(bytes)))
+        let mut id = String::with_capacity(REQUEST_ID_PREFIX.len() + 32);
+        id.push_str(REQUEST_ID_PREFIX);
+        id.push_str(&hex::encode(bytes));
+        Self(id)
     }
 
     pub fn parse(raw: &str) -> Result<Self, InvalidRequestId> {

@@ -114,7 +114,7 @@ impl DurableObject for EventIndex {
 /// Records that `key_id`'s hub stores `event_ids`, kept until `expires_at`.
 pub async fn index(env: &Env, key_id: &str, event_ids: &[String], now: u64, expires_at: u64) -> Result<()> {
     for (shard, events) in partner_edge::webhooks::index::by_shard(event_ids, key_id) {
-        let stub = env.durable_object(bindings::EVENT_INDEX)?.get_by_name(&shard)?;
+        let stub = bindings::stub(env, bindings::EVENT_INDEX, &shard)?;
         send(stub, IndexEvents { events, expires_at, now }).await?;
     }
     Ok(())
@@ -122,6 +122,6 @@ pub async fn index(env: &Env, key_id: &str, event_ids: &[String], now: u64, expi
 
 /// The key whose hub stores `event_id`, if the index knows it.
 pub async fn locate(env: &Env, event_id: &str, now: u64) -> Result<Option<String>> {
-    let stub = env.durable_object(bindings::EVENT_INDEX)?.get_by_name(&shard_of(event_id))?;
+    let stub = bindings::stub(env, bindings::EVENT_INDEX, &shard_of(event_id))?;
     send(stub, LocateEvent { event_id: event_id.to_owned(), now }).await
 }

@@ -128,7 +128,7 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
         idempotency: claim.clone(),
         idempotency_ttl_secs: gate_config.idempotency_ttl_secs,
     };
-    let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key.key_id.as_str())?;
+    let stub = bindings::stub(env, bindings::PARTNER_GATE, key.key_id.as_str())?;
     let admission: Admission = send(stub, request).await?;
     match admission {
         Admission::Admitted { rate } => match claim_error {
@@ -150,7 +150,7 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
 
 /// Records a reserved mutation's answer (or releases the key after a 5xx).
 pub async fn complete(env: &Env, key_id: &KeyId, completion: &Completion) -> Result<(), ApiError> {
-    let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key_id.as_str())?;
+    let stub = bindings::stub(env, bindings::PARTNER_GATE, key_id.as_str())?;
     let _: bool = send(stub, completion.clone()).await?;
     Ok(())
 }
@@ -161,6 +161,6 @@ pub async fn deprecated_usage(
     key_id: &partner_edge::partner::KeyId,
     now: u64,
 ) -> Result<Vec<partner_edge::gate::KeyUsage>, ApiError> {
-    let stub = env.durable_object(bindings::PARTNER_GATE)?.get_by_name(key_id.as_str())?;
+    let stub = bindings::stub(env, bindings::PARTNER_GATE, key_id.as_str())?;
     Ok(send(stub, partner_edge::gate::ReadDeprecatedUsage { now }).await?)
 }

@@ -85,7 +85,7 @@ impl DurableObject for PartnerGate {
     async fn alarm(&self) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         self.purge_armed.set(false);
-        let now = sql_int(worker::Date::now().as_millis() / 1000)?;
+        let now = sql_int(crate::http::now_ms() / 1000)?;
         self.sql.exec("DELETE FROM admissions WHERE expires_at <= ?", vec![now.clone()])?;
         self.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", vec![now])?;
         self.arm_purge().await?;
@@ -230,8 +230,7 @@ impl PartnerGate {
             "INSERT INTO admissions (nonce, expires_at, class, admitted_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (nonce) DO UPDATE SET
                 expires_at = excluded.expires_at, class = excluded.class, admitted_at = excluded.admitted_at
-             WHERE admissions.expires_at <= excluded.admitted_at
-             RETURNING 1 AS fresh",
+             WHERE admissions.expires_at <= excluded.admitted_at",
             vec![
                 request.nonce.as_str().into(),
                 sql_int(admission_kept_until(request))?,
@@ -239,7 +238,8 @@ impl PartnerGate {
                 sql_int(request.now)?,
             ],
         )?;
-        Ok(!fresh.to_array::<serde_json::Value>()?.is_empty())
+        // A nonce still held makes the upsert a no-op: nothing written.
+        Ok(fresh.rows_written() > 0)
     }
 
     fn nonce_seen(&self, request: &AdmissionRequest) -> Result<bool> {
@@ -311,8 +311,7 @@ impl PartnerGate {
             "INSERT INTO idempotency (key, fingerprint, expires_at, state) VALUES (?, ?, ?, ?)
              ON CONFLICT (key) DO UPDATE SET
                 fingerprint = excluded.fingerprint, expires_at = excluded.expires_at, state = excluded.state
-             WHERE idempotency.expires_at <= ?
-             RETURNING 1 AS written",
+             WHERE idempotency.expires_at <= ?",
             vec![
                 key.into(),
                 record.fingerprint.as_str().into(),
@@ -321,7 +320,8 @@ impl PartnerGate {
                 sql_int(now)?,
             ],
         )?;
-        Ok(!written.to_array::<serde_json::Value>()?.is_empty())
+        // A key still held makes the upsert a no-op: nothing written.
+        Ok(written.rows_written() > 0)
     }
 
     fn store_idempotency(&self, key: &str, record: &IdempotencyRecord) -> Result<()> {

@@ -18,7 +18,7 @@ use crate::http::Incoming;
 /// The client's window object for one purpose (`public`, `admin-auth-failures`).
 pub fn client_window(req: &Incoming, env: &Env, purpose: &str) -> Result<Stub, ApiError> {
     let ip = req.headers().get("cf-connecting-ip")?.filter(|ip| !ip.is_empty()).unwrap_or_else(|| "unknown".into());
-    Ok(env.durable_object(bindings::CLIENT_RATE_LIMIT)?.get_by_name(&format!("{purpose}:{ip}"))?)
+    Ok(bindings::stub(env, bindings::CLIENT_RATE_LIMIT, &format!("{purpose}:{ip}"))?)
 }
 
 /// Takes one request from the client's public-API window, or refuses with 429.

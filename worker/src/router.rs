@@ -338,7 +338,7 @@ fn count_migration_call(env: &Env, ctx: &Context, id: RouteId, now: u64) {
         RecordCall { deprecation_id: deprecation.id.to_owned(), side, day: partner_edge::lifecycle::day_of(now) };
     ctx.wait_until(async move {
         let recorded = async {
-            let stub = env.durable_object(crate::bindings::ROUTE_USAGE)?.get_by_name("global")?;
+            let stub = crate::bindings::stub(&env, crate::bindings::ROUTE_USAGE, "global")?;
             crate::durable::send(stub, call).await
         };
         if let Err(error) = recorded.await {

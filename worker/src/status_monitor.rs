@@ -207,7 +207,7 @@ impl StatusMonitor {
     async fn probe_object(&self) -> ComponentStatus {
         let started = now_ms();
         let ok = async {
-            let stub = self.env.durable_object(bindings::ROUTE_USAGE)?.get_by_name("global")?;
+            let stub = bindings::stub(&self.env, bindings::ROUTE_USAGE, "global")?;
             let query = partner_edge::lifecycle::ReadMigration { deprecation_id: "status-probe".into(), since_day: 0 };
             send(stub, query).await.map(|_| true)
         }
@@ -224,7 +224,7 @@ impl StatusMonitor {
             let (mut depth, mut oldest) = (0u64, None::<u64>);
             for key in page.keys {
                 let Some(key_id) = key.name.strip_prefix("webhook-hub:") else { continue };
-                let stub = self.env.durable_object(bindings::WEBHOOK_HUB)?.get_by_name(key_id)?;
+                let stub = bindings::stub(&self.env, bindings::WEBHOOK_HUB, key_id)?;
                 let request = partner_edge::webhooks::commands::HubRequest {
                     key_id: key_id.to_owned(),
                     command: partner_edge::webhooks::commands::ReadMetrics {}.into(),
@@ -607,7 +607,7 @@ impl StatusMonitor {
 /// The worker side of the health probe: records `record` in the global monitor.
 pub async fn record_probe(env: &Env, record: &ProbeRecord) -> std::result::Result<DurableObjectProbe, String> {
     let round_trip = async {
-        let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
+        let stub = bindings::stub(env, bindings::STATUS_MONITOR, "global")?;
         send(stub, record.clone()).await
     };
     round_trip.await.map_err(|e| e.to_string())
@@ -618,6 +618,6 @@ pub async fn ask<C>(env: &Env, command: C) -> std::result::Result<C::Reply, crat
 where
     C: partner_edge::object::Command<Envelope = StatusCommand>,
 {
-    let stub = env.durable_object(bindings::STATUS_MONITOR)?.get_by_name("global")?;
+    let stub = bindings::stub(env, bindings::STATUS_MONITOR, "global")?;
     Ok(send(stub, command).await?)
 }

@@ -1062,7 +1062,7 @@ impl WebhookHub {
             return;
         }
         let sent = async {
-            let stub = self.env.durable_object(crate::bindings::STATUS_MONITOR)?.get_by_name("global")?;
+            let stub = bindings::stub(&self.env, bindings::STATUS_MONITOR, "global")?;
             crate::durable::send(stub, batch).await
         };
         if let Err(error) = sent.await {

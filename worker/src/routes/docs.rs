@@ -83,7 +83,7 @@ pub async fn migration_status(req: &Incoming, edge: Edge<'_>) -> Result<Response
     let today = lifecycle::day_of(now_secs(edge.now_ms));
     let mut statuses = Vec::new();
     for deprecation in selected {
-        let stub = edge.env.durable_object(crate::bindings::ROUTE_USAGE)?.get_by_name("global")?;
+        let stub = crate::bindings::stub(edge.env, crate::bindings::ROUTE_USAGE, "global")?;
         let query = lifecycle::ReadMigration {
             deprecation_id: deprecation.id.to_owned(),
             since_day: today.saturating_sub(lifecycle::USAGE_DAYS),

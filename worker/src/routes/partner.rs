@@ -102,7 +102,7 @@ where
     C: Command<Envelope = SandboxCommand>,
     SandboxCommand: From<C>,
 {
-    let stub = edge.env.durable_object(bindings::PARTNER_SANDBOX)?.get_by_name(partner.key.key_id.as_str())?;
+    let stub = bindings::stub(edge.env, bindings::PARTNER_SANDBOX, partner.key.key_id.as_str())?;
     let request = SandboxRequest { now: now_secs(edge.now_ms), command: SandboxCommand::from(command) };
     Ok(send_in::<C, _>(stub, &request).await?)
 }

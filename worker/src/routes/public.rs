@@ -13,7 +13,7 @@ use crate::{bindings, config, keys};
 
 /// The global `PublicActivity` object.
 pub fn activity(env: &Env) -> Result<worker::Stub, ApiError> {
-    Ok(env.durable_object(bindings::PUBLIC_ACTIVITY)?.get_by_name("global")?)
+    Ok(bindings::stub(env, bindings::PUBLIC_ACTIVITY, "global")?)
 }
 
 /// `GET /api/public/quickstart/verify-key?api_key=&client=`.

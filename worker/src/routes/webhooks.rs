@@ -34,7 +34,7 @@ where
     C: Command<Envelope = HubCommand>,
     HubCommand: From<C>,
 {
-    let stub = env.durable_object(bindings::WEBHOOK_HUB)?.get_by_name(key_id)?;
+    let stub = bindings::stub(env, bindings::WEBHOOK_HUB, key_id)?;
     let request = HubRequest { key_id: key_id.to_owned(), command: HubCommand::from(command) };
     Ok(send_in::<C, _>(stub, &request).await?)
 }
