@@ -24,7 +24,21 @@ export function percentile(numbers, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** Starts the edge with extra bindings (and Miniflare options); returns the instance and a dispose(). */
+/**
+ * The platform's front for a worker with static assets, as wrangler.toml
+ * configures it for the edge: Miniflare's assets router, which takes every
+ * request and passes the `run_worker_first` paths to the worker. It runs in
+ * its own isolate and costs the same whatever the worker behind it does.
+ */
+export function assetsFront() {
+  return unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml')).workerOptions.assets;
+}
+
+/**
+ * Starts the edge with extra bindings (and Miniflare options); returns the
+ * instance and a dispose(). As deployed, behind its assets front; pass
+ * `{ assets: undefined }` in `options` to serve it without.
+ */
 export function startEdge(bindings = {}, options = {}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
   const state = mkdtempSync(join(tmpdir(), 'pe-bench-'));
@@ -57,7 +71,11 @@ export function startEdge(bindings = {}, options = {}) {
   };
 }
 
-/** Starts the plain JavaScript gate (bench/baseline/worker.mjs) on fresh state. */
+/**
+ * Starts the plain JavaScript gate (bench/baseline/worker.mjs) on fresh
+ * state. Pass `{ assets: assetsFront() }` to put it behind the same front as
+ * the edge.
+ */
 export function startBaseline(options = {}) {
   const state = mkdtempSync(join(tmpdir(), 'pe-baseline-'));
   const mf = new Miniflare({

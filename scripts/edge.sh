@@ -237,6 +237,8 @@ bench() {
   setup
   build
   node bench/run.mjs "$@"
+  # With no routes named: the edge against the JavaScript baseline as well.
+  if [ $# -eq 0 ]; then node bench/versus.mjs; fi
 }
 
 case "${1:-}" in
