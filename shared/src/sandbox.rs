@@ -625,6 +625,12 @@ pub fn entry_event(key_id: &str, entry: &LedgerEntry, at_ms: u64) -> Result<Outb
 
 /// How many outboxed events one hand-over to the hub carries.
 pub const OUTBOX_BATCH: u32 = 100;
+/// How long the first event waiting in an empty outbox waits for others,
+/// in milliseconds, so that entries written together go to the hub (and to
+/// the public feed and the event index) in one hand-over: each hand-over is
+/// three object calls whatever its size. A webhook leaves at most this much
+/// later; retries are counted in seconds.
+pub const OUTBOX_GATHER_MS: u64 = 100;
 /// How long a failed hand-over waits before the next try, in milliseconds.
 pub const OUTBOX_RETRY_MS: u64 = 5_000;
 

@@ -23,7 +23,7 @@ use partner_edge::sandbox::{
     apply_entry, demo_users, entry_event, entry_id, Applied, ApplyEntry, Balance, ClaimDonation, CreateUser,
     DonationClaim, DonationClaimIn, FindWallet, GetBalance, GetUser, GetUserWallet, LedgerEntry, LedgerQuery,
     LinkWallet, ListLedger, OnceKey, Outboxed, PatchUser, SandboxCommand, SandboxReply, SandboxRequest, SandboxUser,
-    UserIn, UserPatch, Wallet, WalletOwner, OUTBOX_BATCH, OUTBOX_RETRY_MS,
+    UserIn, UserPatch, Wallet, WalletOwner, OUTBOX_BATCH, OUTBOX_GATHER_MS, OUTBOX_RETRY_MS,
 };
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
@@ -74,7 +74,14 @@ pub struct PartnerSandbox {
     /// statement, id included; unknown after a restart or a failed apply,
     /// and then read again.
     next_seq: std::cell::Cell<Option<u64>>,
+    /// Users as last read or written. Only this instance writes `users`
+    /// (through `insert_user` and `save_user`, which update this too), so
+    /// a user found here is the stored one; a credit skips the read.
+    users: std::cell::RefCell<std::collections::HashMap<String, SandboxUser>>,
 }
+
+/// How many users an instance keeps in memory; past it, it starts over.
+const CACHED_USERS: usize = 1_000;
 
 impl DurableObject for PartnerSandbox {
     fn new(state: State, env: Env) -> Self {
@@ -86,6 +93,7 @@ impl DurableObject for PartnerSandbox {
             outbox_armed: std::cell::Cell::new(false),
             seeded: std::cell::Cell::new(false),
             next_seq: std::cell::Cell::new(None),
+            users: std::cell::RefCell::default(),
         }
     }
 
@@ -132,7 +140,7 @@ impl PartnerSandbox {
             SandboxCommand::Apply(c) => {
                 let (applied, outboxed) = self.apply(&c, now)?;
                 if outboxed && !self.outbox_armed.get() {
-                    self.arm_outbox(0).await?;
+                    self.arm_outbox(OUTBOX_GATHER_MS).await?;
                 }
                 reply_text::<ApplyEntry>(&applied)
             }
@@ -166,10 +174,26 @@ impl PartnerSandbox {
     /// Runs one command. `Err` is a storage failure (a 500); business
     /// refusals are `Ok(Err(Refusal))`.
     fn load_user(&self, user_id: &str) -> Result<SandboxReply<SandboxUser>> {
+        if let Some(user) = self.users.borrow().get(user_id) {
+            return Ok(Ok(user.clone()));
+        }
         match first_doc(&self.sql, "SELECT doc FROM users WHERE user_id = ?", vec![user_id.into()])? {
-            Some(doc) => Ok(Ok(from_json(&doc)?)),
+            Some(doc) => {
+                let user: SandboxUser = from_json(&doc)?;
+                self.remember_user(&user);
+                Ok(Ok(user))
+            }
             None => Ok(Err(Refusal::not_found("user", user_id))),
         }
+    }
+
+    /// Keeps `user` as stored, for the next `load_user`.
+    fn remember_user(&self, user: &SandboxUser) {
+        let mut users = self.users.borrow_mut();
+        if users.len() >= CACHED_USERS && !users.contains_key(&user.user_id) {
+            users.clear();
+        }
+        users.insert(user.user_id.clone(), user.clone());
     }
 
     /// One wallet of one user, matched case-insensitively by address.
@@ -209,6 +233,7 @@ impl PartnerSandbox {
                 to_json(user)?.into(),
             ],
         )?;
+        self.remember_user(user);
         Ok(())
     }
 
@@ -217,6 +242,7 @@ impl PartnerSandbox {
             "UPDATE users SET doc = ? WHERE user_id = ?",
             vec![to_json(user)?.into(), user.user_id.as_str().into()],
         )?;
+        self.remember_user(user);
         Ok(())
     }
 
