@@ -55,8 +55,22 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
+/// The object. Its state sits behind an `Rc`, so a command can hold the
+/// object past the call that started it and the common admission (no I/O)
+/// is answered on the spot (`commands_over_rpc!(polled_first …)`).
 #[durable_object]
-pub struct PartnerGate {
+#[derive(Clone)]
+pub struct PartnerGate(std::rc::Rc<GateState>);
+
+impl std::ops::Deref for PartnerGate {
+    type Target = GateState;
+
+    fn deref(&self) -> &GateState {
+        &self.0
+    }
+}
+
+pub struct GateState {
     state: State,
     sql: SqlStorage,
     schema: SchemaOnce,
@@ -71,13 +85,13 @@ pub struct PartnerGate {
 impl DurableObject for PartnerGate {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        Self {
+        Self(std::rc::Rc::new(GateState {
             state,
             sql,
             schema: SchemaOnce::default(),
             purge_armed: std::cell::Cell::new(false),
             windows: std::cell::RefCell::default(),
-        }
+        }))
     }
 
     /// Purges what has expired, so a key that goes quiet does not keep its
@@ -97,7 +111,7 @@ impl DurableObject for PartnerGate {
     }
 }
 
-crate::durable::commands_over_rpc!(PartnerGate);
+crate::durable::commands_over_rpc!(polled_first PartnerGate);
 
 #[derive(Deserialize)]
 struct IdempotencyRow {

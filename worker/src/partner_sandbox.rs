@@ -58,8 +58,22 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS refusals_by_expiry ON refusals (kept_until)",
 ];
 
+/// The object. Its state sits behind an `Rc`, so a command can hold the
+/// object past the call that started it and a credit that needs no I/O is
+/// answered on the spot (`commands_over_rpc!(polled_first …)`).
 #[durable_object]
-pub struct PartnerSandbox {
+#[derive(Clone)]
+pub struct PartnerSandbox(std::rc::Rc<SandboxState>);
+
+impl std::ops::Deref for PartnerSandbox {
+    type Target = SandboxState;
+
+    fn deref(&self) -> &SandboxState {
+        &self.0
+    }
+}
+
+pub struct SandboxState {
     state: State,
     env: Env,
     sql: SqlStorage,
@@ -85,7 +99,7 @@ const CACHED_USERS: usize = 1_000;
 
 impl DurableObject for PartnerSandbox {
     fn new(state: State, env: Env) -> Self {
-        Self {
+        Self(std::rc::Rc::new(SandboxState {
             sql: state.storage().sql(),
             state,
             env,
@@ -94,7 +108,7 @@ impl DurableObject for PartnerSandbox {
             seeded: std::cell::Cell::new(false),
             next_seq: std::cell::Cell::new(None),
             users: std::cell::RefCell::default(),
-        }
+        }))
     }
 
     /// Hands the outbox to the key's webhook hub, a batch at a time.
@@ -120,7 +134,7 @@ impl DurableObject for PartnerSandbox {
     }
 }
 
-crate::durable::commands_over_rpc!(PartnerSandbox);
+crate::durable::commands_over_rpc!(polled_first PartnerSandbox);
 
 impl PartnerSandbox {
     /// Runs one command message and answers with its reply, as JSON (the
