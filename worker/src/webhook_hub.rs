@@ -171,15 +171,9 @@ impl WebhookHub {
                     .ok_or_else(|| Refusal::not_found("webhook", c.only_subscription.as_deref().unwrap_or_default()));
                 reply_text::<Publish>(&published)
             }
-            HubCommand::PublishBatch(batch) => {
-                let mut new = 0;
-                for event in &batch.events {
-                    if self.publish(event, None, None, now).await?.is_some_and(|p| !p.duplicate) {
-                        new += 1;
-                    }
-                }
-                reply_text::<partner_edge::webhooks::commands::PublishBatch>(&new)
-            }
+            HubCommand::PublishBatch(batch) => reply_text::<partner_edge::webhooks::commands::PublishBatch>(
+                &self.publish_batch(&batch.events, now).await?,
+            ),
             HubCommand::ListDeliveries(c) => {
                 reply_text::<ListDeliveries>(&self.deliveries(&c.subscription_id, &c.query)?)
             }
@@ -746,31 +740,52 @@ impl WebhookHub {
         exclude: Option<&str>,
         now: u64,
     ) -> Result<Option<Published>> {
-        if first_doc(
-            &self.sql,
-            "SELECT event_id AS doc FROM events WHERE event_id = ?",
-            vec![event.event_id.as_str().into()],
-        )?
-        .is_some()
-        {
-            return Ok(Some(Published { event_id: event.event_id.clone(), deliveries: 0, duplicate: true }));
-        }
         let targets: Vec<Subscription> = match only {
             Some(id) => match self.subscription(id)? {
                 Ok(subscription) => vec![subscription],
+                // A duplicate is one whatever it names.
+                Err(_) if self.is_stored(&event.event_id)? => return Ok(Some(Published::duplicate(event))),
                 Err(_) => return Ok(None),
             },
-            None => self
-                .subscriptions()?
-                .into_iter()
-                .filter(|s| s.wants(event.event_type) && Some(s.subscription_id.as_str()) != exclude)
-                .collect(),
+            None => wanting(&self.subscriptions()?, event, exclude),
         };
-        self.sql.exec(
-            "INSERT INTO events (event_id, doc) VALUES (?, ?)",
-            vec![event.event_id.as_str().into(), to_json(event)?.into()],
-        )?;
-        for subscription in &targets {
+        self.store_and_queue(event, &targets, now).await.map(Some)
+    }
+
+    /// Publishes a batch (a sandbox's outbox), reading the subscriptions
+    /// once; answers how many events were new.
+    async fn publish_batch(&self, events: &[Event], now: u64) -> Result<u32> {
+        let subscriptions = self.subscriptions()?;
+        let mut new = 0;
+        for event in events {
+            if !self.store_and_queue(event, &wanting(&subscriptions, event, None), now).await?.duplicate {
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+
+    fn is_stored(&self, event_id: &str) -> Result<bool> {
+        Ok(first_doc(&self.sql, "SELECT event_id AS doc FROM events WHERE event_id = ?", vec![event_id.into()])?
+            .is_some())
+    }
+
+    /// Stores `event` and queues a delivery to each of `targets`; an event
+    /// already stored is a duplicate and queues nothing. The insert is the
+    /// duplicate check: one statement, no read.
+    async fn store_and_queue(&self, event: &Event, targets: &[Subscription], now: u64) -> Result<Published> {
+        let stored = self
+            .sql
+            .exec(
+                "INSERT INTO events (event_id, doc) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING",
+                vec![event.event_id.as_str().into(), to_json(event)?.into()],
+            )?
+            .rows_written()
+            > 0;
+        if !stored {
+            return Ok(Published::duplicate(event));
+        }
+        for subscription in targets {
             let delivery_id = new_delivery_id(random_bytes().map_err(api_to_worker)?);
             self.sql.exec(
                 "INSERT INTO deliveries (delivery_id, subscription_id, event_id, event_type, state, attempts, budget_base,
@@ -792,7 +807,7 @@ impl WebhookHub {
         if !targets.is_empty() {
             self.ensure_alarm(now).await?;
         }
-        Ok(Some(Published { event_id: event.event_id.clone(), deliveries: targets.len() as u32, duplicate: false }))
+        Ok(Published { event_id: event.event_id.clone(), deliveries: targets.len() as u32, duplicate: false })
     }
 
     async fn emit(
@@ -1581,4 +1596,13 @@ pub fn test_ping(subscription_id: &str) -> serde_json::Value {
         message: "Test ping from Partner Edge: your endpoint is reachable and verifying signatures.".to_owned(),
     })
     .unwrap_or_default()
+}
+
+/// The subscriptions that want `event`, less `exclude`.
+fn wanting(subscriptions: &[Subscription], event: &Event, exclude: Option<&str>) -> Vec<Subscription> {
+    subscriptions
+        .iter()
+        .filter(|s| s.wants(event.event_type) && Some(s.subscription_id.as_str()) != exclude)
+        .cloned()
+        .collect()
 }

@@ -854,6 +854,13 @@ pub struct Published {
     pub duplicate: bool,
 }
 
+impl Published {
+    /// The answer for an event already stored: nothing new queued.
+    pub fn duplicate(event: &Event) -> Self {
+        Self { event_id: event.event_id.clone(), deliveries: 0, duplicate: true }
+    }
+}
+
 /// `POST /api/admin/webhook-events/{event_id}/replay`: the seed's shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

@@ -68,11 +68,32 @@ pub fn header_simulator(req: &Incoming, edge: Edge<'_>) -> Result<Response, ApiE
 }
 
 /// A public, cacheable answer: its type and `Cache-Control`, nothing else.
-fn text(body: String, content_type: &str) -> Result<Response, ApiError> {
-    let headers = worker::Headers::new();
-    headers.set("content-type", content_type)?;
-    headers.set("cache-control", "public, max-age=300")?;
-    Ok(worker::ResponseBuilder::new().with_headers(headers).fixed(body.into_bytes()))
+fn text(body: String, content_type: &'static str) -> Result<Response, ApiError> {
+    Ok(worker::ResponseBuilder::new().with_headers(public_headers(content_type)?).fixed(body.into_bytes()))
+}
+
+thread_local! {
+    /// Per content type, the headers every public document carries, built
+    /// once per isolate: each answer copies them in one runtime call
+    /// (`Headers::clone` is `new Headers(template)`), where building them is
+    /// three calls and four strings decoded.
+    static PUBLIC_HEADERS: std::cell::RefCell<Vec<(&'static str, worker::Headers)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A fresh copy of the public headers for `content_type`.
+fn public_headers(content_type: &'static str) -> Result<worker::Headers, ApiError> {
+    PUBLIC_HEADERS.with_borrow_mut(|templates| {
+        if let Some((_, template)) = templates.iter().find(|(known, _)| *known == content_type) {
+            return Ok(template.clone());
+        }
+        let template = worker::Headers::new();
+        template.set("content-type", content_type)?;
+        template.set("cache-control", "public, max-age=300")?;
+        let copy = template.clone();
+        templates.push((content_type, template));
+        Ok(copy)
+    })
 }
 
 /// `/developers/migration-status.json?id=`: per day, calls to each deprecated
