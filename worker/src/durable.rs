@@ -116,6 +116,28 @@ macro_rules! commands_over_rpc {
 }
 pub(crate) use commands_over_rpc;
 
+/// Declares an object that is a cheap handle on its state: the struct
+/// holds an `Rc` of `$state` and derefs to it, so methods read the state's
+/// fields as their own, and a clone can outlive the call that made it
+/// (what `commands_over_rpc!(polled_first …)` needs).
+macro_rules! object_over_state {
+    ($(#[$meta:meta])* $object:ident => $state:ident) => {
+        $(#[$meta])*
+        #[worker::durable_object]
+        #[derive(Clone)]
+        pub struct $object(std::rc::Rc<$state>);
+
+        impl std::ops::Deref for $object {
+            type Target = $state;
+
+            fn deref(&self) -> &$state {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use object_over_state;
+
 /// Polls `run` once: an answer that is ready goes back as text at once;
 /// one still waiting on I/O becomes a promise that the executor drives from
 /// here on (re-polling under a new waker is what the `Future` contract

@@ -61,16 +61,35 @@ pub fn with_request_id(mut response: Response, request_id: &RequestId) -> Respon
     response
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "export function respond(body, status, headers) {
+  return new Response(body, { status, headers });
+}")]
+extern "C" {
+    /// `new Response(body, { status, headers })` in one call, where building
+    /// the init object field by field takes three more.
+    #[wasm_bindgen(catch)]
+    fn respond(
+        body: &[u8],
+        status: u16,
+        headers: &web_sys::Headers,
+    ) -> Result<web_sys::Response, wasm_bindgen::JsValue>;
+}
+
 /// Hands a response to the runtime. A body goes over as a view of wasm
 /// memory, which the runtime's `Response` copies once, where workers-rs
-/// would first copy it into a separately allocated `Uint8Array`.
+/// would first copy it into a separately allocated `Uint8Array`. (The edge
+/// sets no WebSocket, `cf` or body encoding on a response, the rest of
+/// what workers-rs's init carries.)
 pub fn into_runtime(response: Response) -> web_sys::Response {
+    let (status, headers) = (response.status_code(), response.headers().0.clone());
     let (init, body) = response.into_parts();
-    let init = web_sys::ResponseInit::from(init);
     let built = match body {
-        ResponseBody::Body(mut bytes) => web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init),
-        ResponseBody::Stream(stream) => web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init),
-        ResponseBody::Empty => web_sys::Response::new_with_opt_str_and_init(None, &init),
+        ResponseBody::Body(bytes) => respond(&bytes, status, &headers),
+        ResponseBody::Stream(stream) => {
+            web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init.into())
+        }
+        // A null body: the only kind a 204 or 304 may have.
+        ResponseBody::Empty => web_sys::Response::new_with_opt_str_and_init(None, &init.into()),
     };
     built.unwrap_or_else(|refused| {
         // Only a status the runtime refuses (or a body on a null-body status)

@@ -14,7 +14,7 @@ use partner_edge::gate::{
 };
 use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::durable::{parse_message, read_window, reply_text, rpc_only, sql_int, SchemaOnce};
 
@@ -55,21 +55,14 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
-/// The object. Its state sits behind an `Rc`, so a command can hold the
-/// object past the call that started it and the common admission (no I/O)
-/// is answered on the spot (`commands_over_rpc!(polled_first …)`).
-#[durable_object]
-#[derive(Clone)]
-pub struct PartnerGate(std::rc::Rc<GateState>);
-
-impl std::ops::Deref for PartnerGate {
-    type Target = GateState;
-
-    fn deref(&self) -> &GateState {
-        &self.0
-    }
+crate::durable::object_over_state! {
+    /// The object. Its state sits behind an `Rc`, so a command can hold the
+    /// object past the call that started it and the common admission (no
+    /// I/O) is answered on the spot (`commands_over_rpc!(polled_first …)`).
+    PartnerGate => GateState
 }
 
+/// What a `PartnerGate` holds.
 pub struct GateState {
     state: State,
     sql: SqlStorage,

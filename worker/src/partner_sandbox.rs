@@ -26,7 +26,7 @@ use partner_edge::sandbox::{
     UserIn, UserPatch, Wallet, WalletOwner, OUTBOX_BATCH, OUTBOX_GATHER_MS, OUTBOX_RETRY_MS,
 };
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
+use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::durable::{first_doc, from_json, parse_message, reply_text, rpc_only, sql_int, to_json, Doc, SchemaOnce};
 
@@ -58,21 +58,14 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS refusals_by_expiry ON refusals (kept_until)",
 ];
 
-/// The object. Its state sits behind an `Rc`, so a command can hold the
-/// object past the call that started it and a credit that needs no I/O is
-/// answered on the spot (`commands_over_rpc!(polled_first …)`).
-#[durable_object]
-#[derive(Clone)]
-pub struct PartnerSandbox(std::rc::Rc<SandboxState>);
-
-impl std::ops::Deref for PartnerSandbox {
-    type Target = SandboxState;
-
-    fn deref(&self) -> &SandboxState {
-        &self.0
-    }
+crate::durable::object_over_state! {
+    /// The object. Its state sits behind an `Rc`, so a command can hold the
+    /// object past the call that started it and a credit that needs no I/O
+    /// is answered on the spot (`commands_over_rpc!(polled_first …)`).
+    PartnerSandbox => SandboxState
 }
 
+/// What a `PartnerSandbox` holds.
 pub struct SandboxState {
     state: State,
     env: Env,
