@@ -88,7 +88,7 @@ pub fn parse_message<M: serde::de::DeserializeOwned>(object: &str, message: &str
 /// `commands_over_rpc!(polled_first Name)` is for objects that are cheap to
 /// clone (their state behind an `Rc`): a command is polled once on the
 /// spot and, when it needs no I/O, answered as plain text with no promise,
-/// task or microtask on the object's side ([`now_or_later`]).
+/// task or microtask on the object's side ([`crate::http::now_or_later`]).
 #[rustfmt::skip] // rustfmt re-indents the attribute inside on every run
 macro_rules! commands_over_rpc {
     (polled_first $object:ident) => {
@@ -97,7 +97,7 @@ macro_rules! commands_over_rpc {
             pub fn command(&self, message: String)
                 -> std::result::Result<worker::wasm_bindgen::JsValue, worker::wasm_bindgen::JsValue> {
                 let this = self.clone();
-                crate::durable::now_or_later(async move { this.run(&message).await })
+                crate::http::now_or_later(async move { this.run(&message).await })
             }
         }
     };
@@ -137,26 +137,6 @@ macro_rules! object_over_state {
     };
 }
 pub(crate) use object_over_state;
-
-/// Polls `run` once: an answer that is ready goes back as text at once;
-/// one still waiting on I/O becomes a promise that the executor drives from
-/// here on (re-polling under a new waker is what the `Future` contract
-/// allows). The fetch entry point answers the same way.
-pub fn now_or_later(
-    run: impl std::future::Future<Output = Result<String>> + 'static,
-) -> std::result::Result<worker::wasm_bindgen::JsValue, worker::wasm_bindgen::JsValue> {
-    use std::task::{Context, Poll, Waker};
-    let mut run = Box::pin(run);
-    match run.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(reply) => reply.map(Into::into).map_err(Into::into),
-        Poll::Pending => {
-            Ok(worker::wasm_bindgen_futures::future_to_promise(
-                async move { run.await.map(Into::into).map_err(Into::into) },
-            )
-            .into())
-        }
-    }
-}
 
 /// An object's answer to command `C`, of the one type `C` names, as JSON text.
 pub fn reply_text<C: Command>(reply: &C::Reply) -> Result<String> {

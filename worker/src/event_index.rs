@@ -121,10 +121,10 @@ impl DurableObject for EventIndex {
 }
 
 /// Records that `key_id`'s hub stores `event_ids`, kept until `expires_at`.
-pub async fn index(env: &Env, key_id: &str, event_ids: &[String], now: u64, expires_at: u64) -> Result<()> {
+pub async fn index(env: &Env, key_id: &str, event_ids: &[String], expires_at: u64) -> Result<()> {
     for (shard, events) in partner_edge::webhooks::index::by_shard(event_ids, key_id) {
         let stub = bindings::stub(env, bindings::EVENT_INDEX, &shard)?;
-        send(stub, IndexEvents { events, expires_at, now }).await?;
+        send(stub, IndexEvents { events, expires_at }).await?;
     }
     Ok(())
 }

@@ -53,6 +53,31 @@ pub fn now_ms() -> u64 {
     worker::js_sys::Date::now() as u64
 }
 
+/// Polls `run` once: an answer that is ready goes back to the runtime at
+/// once, with no promise, task or microtask; one still waiting on I/O
+/// becomes a promise that the wasm-bindgen executor drives from here on
+/// (re-polling a future under a new waker is what the `Future` contract
+/// allows). The fetch entry point and the objects' `command` answer this way.
+pub fn now_or_later<T, E>(
+    run: impl std::future::Future<Output = Result<T, E>> + 'static,
+) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>
+where
+    T: Into<wasm_bindgen::JsValue>,
+    E: Into<wasm_bindgen::JsValue>,
+{
+    use std::task::{Context, Poll, Waker};
+    let mut run = Box::pin(run);
+    match run.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(answer) => answer.map(Into::into).map_err(Into::into),
+        Poll::Pending => {
+            Ok(worker::wasm_bindgen_futures::future_to_promise(
+                async move { run.await.map(Into::into).map_err(Into::into) },
+            )
+            .into())
+        }
+    }
+}
+
 /// Sets `X-Request-Id`, leaving the response unchanged if its headers are immutable.
 pub fn with_request_id(mut response: Response, request_id: &RequestId) -> Response {
     if let Err(error) = response.headers_mut().set(REQUEST_ID_HEADER, request_id.as_str()) {

@@ -5,14 +5,8 @@
 //! and leaves with `X-Request-Id` set. Failures become the error taxonomy's
 //! JSON in exactly one place, [`error::ApiError::into_response`].
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Poll, Waker};
-
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
-use worker::{
-    event, wasm_bindgen_futures, web_sys, worker_sys, Context, Env, Response, ScheduleContext, ScheduledEvent,
-};
+use worker::{event, web_sys, worker_sys, Context, Env, Response, ScheduleContext, ScheduledEvent};
 
 mod bindings;
 mod client_rate_limit;
@@ -44,20 +38,12 @@ pub use status_monitor::StatusMonitor;
 pub use webhook_hub::WebhookHub;
 
 /// The fetch entry point, in place of `#[event(fetch)]`: the answer is
-/// polled once right here, and one that needs no I/O (the catalogues, the
-/// OpenAPI document, most refusals) goes back as a `Response` at once. Only
-/// an answer still waiting on I/O becomes a `Promise`, driven by the
-/// wasm-bindgen executor from then on; re-polling a future under a new
-/// waker is what the `Future` contract allows.
+/// polled once right here ([`http::now_or_later`]), and one that needs no
+/// I/O (the catalogues, the OpenAPI document, most refusals) goes back as a
+/// `Response` at once. Every failure is already an answer, so it never throws.
 #[wasm_bindgen]
-pub fn fetch(req: web_sys::Request, env: Env, ctx: worker_sys::Context) -> JsValue {
-    let mut answer: Pin<Box<dyn Future<Output = Response>>> = Box::pin(answer(req, env, Context::new(ctx)));
-    match answer.as_mut().poll(&mut std::task::Context::from_waker(Waker::noop())) {
-        Poll::Ready(response) => http::into_runtime(response).into(),
-        Poll::Pending => {
-            wasm_bindgen_futures::future_to_promise(async move { Ok(http::into_runtime(answer.await).into()) }).into()
-        }
-    }
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker_sys::Context) -> Result<JsValue, JsValue> {
+    http::now_or_later(async move { Ok::<_, JsValue>(http::into_runtime(answer(req, env, Context::new(ctx)).await)) })
 }
 
 async fn answer(req: web_sys::Request, env: Env, ctx: Context) -> Response {

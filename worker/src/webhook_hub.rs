@@ -392,11 +392,10 @@ impl WebhookHub {
             return Ok(());
         }
         let key_id = self.key_id()?;
-        let now = now_ms / 1000;
-        let expires_at = now.saturating_add(self.limits()?.retention_secs);
+        let expires_at = (now_ms / 1000).saturating_add(self.limits()?.retention_secs);
         let env = self.env.clone();
         self.state.wait_until(async move {
-            if let Err(error) = crate::event_index::index(&env, &key_id, &event_ids, now, expires_at).await {
+            if let Err(error) = crate::event_index::index(&env, &key_id, &event_ids, expires_at).await {
                 worker::console_error!("could not index {} webhook events for replay: {error}", event_ids.len());
             }
         });

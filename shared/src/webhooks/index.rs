@@ -36,8 +36,6 @@ pub struct IndexEvents {
     pub events: Vec<IndexedEvent>,
     /// Unix seconds after which these entries may be forgotten.
     pub expires_at: u64,
-    /// Unix seconds now: what expired before it is dropped.
-    pub now: u64,
 }
 
 /// The key whose hub stores `event_id`, if it is indexed and not expired.
