@@ -660,14 +660,123 @@ pub struct Completion {
 }
 
 crate::object_commands! {
-    /// What the worker asks a key's `PartnerGate` object.
+    /// The gate's commands to a key's object (`PartnerSandbox`, which holds
+    /// the key's gate state and its sandbox; see [`crate::sandbox::KeyMessage`]).
     pub enum GateCommand {
         /// Nonce, scope, rate and idempotency reservation: one round trip.
         Admit(AdmissionRequest) => Admission,
+        /// An admission and, when admitted, the credit or debit it guards,
+        /// in the same call and the same write.
+        AdmitAndApply(crate::sandbox::AdmitAndApply) => crate::sandbox::AdmittedAndApplied,
         /// Keeps a reserved mutation's answer, or releases the key.
         Complete(Completion) => bool,
         /// The key's calls to deprecated routes over the usage window.
         DeprecatedUsage(ReadDeprecatedUsage) => Vec<KeyUsage>,
+    }
+}
+
+/// A page of the gate state an earlier layout kept in its own `PartnerGate`
+/// object per key. The key's object reads it once, on first use, so an
+/// upgrade still refuses a nonce admitted before it and still replays the
+/// answers kept before it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportGateState {
+    pub now: u64,
+    /// Rows after these keys (empty: from the start).
+    pub after_nonce: String,
+    pub after_key: String,
+    /// At most this many rows of each table.
+    pub limit: u32,
+}
+
+impl ExportGateState {
+    pub const PAGE: u32 = 200;
+
+    pub fn first(now: u64) -> Self {
+        ExportGateState { now, after_nonce: String::new(), after_key: String::new(), limit: Self::PAGE }
+    }
+
+    /// Whether this is the first page, which also carries the small tables.
+    pub fn is_first(&self) -> bool {
+        self.after_nonce.is_empty() && self.after_key.is_empty()
+    }
+}
+
+/// An unexpired admission row: the nonce, and the window it counted in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmissionRow {
+    pub nonce: String,
+    pub expires_at: u64,
+    pub class: String,
+    pub admitted_at: u64,
+}
+
+/// An unexpired idempotency record; `state` as stored (JSON text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRow {
+    pub key: String,
+    pub fingerprint: String,
+    pub expires_at: u64,
+    pub state: String,
+}
+
+/// A stored rate window of one class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowRow {
+    pub class: String,
+    pub started_at: u64,
+    pub admitted: u64,
+}
+
+/// One day's calls to one deprecated route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeprecatedCallsRow {
+    pub deprecation_id: String,
+    pub day: u64,
+    pub calls: u64,
+}
+
+/// One page of an earlier gate's state, each table ordered by its key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateStatePage {
+    pub admissions: Vec<AdmissionRow>,
+    pub idempotency: Vec<IdempotencyRow>,
+    /// On the first page only.
+    pub windows: Vec<WindowRow>,
+    pub deprecated_calls: Vec<DeprecatedCallsRow>,
+}
+
+impl GateStatePage {
+    /// The request for the page after this one, or `None` when this page
+    /// was the last (every table came back short).
+    pub fn next(&self, asked: &ExportGateState) -> Option<ExportGateState> {
+        let full = |rows: usize| rows >= asked.limit as usize;
+        if !full(self.admissions.len()) && !full(self.idempotency.len()) {
+            return None;
+        }
+        // A table that came back short is done: its cursor moves past any
+        // key (`\u{10FFFF}` sorts after every stored one), so it adds nothing.
+        let past = |last: Option<&String>, rows: usize| match last {
+            Some(last) if full(rows) => last.clone(),
+            _ => DONE.to_owned(),
+        };
+        Some(ExportGateState {
+            now: asked.now,
+            after_nonce: past(self.admissions.last().map(|row| &row.nonce), self.admissions.len()),
+            after_key: past(self.idempotency.last().map(|row| &row.key), self.idempotency.len()),
+            limit: asked.limit,
+        })
+    }
+}
+
+/// A cursor past every key: that table has been read to its end.
+const DONE: &str = "\u{10FFFF}";
+
+crate::object_commands! {
+    /// What a key's `PartnerGate` object takes since its state moved into the
+    /// key's `PartnerSandbox`: a request to hand that state over.
+    pub enum RetiredGateCommand {
+        Export(ExportGateState) => GateStatePage,
     }
 }
 
@@ -1094,5 +1203,43 @@ mod tests {
         assert_eq!(serde_json::from_value::<Admission>(json).unwrap(), Admission::Admitted { rate });
         let replay = serde_json::to_value(Admission::NonceReused).unwrap();
         assert_eq!(serde_json::from_value::<Admission>(replay).unwrap(), Admission::NonceReused);
+    }
+
+    fn admission_row(nonce: &str) -> AdmissionRow {
+        AdmissionRow { nonce: nonce.into(), expires_at: 900, class: "partner".into(), admitted_at: 100 }
+    }
+
+    fn idempotency_row(key: &str) -> IdempotencyRow {
+        IdempotencyRow { key: key.into(), fingerprint: "f".into(), expires_at: 900, state: "\"delegated\"".into() }
+    }
+
+    #[test]
+    fn an_earlier_gate_is_read_page_by_page_until_every_table_comes_back_short() {
+        let first = ExportGateState { limit: 2, ..ExportGateState::first(500) };
+        assert!(first.is_first());
+        let page = GateStatePage {
+            admissions: vec![admission_row("n1"), admission_row("n2")],
+            idempotency: vec![idempotency_row("k1")],
+            ..GateStatePage::default()
+        };
+        // Admissions came back full: read on after the last; idempotency is done.
+        let second = page.next(&first).expect("admissions may have more");
+        assert_eq!(second.after_nonce, "n2");
+        assert_eq!(second.after_key, DONE);
+        assert_eq!((second.now, second.limit), (500, 2));
+        assert!(!second.is_first(), "the small tables come with the first page only");
+        let last = GateStatePage { admissions: vec![admission_row("n3")], ..GateStatePage::default() };
+        assert_eq!(last.next(&second), None);
+        assert_eq!(GateStatePage::default().next(&first), None, "an empty gate is one page");
+        // The done cursor sorts after any stored key.
+        assert!(DONE > "~~~~~~~~" && DONE > "n_zzzzzzzzzzzzzzzz");
+    }
+
+    #[test]
+    fn key_messages_name_their_half() {
+        let message = crate::sandbox::KeyMessage::Gate(GateCommand::DeprecatedUsage(ReadDeprecatedUsage { now: 7 }));
+        let json = serde_json::to_string(&message).unwrap();
+        assert_eq!(json, r#"{"Gate":{"DeprecatedUsage":{"now":7}}}"#);
+        assert_eq!(serde_json::from_str::<crate::sandbox::KeyMessage>(&json).unwrap(), message);
     }
 }

@@ -702,6 +702,42 @@ pub struct SandboxRequest {
     pub command: SandboxCommand,
 }
 
+/// A credit or debit with the admission that guards it: the key's object
+/// admits the request and, only if it is admitted, applies the entry, in
+/// one call and one write. (A mutation's nonce, rate window, idempotency
+/// reservation and ledger entry are then never split across objects.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmitAndApply {
+    pub admission: crate::gate::AdmissionRequest,
+    pub apply: ApplyEntry,
+}
+
+/// The admission, and the entry's answer when it was admitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdmittedAndApplied {
+    pub admission: crate::gate::Admission,
+    pub applied: Option<Applied>,
+}
+
+impl AdmittedAndApplied {
+    /// Whether the entry must be applied for `admission`: only a request let
+    /// through to its handler (`Admitted`) runs it; a stored answer, a
+    /// replay or a refusal does not.
+    pub fn applies(admission: &crate::gate::Admission) -> bool {
+        matches!(admission, crate::gate::Admission::Admitted { .. })
+    }
+}
+
+/// Everything a key's object (`PartnerSandbox`, one per partner key) takes.
+/// It holds the key's gate state (nonces, rate windows, idempotency records,
+/// deprecated-route counts) and its sandbox (users, ledger, outbox), so a
+/// signed mutation is one call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum KeyMessage {
+    Gate(crate::gate::GateCommand),
+    Sandbox(SandboxRequest),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,12 @@ pub const KV: &str = "EDGE_KV";
 /// The status Durable Object namespace; see [`crate::status_monitor`].
 pub const STATUS_MONITOR: &str = "STATUS_MONITOR";
 
-/// Per-key partner gate objects; see [`crate::partner_gate`].
+/// The earlier layout's per-key gate objects, kept only to hand their
+/// state to the key's object; see [`crate::partner_gate::PartnerGate`].
 pub const PARTNER_GATE: &str = "PARTNER_GATE";
 
-/// Per-partner sandbox resources; see [`crate::partner_sandbox`].
+/// The key's objects: each key's gate state and sandbox resources; see
+/// [`crate::partner_sandbox`].
 pub const PARTNER_SANDBOX: &str = "PARTNER_SANDBOX";
 
 /// Per-client-IP windows for the public API; see [`crate::client_rate_limit`].

@@ -12,8 +12,13 @@ pub struct SchemaOnce(Cell<bool>);
 
 impl SchemaOnce {
     pub fn ensure(&self, sql: &SqlStorage, statements: &[&str]) -> Result<()> {
+        self.ensure_all(sql, &[statements])
+    }
+
+    /// As [`SchemaOnce::ensure`], for an object whose tables come in parts.
+    pub fn ensure_all(&self, sql: &SqlStorage, parts: &[&[&str]]) -> Result<()> {
         if !self.0.get() {
-            for statement in statements {
+            for statement in parts.iter().copied().flatten() {
                 sql.exec(statement, None)?;
             }
             self.0.set(true);

@@ -1,18 +1,23 @@
 //! `verify_partner_request`: the partner gate as the worker runs it. Header
 //! parsing and every rule come from `partner_edge::gate` and
 //! `partner_edge::signing`; this module only fetches the key, opens its
-//! secrets and makes the one Durable Object round trip.
+//! secrets and makes the one round trip to the key's object
+//! (`PartnerSandbox`), which for a sandbox credit or debit also applies it.
 
 use partner_edge::gate::{
     self, needs_idempotency_key, rate_limit_for, request_fingerprint, Admission, AdmissionRequest, Completion,
-    GateConfig, GateError, IdempotencyClaim, IdempotencyKey, Nonce, RateClass, RateVerdict, StoredResponse,
-    HEADER_IDEMPOTENCY_KEY, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    GateCommand, GateConfig, GateError, IdempotencyClaim, IdempotencyKey, Nonce, RateClass, RateVerdict,
+    StoredResponse, HEADER_IDEMPOTENCY_KEY, HEADER_KEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
+use partner_edge::object::Command;
 use partner_edge::partner::{KeyId, PartnerKeyRecord, Scope};
+use partner_edge::sandbox::{
+    AdmitAndApply, AdmittedAndApplied, Applied, ApplyEntry, EntryKind, KeyMessage, OnceKey, SalutesIn,
+};
 use partner_edge::signing::{SignatureHeader, SignedParts};
 use worker::Env;
 
-use crate::durable::send;
+use crate::durable::send_in;
 use crate::error::ApiError;
 use crate::http::Incoming;
 use crate::{bindings, config, keys};
@@ -23,6 +28,9 @@ pub struct VerifiedPartner {
     pub key: PartnerKeyRecord,
     pub rate: RateVerdict,
     pub claim: Option<IdempotencyClaim>,
+    /// The credit or debit the admission applied in the same call
+    /// ([`GateInput::apply`]), if it did.
+    pub applied: Option<Box<Applied>>,
 }
 
 /// What the gate decided for a request it let through.
@@ -43,6 +51,7 @@ pub struct GateInput<'a> {
     pub method: &'a str,
     pub path_and_query: &'a str,
     pub body: &'a [u8],
+    pub now_ms: u64,
     pub now_secs: u64,
     pub scope: Option<Scope>,
     /// Parsed once per request by the router, which has also applied the body limit.
@@ -50,6 +59,9 @@ pub struct GateInput<'a> {
     /// The object serving the route keeps a mutation's answer under its
     /// Idempotency-Key itself (`IdempotencyClaim::delegated`).
     pub delegated: bool,
+    /// A sandbox credit or debit whose body is valid: applied by the key's
+    /// object in the admission's call, if admitted with its Idempotency-Key.
+    pub apply: Option<(EntryKind, SalutesIn)>,
 }
 
 pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<'_>) -> Result<Passed, ApiError> {
@@ -128,12 +140,29 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
         idempotency: claim.clone(),
         idempotency_ttl_secs: gate_config.idempotency_ttl_secs,
     };
-    let stub = bindings::stub(env, bindings::PARTNER_GATE, key.key_id.as_str())?;
-    let admission: Admission = send(stub, request).await?;
+    let (admission, applied) = match (input.apply, &claim) {
+        (Some((kind, body)), Some(claim)) => {
+            let apply = ApplyEntry {
+                kind,
+                input: body,
+                once: OnceKey {
+                    idempotency_key: claim.key.as_str().to_owned(),
+                    fingerprint: claim.fingerprint.clone(),
+                },
+                key_id: key.key_id.as_str().to_owned(),
+                at_ms: input.now_ms,
+                refusal_keep_secs: gate_config.idempotency_ttl_secs,
+            };
+            let both: AdmittedAndApplied =
+                ask_key(env, &key.key_id, AdmitAndApply { admission: request, apply }).await?;
+            (both.admission, both.applied.map(Box::new))
+        }
+        _ => (ask_key(env, &key.key_id, request).await?, None),
+    };
     match admission {
         Admission::Admitted { rate } => match claim_error {
             Some(error) => Err(error.with_rate(rate)),
-            None => Ok(Passed::Proceed(VerifiedPartner { key, rate, claim })),
+            None => Ok(Passed::Proceed(VerifiedPartner { key, rate, claim, applied })),
         },
         Admission::StoredAnswer { rate, response } => Ok(Passed::StoredAnswer { rate, response }),
         Admission::NonceReused => Err(GateError::NonceReused.into()),
@@ -148,19 +177,30 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
     }
 }
 
+/// Sends one of the gate's commands to the key's object.
+async fn ask_key<C: Command<Envelope = GateCommand>>(
+    env: &Env,
+    key_id: &KeyId,
+    command: C,
+) -> Result<C::Reply, ApiError>
+where
+    GateCommand: From<C>,
+{
+    let stub = bindings::stub(env, bindings::PARTNER_SANDBOX, key_id.as_str())?;
+    Ok(send_in::<C, _>(stub, &KeyMessage::Gate(GateCommand::from(command))).await?)
+}
+
 /// Records a reserved mutation's answer (or releases the key after a 5xx).
 pub async fn complete(env: &Env, key_id: &KeyId, completion: &Completion) -> Result<(), ApiError> {
-    let stub = bindings::stub(env, bindings::PARTNER_GATE, key_id.as_str())?;
-    let _: bool = send(stub, completion.clone()).await?;
+    let _: bool = ask_key(env, key_id, completion.clone()).await?;
     Ok(())
 }
 
 /// The key's calls to deprecated routes over the usage window, as its gate counted them.
 pub async fn deprecated_usage(
     env: &Env,
-    key_id: &partner_edge::partner::KeyId,
+    key_id: &KeyId,
     now: u64,
 ) -> Result<Vec<partner_edge::gate::KeyUsage>, ApiError> {
-    let stub = bindings::stub(env, bindings::PARTNER_GATE, key_id.as_str())?;
-    Ok(send(stub, partner_edge::gate::ReadDeprecatedUsage { now }).await?)
+    ask_key(env, key_id, partner_edge::gate::ReadDeprecatedUsage { now }).await
 }

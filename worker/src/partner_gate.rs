@@ -1,24 +1,32 @@
-//! `PartnerGate`: one Durable Object per partner key (named by key id). It
-//! owns that key's replay cache, rate-limit windows and idempotency records,
-//! and answers each signed request's admission in a single round trip:
-//! nonce check, rate-limit take and idempotency reservation together.
+//! A key's gate state: its replay cache, rate-limit windows, idempotency
+//! records and deprecated-route counts. [`GateStore`] keeps them in the
+//! key's object (`PartnerSandbox`, one per key, which also holds the key's
+//! sandbox) and answers each signed request's admission in that object's
+//! one round trip: nonce check, rate-limit take and idempotency reservation
+//! together, and for a credit or debit the entry as well.
 //!
-//! The decisions are `partner_edge::gate::admit` and `complete`; this object
-//! reads and writes SQLite around them. Durable Objects run one request at a
-//! time and nothing here awaits between the read and the write, so counts
+//! The decisions are `partner_edge::gate::admit` and `complete`; the store
+//! reads and writes SQLite around them. Durable Objects run one request at
+//! a time and nothing here awaits between the read and the write, so counts
 //! and reservations are exact under any concurrency.
+//!
+//! Earlier versions kept this state in a `PartnerGate` object of its own
+//! per key. That object remains only to hand its state over
+//! ([`PartnerGate`], [`GateStore::import`]).
 
 use partner_edge::gate::{
-    admission_kept_until, admit, complete, restored_window, window_start, Admission, AdmissionRequest, Completion,
-    CompletionEffect, GateCommand, IdempotencyRecord, IdempotencyState, KeyUsage, RateWindow, ReadDeprecatedUsage,
+    admission_kept_until, admit, complete, restored_window, window_start, Admission, AdmissionRequest, AdmissionRow,
+    Completion, CompletionEffect, DeprecatedCallsRow, ExportGateState, GateStatePage, IdempotencyRecord,
+    IdempotencyState, KeyUsage, RateWindow, RetiredGateCommand, WindowRow,
 };
 use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
 use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use crate::durable::{parse_message, read_window, reply_text, rpc_only, sql_int, SchemaOnce};
+use crate::durable::{parse_message, read_window, reply_text, rpc_only, sql_int};
 
-const SCHEMA: &[&str] = &[
+/// The gate's tables, in the key's object.
+pub const SCHEMA: &[&str] = &[
     // One row per admitted request: its nonce (a replay is refused while the
     // row lasts) and what rate window it counted in (so the window can be
     // counted again after a restart). Kept until `admission_kept_until`.
@@ -28,13 +36,7 @@ const SCHEMA: &[&str] = &[
         class TEXT NOT NULL,
         admitted_at INTEGER NOT NULL
     )",
-    // The older layout kept nonces and windows apart: its nonces move over
-    // (counting in no window), and its windows are read once, on restore.
-    "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO admissions (nonce, expires_at, class, admitted_at)
-        SELECT nonce, expires_at, '', 0 FROM nonces",
-    "DROP INDEX IF EXISTS nonces_by_expiry",
-    "DELETE FROM nonces",
+    // Windows carried over from an earlier layout, read once, on restore.
     "CREATE TABLE IF NOT EXISTS rate_windows (
         class TEXT PRIMARY KEY,
         started_at INTEGER NOT NULL,
@@ -53,58 +55,34 @@ const SCHEMA: &[&str] = &[
         calls INTEGER NOT NULL,
         PRIMARY KEY (deprecation_id, day)
     )",
+    // One row once the earlier layout's state has been read in (`GateStore::import`).
+    "CREATE TABLE IF NOT EXISTS gate_imported (at INTEGER NOT NULL)",
 ];
 
-crate::durable::object_over_state! {
-    /// The object. Its state sits behind an `Rc`, so a command can hold the
-    /// object past the call that started it and the common admission (no
-    /// I/O) is answered on the spot (`commands_over_rpc!(polled_first …)`).
-    PartnerGate => GateState
-}
+/// The schema of the earlier, separate `PartnerGate` object, which also
+/// moves that object's oldest layout (nonces apart from windows) forward
+/// before its state is handed over.
+const RETIRED_SCHEMA: &[&str] = &[
+    SCHEMA[0],
+    "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO admissions (nonce, expires_at, class, admitted_at)
+        SELECT nonce, expires_at, '', 0 FROM nonces",
+    "DELETE FROM nonces",
+    SCHEMA[1],
+    SCHEMA[2],
+    SCHEMA[4],
+    // Set once the state has been handed over: the object admits nothing since.
+    "CREATE TABLE IF NOT EXISTS retired (at INTEGER NOT NULL)",
+];
 
-/// What a `PartnerGate` holds.
-pub struct GateState {
-    state: State,
+/// A key's gate state, over the key's object's SQLite.
+pub struct GateStore {
     sql: SqlStorage,
-    schema: SchemaOnce,
-    /// Whether this instance knows a purge alarm is set.
-    purge_armed: std::cell::Cell<bool>,
     /// The current rate window per class. Every admission goes through this
     /// one instance and leaves its row in `admissions` first, so the count
     /// is exact; after a restart it is counted again from those rows.
     windows: std::cell::RefCell<std::collections::HashMap<String, RateWindow>>,
 }
-
-impl DurableObject for PartnerGate {
-    fn new(state: State, _env: Env) -> Self {
-        let sql = state.storage().sql();
-        Self(std::rc::Rc::new(GateState {
-            state,
-            sql,
-            schema: SchemaOnce::default(),
-            purge_armed: std::cell::Cell::new(false),
-            windows: std::cell::RefCell::default(),
-        }))
-    }
-
-    /// Purges what has expired, so a key that goes quiet does not keep its
-    /// nonces and stored answers for ever, and re-arms while any remain.
-    async fn alarm(&self) -> Result<Response> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        self.purge_armed.set(false);
-        let now = sql_int(crate::http::now_ms() / 1000)?;
-        self.sql.exec("DELETE FROM admissions WHERE expires_at <= ?", vec![now.clone()])?;
-        self.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", vec![now])?;
-        self.arm_purge().await?;
-        Response::ok("purged")
-    }
-
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        rpc_only("PartnerGate")
-    }
-}
-
-crate::durable::commands_over_rpc!(polled_first PartnerGate);
 
 #[derive(Deserialize)]
 struct IdempotencyRow {
@@ -113,42 +91,27 @@ struct IdempotencyRow {
     state: String,
 }
 
-impl PartnerGate {
-    /// Runs one command message and answers with its reply, as JSON (the
-    /// body of the object's `command` RPC method).
-    async fn run(&self, message: &str) -> Result<String> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        let command: GateCommand = parse_message("PartnerGate", message)?;
-        match command {
-            GateCommand::Admit(request) => {
-                let admission = self.admit(&request)?;
-                if !self.purge_armed.get() {
-                    self.arm_purge().await?;
-                }
-                reply_text::<AdmissionRequest>(&admission)
-            }
-            GateCommand::Complete(completion) => {
-                self.complete(&completion)?;
-                reply_text::<Completion>(&true)
-            }
-            GateCommand::DeprecatedUsage(query) => {
-                reply_text::<ReadDeprecatedUsage>(&self.deprecated_usage(query.now)?)
-            }
-        }
+impl GateStore {
+    pub fn new(sql: SqlStorage) -> Self {
+        GateStore { sql, windows: std::cell::RefCell::default() }
     }
 
-    /// Sets the alarm for the earliest expiry among stored rows, if any.
-    async fn arm_purge(&self) -> Result<()> {
-        let next = crate::durable::earliest(
+    /// Deletes expired nonces and stored answers, so a key that goes quiet
+    /// does not keep them for ever.
+    pub fn purge(&self, now: u64) -> Result<()> {
+        let now = sql_int(now)?;
+        self.sql.exec("DELETE FROM admissions WHERE expires_at <= ?", vec![now.clone()])?;
+        self.sql.exec("DELETE FROM idempotency WHERE expires_at <= ?", vec![now])?;
+        Ok(())
+    }
+
+    /// The earliest expiry among stored rows (unix seconds), if any.
+    pub fn next_expiry(&self) -> Result<Option<u64>> {
+        crate::durable::earliest(
             &self.sql,
             "SELECT MIN(at) AS at FROM (SELECT MIN(expires_at) AS at FROM admissions
                 UNION ALL SELECT MIN(expires_at) FROM idempotency)",
-        )?;
-        if let Some(at) = next {
-            crate::durable::set_alarm_at(&self.state, at * 1000).await?;
-            self.purge_armed.set(true);
-        }
-        Ok(())
+        )
     }
 
     /// One admission. On the common path (a fresh nonce within the limit)
@@ -156,7 +119,7 @@ impl PartnerGate {
     /// and recording the nonce is the replay check. Reads happen only for a
     /// mutation's idempotency record, on a refusal (to tell a replay from a
     /// rate or scope refusal), and on the first request after a restart.
-    fn admit(&self, request: &AdmissionRequest) -> Result<Admission> {
+    pub fn admit(&self, request: &AdmissionRequest) -> Result<Admission> {
         let class = request.rate_class.as_str();
         let window = self.window(class, request)?;
         // Decided as if the nonce were fresh and the idempotency key free;
@@ -257,7 +220,7 @@ impl PartnerGate {
         Ok(!rows.to_array::<serde_json::Value>()?.is_empty())
     }
 
-    fn deprecated_usage(&self, now: u64) -> Result<Vec<KeyUsage>> {
+    pub fn deprecated_usage(&self, now: u64) -> Result<Vec<KeyUsage>> {
         #[derive(Deserialize)]
         struct Row {
             deprecation_id: String,
@@ -282,7 +245,7 @@ impl PartnerGate {
             .collect())
     }
 
-    fn complete(&self, completion: &Completion) -> Result<()> {
+    pub fn complete(&self, completion: &Completion) -> Result<()> {
         let key = completion.claim.key.as_str();
         let stored = self.idempotency_record(key)?;
         match complete(stored.as_ref(), completion) {
@@ -338,5 +301,163 @@ impl PartnerGate {
             vec![key.into(), record.fingerprint.as_str().into(), sql_int(record.expires_at)?, state.into()],
         )?;
         Ok(())
+    }
+}
+
+impl GateStore {
+    /// Whether this key's gate state from an earlier layout has been read in.
+    pub fn imported(&self) -> Result<bool> {
+        let rows = self.sql.exec("SELECT 1 AS done FROM gate_imported LIMIT 1", None)?;
+        Ok(!rows.to_array::<serde_json::Value>()?.is_empty())
+    }
+
+    /// Reads the gate state the earlier layout kept in the key's own
+    /// `PartnerGate` object into `sql`, page by page, then marks it read. A
+    /// read cut short is started again from the top next time (every row is
+    /// inserted only if absent), so nothing is lost or counted twice.
+    pub async fn import(sql: SqlStorage, env: Env, key_id: String, now: u64) -> Result<()> {
+        let mut asked = ExportGateState::first(now);
+        loop {
+            let stub = crate::bindings::stub(&env, crate::bindings::PARTNER_GATE, &key_id)?;
+            let page: GateStatePage = crate::durable::send(stub, asked.clone()).await?;
+            for row in &page.admissions {
+                sql.exec(
+                    "INSERT OR IGNORE INTO admissions (nonce, expires_at, class, admitted_at) VALUES (?, ?, ?, ?)",
+                    vec![
+                        row.nonce.as_str().into(),
+                        sql_int(row.expires_at)?,
+                        row.class.as_str().into(),
+                        sql_int(row.admitted_at)?,
+                    ],
+                )?;
+            }
+            for row in &page.idempotency {
+                sql.exec(
+                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, expires_at, state) VALUES (?, ?, ?, ?)",
+                    vec![
+                        row.key.as_str().into(),
+                        row.fingerprint.as_str().into(),
+                        sql_int(row.expires_at)?,
+                        row.state.as_str().into(),
+                    ],
+                )?;
+            }
+            for row in &page.windows {
+                sql.exec(
+                    "INSERT OR IGNORE INTO rate_windows (class, started_at, admitted) VALUES (?, ?, ?)",
+                    vec![row.class.as_str().into(), sql_int(row.started_at)?, sql_int(row.admitted)?],
+                )?;
+            }
+            for row in &page.deprecated_calls {
+                sql.exec(
+                    "INSERT OR IGNORE INTO deprecated_calls (deprecation_id, day, calls) VALUES (?, ?, ?)",
+                    vec![row.deprecation_id.as_str().into(), sql_int(row.day)?, sql_int(row.calls)?],
+                )?;
+            }
+            match page.next(&asked) {
+                Some(next) => asked = next,
+                None => break,
+            }
+        }
+        sql.exec("INSERT INTO gate_imported (at) VALUES (?)", vec![sql_int(now)?])?;
+        Ok(())
+    }
+}
+
+/// The separate per-key gate object of earlier versions. Its state now
+/// lives in the key's `PartnerSandbox`; this object only hands it over
+/// (`RetiredGateCommand::Export`) and purges what expires. Once it has
+/// handed its state over it takes nothing else, so a worker of the earlier
+/// version still running during a deploy is refused rather than admitting
+/// beside the new layout.
+#[worker::durable_object]
+pub struct PartnerGate {
+    state: State,
+    sql: SqlStorage,
+}
+
+impl DurableObject for PartnerGate {
+    fn new(state: State, _env: Env) -> Self {
+        let sql = state.storage().sql();
+        Self { state, sql }
+    }
+
+    /// Purges what has expired and re-arms while any remains.
+    async fn alarm(&self) -> Result<Response> {
+        if self.has_state()? {
+            crate::durable::SchemaOnce::default().ensure(&self.sql, RETIRED_SCHEMA)?;
+            let store = GateStore::new(self.sql.clone());
+            store.purge(crate::http::now_secs(crate::http::now_ms()))?;
+            if let Some(at) = store.next_expiry()? {
+                crate::durable::set_alarm_at(&self.state, at * 1000).await?;
+            }
+        }
+        Response::ok("purged")
+    }
+
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        rpc_only("PartnerGate")
+    }
+}
+
+crate::durable::commands_over_rpc!(PartnerGate);
+
+impl PartnerGate {
+    async fn run(&self, message: &str) -> Result<String> {
+        let command: RetiredGateCommand = parse_message(
+            "PartnerGate (its state has moved into the key's PartnerSandbox; the calling worker is older than its objects)",
+            message,
+        )?;
+        match command {
+            RetiredGateCommand::Export(asked) => reply_text::<ExportGateState>(&self.export(&asked)?),
+        }
+    }
+
+    /// Whether this object ever stored anything. Asked for a key it never
+    /// served, it answers an empty page and writes nothing.
+    fn has_state(&self) -> Result<bool> {
+        let rows = self
+            .sql
+            .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('admissions', 'nonces')", None)?;
+        Ok(!rows.to_array::<serde_json::Value>()?.is_empty())
+    }
+
+    fn export(&self, asked: &ExportGateState) -> Result<GateStatePage> {
+        if !self.has_state()? {
+            return Ok(GateStatePage::default());
+        }
+        crate::durable::SchemaOnce::default().ensure(&self.sql, RETIRED_SCHEMA)?;
+        self.sql.exec(
+            "INSERT INTO retired (at) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM retired)",
+            vec![sql_int(asked.now)?],
+        )?;
+        let (now, limit) = (sql_int(asked.now)?, i64::from(asked.limit));
+        let admissions = self
+            .sql
+            .exec(
+                "SELECT nonce, expires_at, class, admitted_at FROM admissions
+                 WHERE nonce > ? AND expires_at > ? ORDER BY nonce LIMIT ?",
+                vec![asked.after_nonce.as_str().into(), now.clone(), limit.into()],
+            )?
+            .to_array::<AdmissionRow>()?;
+        let idempotency = self
+            .sql
+            .exec(
+                "SELECT key, fingerprint, expires_at, state FROM idempotency
+                 WHERE key > ? AND expires_at > ? ORDER BY key LIMIT ?",
+                vec![asked.after_key.as_str().into(), now, limit.into()],
+            )?
+            .to_array::<partner_edge::gate::IdempotencyRow>()?;
+        let (windows, deprecated_calls) = if asked.is_first() {
+            (
+                self.sql.exec("SELECT class, started_at, admitted FROM rate_windows", None)?.to_array::<WindowRow>()?,
+                self.sql
+                    .exec("SELECT deprecation_id, day, calls FROM deprecated_calls", None)?
+                    .to_array::<DeprecatedCallsRow>()?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(GateStatePage { admissions, idempotency, windows, deprecated_calls })
     }
 }

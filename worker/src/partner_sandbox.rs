@@ -1,7 +1,15 @@
-//! `PartnerSandbox`: one Durable Object per partner key (named by key id),
-//! holding that partner's sandbox resources: users and their wallets,
-//! balances, the ledger and donation claims. It serves the partner routes
-//! when no `ORIGIN_URL` is configured.
+//! `PartnerSandbox`: the key's object, one Durable Object per partner key
+//! (named by key id). It holds that key's gate state (replay cache, rate
+//! windows, idempotency records, deprecated-route counts; see
+//! [`crate::partner_gate::GateStore`]) and the partner's sandbox: users
+//! and their wallets, balances, the ledger and donation claims. The sandbox
+//! serves the partner routes when no `ORIGIN_URL` is configured.
+//!
+//! Holding both in one object makes a signed credit or debit one call
+//! (`GateCommand::AdmitAndApply`): the nonce, the rate window, the
+//! idempotency reservation and the ledger entry are written together or
+//! not at all. (The class keeps the name it had when it held the sandbox
+//! alone, so the stored ledgers stay where they are.)
 //!
 //! Validation, arithmetic and paging are `partner_edge::sandbox`; this object
 //! stores rows. Each command runs without awaiting, so a debit's balance check
@@ -15,20 +23,25 @@
 //! global `PublicActivity` in batches and deletes what both took. So the
 //! partner never waits on delivery bookkeeping or the public figures, and
 //! nothing is lost between the objects: a failed hand-over stays in the
-//! outbox and is tried again (both receivers drop duplicates).
+//! outbox and is tried again (both receivers drop duplicates). The same
+//! alarm purges the gate's expired rows.
 
 use partner_edge::api::Page;
 use partner_edge::error::Refusal;
+use partner_edge::gate::{AdmissionRequest, Completion, GateCommand, ReadDeprecatedUsage};
 use partner_edge::sandbox::{
-    apply_entry, demo_users, entry_event, entry_id, Applied, ApplyEntry, Balance, ClaimDonation, CreateUser,
-    DonationClaim, DonationClaimIn, FindWallet, GetBalance, GetUser, GetUserWallet, LedgerEntry, LedgerQuery,
-    LinkWallet, ListLedger, OnceKey, Outboxed, PatchUser, SandboxCommand, SandboxReply, SandboxRequest, SandboxUser,
-    UserIn, UserPatch, Wallet, WalletOwner, OUTBOX_BATCH, OUTBOX_GATHER_MS, OUTBOX_RETRY_MS,
+    apply_entry, demo_users, entry_event, entry_id, AdmitAndApply, AdmittedAndApplied, Applied, ApplyEntry, Balance,
+    ClaimDonation, CreateUser, DonationClaim, DonationClaimIn, FindWallet, GetBalance, GetUser, GetUserWallet,
+    KeyMessage, LedgerEntry, LedgerQuery, LinkWallet, ListLedger, OnceKey, Outboxed, PatchUser, SandboxCommand,
+    SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch, Wallet, WalletOwner, OUTBOX_BATCH, OUTBOX_GATHER_MS,
+    OUTBOX_RETRY_MS,
 };
 use serde::Deserialize;
 use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::durable::{first_doc, from_json, parse_message, reply_text, rpc_only, sql_int, to_json, Doc, SchemaOnce};
+use crate::http::{now_ms, now_secs};
+use crate::partner_gate::GateStore;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS users (
@@ -71,8 +84,17 @@ pub struct SandboxState {
     env: Env,
     sql: SqlStorage,
     schema: SchemaOnce,
+    /// The key's gate state, in the same SQLite.
+    gate: GateStore,
+    /// Whether this instance has seen the earlier layout's gate state read in.
+    gate_ready: std::cell::Cell<bool>,
+    /// The object's one alarm as this instance last set or read it: `None`
+    /// until known, then the time it fires (unix ms), if set.
+    alarm_at: std::cell::Cell<Option<Option<u64>>>,
     /// Whether this instance knows an alarm is set to hand the outbox over.
     outbox_armed: std::cell::Cell<bool>,
+    /// Whether this instance knows an alarm is set for the gate's next expiry.
+    purge_armed: std::cell::Cell<bool>,
     /// Whether this instance has seen the demo users in place (they are
     /// never removed), so later calls skip the check.
     seeded: std::cell::Cell<bool>,
@@ -92,33 +114,47 @@ const CACHED_USERS: usize = 1_000;
 
 impl DurableObject for PartnerSandbox {
     fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
         Self(std::rc::Rc::new(SandboxState {
-            sql: state.storage().sql(),
+            gate: GateStore::new(sql.clone()),
+            sql,
             state,
             env,
             schema: SchemaOnce::default(),
+            gate_ready: std::cell::Cell::new(false),
+            alarm_at: std::cell::Cell::new(None),
             outbox_armed: std::cell::Cell::new(false),
+            purge_armed: std::cell::Cell::new(false),
             seeded: std::cell::Cell::new(false),
             next_seq: std::cell::Cell::new(None),
             users: std::cell::RefCell::default(),
         }))
     }
 
-    /// Hands the outbox to the key's webhook hub, a batch at a time.
+    /// Hands the outbox to the key's webhook hub, a batch at a time, and
+    /// purges the gate's expired nonces and stored answers; then sets the
+    /// alarm again for whichever is due first.
     async fn alarm(&self) -> Result<Response> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
+        self.ensure_schema()?;
+        self.alarm_at.set(Some(None));
         self.outbox_armed.set(false);
-        let next = match self.hand_over().await {
-            Ok(true) => Some(0),
+        self.purge_armed.set(false);
+        let now = now_ms();
+        self.gate.purge(now_secs(now))?;
+        let outbox_due = match self.hand_over().await {
+            Ok(true) => Some(now),
             Ok(false) => None,
             Err(error) => {
                 worker::console_error!("the sandbox outbox could not reach the webhook hub: {error}");
-                Some(OUTBOX_RETRY_MS)
+                Some(now + OUTBOX_RETRY_MS)
             }
         };
-        if let Some(delay) = next {
-            self.arm_outbox(delay).await?;
+        let purge_due = self.gate.next_expiry()?.map(|at| at * 1000);
+        if let Some(at) = outbox_due.into_iter().chain(purge_due).min() {
+            self.alarm_by(at).await?;
         }
+        self.outbox_armed.set(outbox_due.is_some());
+        self.purge_armed.set(purge_due.is_some());
         Response::ok("handed over")
     }
 
@@ -133,8 +169,52 @@ impl PartnerSandbox {
     /// Runs one command message and answers with its reply, as JSON (the
     /// body of the object's `command` RPC method).
     async fn run(&self, message: &str) -> Result<String> {
-        self.schema.ensure(&self.sql, SCHEMA)?;
-        let request: SandboxRequest = parse_message("PartnerSandbox", message)?;
+        self.ensure_schema()?;
+        match parse_message::<KeyMessage>("PartnerSandbox", message)? {
+            KeyMessage::Gate(command) => self.gate_command(command).await,
+            KeyMessage::Sandbox(request) => self.sandbox_command(request).await,
+        }
+    }
+
+    fn ensure_schema(&self) -> Result<()> {
+        self.schema.ensure_all(&self.sql, &[SCHEMA, crate::partner_gate::SCHEMA])
+    }
+
+    async fn gate_command(&self, command: GateCommand) -> Result<String> {
+        self.gate_ready().await?;
+        match command {
+            GateCommand::Admit(request) => {
+                let admission = self.gate.admit(&request)?;
+                self.arm_purge().await?;
+                reply_text::<AdmissionRequest>(&admission)
+            }
+            GateCommand::AdmitAndApply(command) => {
+                let now = command.admission.now;
+                let admission = self.gate.admit(&command.admission)?;
+                let applied = if AdmittedAndApplied::applies(&admission) {
+                    self.seed_once(now)?;
+                    let (applied, outboxed) = self.apply(&command.apply, now)?;
+                    if outboxed {
+                        self.arm_outbox().await?;
+                    }
+                    Some(applied)
+                } else {
+                    None
+                };
+                self.arm_purge().await?;
+                reply_text::<AdmitAndApply>(&AdmittedAndApplied { admission, applied })
+            }
+            GateCommand::Complete(completion) => {
+                self.gate.complete(&completion)?;
+                reply_text::<Completion>(&true)
+            }
+            GateCommand::DeprecatedUsage(query) => {
+                reply_text::<ReadDeprecatedUsage>(&self.gate.deprecated_usage(query.now)?)
+            }
+        }
+    }
+
+    async fn sandbox_command(&self, request: SandboxRequest) -> Result<String> {
         self.seed_once(request.now)?;
         let now = request.now;
         match request.command {
@@ -146,8 +226,8 @@ impl PartnerSandbox {
             SandboxCommand::FindWallet(c) => reply_text::<FindWallet>(&self.find_wallet(&c.address)?),
             SandboxCommand::Apply(c) => {
                 let (applied, outboxed) = self.apply(&c, now)?;
-                if outboxed && !self.outbox_armed.get() {
-                    self.arm_outbox(OUTBOX_GATHER_MS).await?;
+                if outboxed {
+                    self.arm_outbox().await?;
                 }
                 reply_text::<ApplyEntry>(&applied)
             }
@@ -155,6 +235,57 @@ impl PartnerSandbox {
             SandboxCommand::Ledger(c) => reply_text::<ListLedger>(&self.ledger(&c.query)?),
             SandboxCommand::ClaimDonation(c) => reply_text::<ClaimDonation>(&self.claim(c.input, &c.once, now)?),
         }
+    }
+
+    /// Reads in, once, the gate state an earlier version kept in the key's
+    /// own `PartnerGate` object. Nothing else reaches this object until that
+    /// is done (`blockConcurrencyWhile`), so no request is admitted without
+    /// the nonces and stored answers from before the upgrade.
+    async fn gate_ready(&self) -> Result<()> {
+        if self.gate_ready.get() {
+            return Ok(());
+        }
+        if !self.gate.imported()? {
+            let key_id = self.state.id().name().ok_or_else(|| worker::Error::from("the key's object has no name"))?;
+            let (sql, env, now) = (self.sql.clone(), self.env.clone(), now_secs(now_ms()));
+            let read = self
+                .state
+                .block_concurrency_while(async move {
+                    // An error inside would reset the object: it is handed back instead.
+                    Ok(GateStore::import(sql, env, key_id, now).await.map_err(|e| e.to_string()))
+                })
+                .await?;
+            read.map_err(|e| worker::Error::from(format!("the key's earlier gate state could not be read: {e}")))?;
+        }
+        self.gate_ready.set(true);
+        Ok(())
+    }
+
+    /// Makes sure the object's one alarm fires no later than `at_ms`.
+    async fn alarm_by(&self, at_ms: u64) -> Result<()> {
+        let current = match self.alarm_at.get() {
+            Some(known) => known,
+            None => self.state.storage().get_alarm().await?.map(i64::unsigned_abs),
+        };
+        if current.is_some_and(|set| set <= at_ms) {
+            self.alarm_at.set(Some(current));
+            return Ok(());
+        }
+        crate::durable::set_alarm_at(&self.state, at_ms).await?;
+        self.alarm_at.set(Some(Some(at_ms)));
+        Ok(())
+    }
+
+    /// After an admission: once per instance, an alarm for the gate's next expiry.
+    async fn arm_purge(&self) -> Result<()> {
+        if self.purge_armed.get() {
+            return Ok(());
+        }
+        if let Some(at) = self.gate.next_expiry()? {
+            self.alarm_by(at * 1000).await?;
+            self.purge_armed.set(true);
+        }
+        Ok(())
     }
 }
 
@@ -304,10 +435,13 @@ impl PartnerSandbox {
         Ok(Ok(user))
     }
 
-    /// Sets the alarm `delay_ms` from now: callers know an event waits.
-    async fn arm_outbox(&self, delay_ms: u64) -> Result<()> {
-        crate::durable::set_alarm_at(&self.state, crate::http::now_ms() + delay_ms).await?;
-        self.outbox_armed.set(true);
+    /// After an entry went to the outbox: an alarm to hand it over, after
+    /// `OUTBOX_GATHER_MS`, so entries written together travel together.
+    async fn arm_outbox(&self) -> Result<()> {
+        if !self.outbox_armed.get() {
+            self.alarm_by(now_ms() + OUTBOX_GATHER_MS).await?;
+            self.outbox_armed.set(true);
+        }
         Ok(())
     }
 

@@ -89,10 +89,12 @@ pub async fn dispatch(
                 method: &method,
                 path_and_query,
                 body: &body,
+                now_ms,
                 now_secs: now_secs(now_ms),
                 scope,
                 config: &gate_config,
                 delegated: crate::routes::partner::keeps_own_answers(env, id)?,
+                apply: crate::routes::partner::entry_to_apply(env, id, &body)?,
             };
             match verify_partner_request(&req, env, input).await? {
                 Passed::Proceed(verified) => {

@@ -10,9 +10,9 @@ use partner_edge::object::Command;
 use partner_edge::origin;
 use partner_edge::routes::RouteId;
 use partner_edge::sandbox::{
-    capabilities, check_user_id, ApplyEntry, Backend, ClaimDonation, CreateUser, DonationClaimIn, EntryKind,
-    FindWallet, GetBalance, GetUser, GetUserWallet, LedgerQuery, LinkWallet, ListLedger, OnceKey, PatchUser, SalutesIn,
-    SandboxCommand, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
+    capabilities, check_user_id, Applied, ApplyEntry, Backend, ClaimDonation, CreateUser, DonationClaimIn, EntryKind,
+    FindWallet, GetBalance, GetUser, GetUserWallet, KeyMessage, LedgerQuery, LinkWallet, ListLedger, OnceKey,
+    PatchUser, SalutesIn, SandboxCommand, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
 };
 use partner_edge::webhooks::{derived_event_id, Event, EventType};
 use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
@@ -56,6 +56,22 @@ pub async fn deprecations(_req: &Incoming, edge: Edge<'_>) -> Result<Response, A
 /// so the gate only pins the key and no second call records the answer.
 pub fn keeps_own_answers(env: &worker::Env, id: RouteId) -> Result<bool, ApiError> {
     Ok(matches!(id, RouteId::CreditSalutes | RouteId::DebitSalutes) && config::origin(env)?.is_none())
+}
+
+/// A sandbox credit or debit with a valid body, to be applied in the
+/// admission's call (`GateInput::apply`). `None` for any other route, and
+/// for a body the handler will refuse: that request is admitted alone, as
+/// the gate's refusals come before the body's.
+pub fn entry_to_apply(env: &worker::Env, id: RouteId, body: &[u8]) -> Result<Option<(EntryKind, SalutesIn)>, ApiError> {
+    let kind = match id {
+        RouteId::CreditSalutes => EntryKind::Credit,
+        RouteId::DebitSalutes => EntryKind::Debit,
+        _ => return Ok(None),
+    };
+    if !keeps_own_answers(env, id)? {
+        return Ok(None);
+    }
+    Ok(json_body::<SalutesIn>(body).ok().filter(|input| input.validate().is_ok()).map(|input| (kind, input)))
 }
 
 /// A partner resource route: forwarded to the origin, or run on the sandbox.
@@ -104,7 +120,7 @@ where
 {
     let stub = bindings::stub(edge.env, bindings::PARTNER_SANDBOX, partner.key.key_id.as_str())?;
     let request = SandboxRequest { now: now_secs(edge.now_ms), command: SandboxCommand::from(command) };
-    Ok(send_in::<C, _>(stub, &request).await?)
+    Ok(send_in::<C, _>(stub, &KeyMessage::Sandbox(request)).await?)
 }
 
 /// As [`ask_sandbox`], for a command whose reply is a value or a refusal.
@@ -141,20 +157,28 @@ async fn sandbox(req: &Incoming, edge: &Edge<'_>, id: RouteId) -> Result<Respons
             success(status, run(edge, partner, LinkWallet { user_id, wallet }).await?)
         }
         RouteId::CreditSalutes | RouteId::DebitSalutes => {
-            let input: SalutesIn = json_body(&edge.body)?;
-            input.validate()?;
-            let kind = if id == RouteId::CreditSalutes { EntryKind::Credit } else { EntryKind::Debit };
-            // The sandbox outboxes the entry's webhook event and public
-            // record with the entry, and hands them on after answering.
-            let command = ApplyEntry {
-                kind,
-                input,
-                once: once_key(partner)?,
-                key_id: partner.key.key_id.as_str().to_owned(),
-                at_ms: edge.now_ms,
-                refusal_keep_secs: config::gate(edge.env)?.idempotency_ttl_secs,
+            // Usually applied already, in the admission's call; otherwise
+            // (a body the gate left to this handler) it is refused here, or
+            // applied now.
+            let applied = match &partner.applied {
+                Some(applied) => Applied::clone(applied),
+                None => {
+                    let input: SalutesIn = json_body(&edge.body)?;
+                    input.validate()?;
+                    let kind = if id == RouteId::CreditSalutes { EntryKind::Credit } else { EntryKind::Debit };
+                    // The sandbox outboxes the entry's webhook event and public
+                    // record with the entry, and hands them on after answering.
+                    let command = ApplyEntry {
+                        kind,
+                        input,
+                        once: once_key(partner)?,
+                        key_id: partner.key.key_id.as_str().to_owned(),
+                        at_ms: edge.now_ms,
+                        refusal_keep_secs: config::gate(edge.env)?.idempotency_ttl_secs,
+                    };
+                    ask_sandbox(edge, partner, command).await?
+                }
             };
-            let applied = ask_sandbox(edge, partner, command).await?;
             // The kept answer of an earlier identical request is marked as a
             // replay, as the gate marks the answers it keeps.
             let mut response = match applied.outcome {
