@@ -7,7 +7,7 @@
 // A route is a path (an unsigned GET) or a named scenario:
 //   health  GET /api/public/health (KV + Durable Object probe, per-IP limit)
 //   me      signed GET /api/partner/me (the gate: KV key read, HMAC, one
-//           PartnerGate round trip)
+//           round trip to the key's object)
 //   credit  signed POST /api/salutes/credit with a fresh Idempotency-Key
 //           (the gate, the sandbox's ledger write, the idempotent answer stored)
 // The default compares health, me and credit, the figures.

@@ -661,7 +661,7 @@ pub struct Completion {
 
 crate::object_commands! {
     /// The gate's commands to a key's object (`PartnerSandbox`, which holds
-    /// the key's gate state and its sandbox; see [`crate::sandbox::KeyMessage`]).
+    /// the key's gate state and its sandbox), over its `gate` RPC method.
     pub enum GateCommand {
         /// Nonce, scope, rate and idempotency reservation: one round trip.
         Admit(AdmissionRequest) => Admission,
@@ -702,68 +702,49 @@ impl ExportGateState {
     }
 }
 
-/// An unexpired admission row: the nonce, and the window it counted in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdmissionRow {
-    pub nonce: String,
-    pub expires_at: u64,
-    pub class: String,
-    pub admitted_at: u64,
-}
-
-/// An unexpired idempotency record; `state` as stored (JSON text).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyRow {
-    pub key: String,
-    pub fingerprint: String,
-    pub expires_at: u64,
-    pub state: String,
-}
-
-/// A stored rate window of one class.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowRow {
-    pub class: String,
-    pub started_at: u64,
-    pub admitted: u64,
-}
-
-/// One day's calls to one deprecated route.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeprecatedCallsRow {
-    pub deprecation_id: String,
-    pub day: u64,
-    pub calls: u64,
+/// One table's rows in a page of an earlier gate's state, as SQLite wrote
+/// them: `doc` is a JSON array of rows, each an array of the row's columns
+/// in the table's order, read back by SQLite's `json_each` on import. The
+/// rows pass through untouched, with no per-table type to decode.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePage {
+    pub rows: u32,
+    /// The key of the last row, where the next page starts.
+    pub last: Option<String>,
+    pub doc: String,
 }
 
 /// One page of an earlier gate's state, each table ordered by its key.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateStatePage {
-    pub admissions: Vec<AdmissionRow>,
-    pub idempotency: Vec<IdempotencyRow>,
-    /// On the first page only.
-    pub windows: Vec<WindowRow>,
-    pub deprecated_calls: Vec<DeprecatedCallsRow>,
+    /// Unexpired admissions: nonce, expires_at, class, admitted_at.
+    pub admissions: TablePage,
+    /// Unexpired idempotency records: key, fingerprint, expires_at, state.
+    pub idempotency: TablePage,
+    /// On the first page only: the stored windows (class, started_at,
+    /// admitted) and the deprecated-route counts (deprecation_id, day, calls).
+    pub windows: Option<TablePage>,
+    pub deprecated_calls: Option<TablePage>,
 }
 
 impl GateStatePage {
     /// The request for the page after this one, or `None` when this page
     /// was the last (every table came back short).
     pub fn next(&self, asked: &ExportGateState) -> Option<ExportGateState> {
-        let full = |rows: usize| rows >= asked.limit as usize;
-        if !full(self.admissions.len()) && !full(self.idempotency.len()) {
+        let full = |table: &TablePage| table.rows >= asked.limit;
+        if !full(&self.admissions) && !full(&self.idempotency) {
             return None;
         }
         // A table that came back short is done: its cursor moves past any
         // key (`\u{10FFFF}` sorts after every stored one), so it adds nothing.
-        let past = |last: Option<&String>, rows: usize| match last {
-            Some(last) if full(rows) => last.clone(),
+        let past = |table: &TablePage| match &table.last {
+            Some(last) if full(table) => last.clone(),
             _ => DONE.to_owned(),
         };
         Some(ExportGateState {
             now: asked.now,
-            after_nonce: past(self.admissions.last().map(|row| &row.nonce), self.admissions.len()),
-            after_key: past(self.idempotency.last().map(|row| &row.key), self.idempotency.len()),
+            after_nonce: past(&self.admissions),
+            after_key: past(&self.idempotency),
             limit: asked.limit,
         })
     }
@@ -1205,41 +1186,26 @@ mod tests {
         assert_eq!(serde_json::from_value::<Admission>(replay).unwrap(), Admission::NonceReused);
     }
 
-    fn admission_row(nonce: &str) -> AdmissionRow {
-        AdmissionRow { nonce: nonce.into(), expires_at: 900, class: "partner".into(), admitted_at: 100 }
-    }
-
-    fn idempotency_row(key: &str) -> IdempotencyRow {
-        IdempotencyRow { key: key.into(), fingerprint: "f".into(), expires_at: 900, state: "\"delegated\"".into() }
+    fn table(rows: u32, last: &str) -> TablePage {
+        TablePage { rows, last: Some(last.into()), doc: "[]".into() }
     }
 
     #[test]
     fn an_earlier_gate_is_read_page_by_page_until_every_table_comes_back_short() {
         let first = ExportGateState { limit: 2, ..ExportGateState::first(500) };
         assert!(first.is_first());
-        let page = GateStatePage {
-            admissions: vec![admission_row("n1"), admission_row("n2")],
-            idempotency: vec![idempotency_row("k1")],
-            ..GateStatePage::default()
-        };
+        let page =
+            GateStatePage { admissions: table(2, "n2"), idempotency: table(1, "k1"), ..GateStatePage::default() };
         // Admissions came back full: read on after the last; idempotency is done.
         let second = page.next(&first).expect("admissions may have more");
         assert_eq!(second.after_nonce, "n2");
         assert_eq!(second.after_key, DONE);
         assert_eq!((second.now, second.limit), (500, 2));
         assert!(!second.is_first(), "the small tables come with the first page only");
-        let last = GateStatePage { admissions: vec![admission_row("n3")], ..GateStatePage::default() };
+        let last = GateStatePage { admissions: table(1, "n3"), ..GateStatePage::default() };
         assert_eq!(last.next(&second), None);
         assert_eq!(GateStatePage::default().next(&first), None, "an empty gate is one page");
         // The done cursor sorts after any stored key.
         assert!(DONE > "~~~~~~~~" && DONE > "n_zzzzzzzzzzzzzzzz");
-    }
-
-    #[test]
-    fn key_messages_name_their_half() {
-        let message = crate::sandbox::KeyMessage::Gate(GateCommand::DeprecatedUsage(ReadDeprecatedUsage { now: 7 }));
-        let json = serde_json::to_string(&message).unwrap();
-        assert_eq!(json, r#"{"Gate":{"DeprecatedUsage":{"now":7}}}"#);
-        assert_eq!(serde_json::from_str::<crate::sandbox::KeyMessage>(&json).unwrap(), message);
     }
 }

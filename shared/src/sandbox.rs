@@ -673,7 +673,6 @@ crate::object_commands! {
         LinkWallet(LinkWallet) => SandboxReply<SandboxUser>,
         GetUserWallet(GetUserWallet) => SandboxReply<Wallet>,
         FindWallet(FindWallet) => SandboxReply<WalletOwner>,
-        Apply(ApplyEntry) => Applied,
         Balance(GetBalance) => SandboxReply<Balance>,
         Ledger(ListLedger) => SandboxReply<Page<LedgerEntry>>,
         ClaimDonation(ClaimDonation) => SandboxReply<DonationClaim>,

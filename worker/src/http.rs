@@ -69,13 +69,17 @@ where
     let mut run = Box::pin(run);
     match run.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(answer) => answer.map(Into::into).map_err(Into::into),
-        Poll::Pending => {
-            Ok(worker::wasm_bindgen_futures::future_to_promise(
-                async move { run.await.map(Into::into).map_err(Into::into) },
-            )
-            .into())
-        }
+        Poll::Pending => Ok(promise_of(Box::pin(async move { run.await.map(Into::into).map_err(Into::into) })).into()),
     }
+}
+
+/// A future the runtime waits on, as a promise. Every caller goes through
+/// this one instance of wasm-bindgen's executor glue, which is large, rather
+/// than one per future type.
+pub fn promise_of(
+    run: std::pin::Pin<Box<dyn std::future::Future<Output = Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>>>>,
+) -> worker::js_sys::Promise {
+    worker::wasm_bindgen_futures::future_to_promise(run)
 }
 
 /// Sets `X-Request-Id`, leaving the response unchanged if its headers are immutable.

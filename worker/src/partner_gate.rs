@@ -15,9 +15,9 @@
 //! ([`PartnerGate`], [`GateStore::import`]).
 
 use partner_edge::gate::{
-    admission_kept_until, admit, complete, restored_window, window_start, Admission, AdmissionRequest, AdmissionRow,
-    Completion, CompletionEffect, DeprecatedCallsRow, ExportGateState, GateStatePage, IdempotencyRecord,
-    IdempotencyState, KeyUsage, RateWindow, RetiredGateCommand, WindowRow,
+    admission_kept_until, admit, complete, restored_window, window_start, Admission, AdmissionRequest, Completion,
+    CompletionEffect, ExportGateState, GateStatePage, IdempotencyRecord, IdempotencyState, KeyUsage, RateWindow,
+    RetiredGateCommand, TablePage,
 };
 use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
@@ -25,36 +25,42 @@ use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::durable::{parse_message, read_window, reply_text, rpc_only, sql_int};
 
+const RATE_WINDOWS: &str = "CREATE TABLE IF NOT EXISTS rate_windows (
+    class TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    admitted INTEGER NOT NULL
+)";
+
+const DEPRECATED_CALLS: &str = "CREATE TABLE IF NOT EXISTS deprecated_calls (
+    deprecation_id TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (deprecation_id, day)
+)";
+
 /// The gate's tables, in the key's object.
 pub const SCHEMA: &[&str] = &[
     // One row per admitted request: its nonce (a replay is refused while the
     // row lasts) and what rate window it counted in (so the window can be
     // counted again after a restart). Kept until `admission_kept_until`.
+    // Keyed by the nonce alone (`WITHOUT ROWID`): an admission writes one
+    // b-tree, not a table and an index.
     "CREATE TABLE IF NOT EXISTS admissions (
         nonce TEXT PRIMARY KEY,
         expires_at INTEGER NOT NULL,
         class TEXT NOT NULL,
         admitted_at INTEGER NOT NULL
-    )",
+    ) WITHOUT ROWID",
     // Windows carried over from an earlier layout, read once, on restore.
-    "CREATE TABLE IF NOT EXISTS rate_windows (
-        class TEXT PRIMARY KEY,
-        started_at INTEGER NOT NULL,
-        admitted INTEGER NOT NULL
-    )",
+    RATE_WINDOWS,
     "CREATE TABLE IF NOT EXISTS idempotency (
         key TEXT PRIMARY KEY,
         fingerprint TEXT NOT NULL,
         expires_at INTEGER NOT NULL,
         state TEXT NOT NULL
-    )",
+    ) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
-    "CREATE TABLE IF NOT EXISTS deprecated_calls (
-        deprecation_id TEXT NOT NULL,
-        day INTEGER NOT NULL,
-        calls INTEGER NOT NULL,
-        PRIMARY KEY (deprecation_id, day)
-    )",
+    DEPRECATED_CALLS,
     // One row once the earlier layout's state has been read in (`GateStore::import`).
     "CREATE TABLE IF NOT EXISTS gate_imported (at INTEGER NOT NULL)",
 ];
@@ -63,14 +69,24 @@ pub const SCHEMA: &[&str] = &[
 /// moves that object's oldest layout (nonces apart from windows) forward
 /// before its state is handed over.
 const RETIRED_SCHEMA: &[&str] = &[
-    SCHEMA[0],
+    "CREATE TABLE IF NOT EXISTS admissions (
+        nonce TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL,
+        class TEXT NOT NULL,
+        admitted_at INTEGER NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO admissions (nonce, expires_at, class, admitted_at)
         SELECT nonce, expires_at, '', 0 FROM nonces",
     "DELETE FROM nonces",
-    SCHEMA[1],
-    SCHEMA[2],
-    SCHEMA[4],
+    RATE_WINDOWS,
+    "CREATE TABLE IF NOT EXISTS idempotency (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state TEXT NOT NULL
+    )",
+    DEPRECATED_CALLS,
     // Set once the state has been handed over: the object admits nothing since.
     "CREATE TABLE IF NOT EXISTS retired (at INTEGER NOT NULL)",
 ];
@@ -320,38 +336,18 @@ impl GateStore {
         loop {
             let stub = crate::bindings::stub(&env, crate::bindings::PARTNER_GATE, &key_id)?;
             let page: GateStatePage = crate::durable::send(stub, asked.clone()).await?;
-            for row in &page.admissions {
+            let tables = [
+                (Some(&page.admissions), "admissions (nonce, expires_at, class, admitted_at)", 4),
+                (Some(&page.idempotency), "idempotency (key, fingerprint, expires_at, state)", 4),
+                (page.windows.as_ref(), "rate_windows (class, started_at, admitted)", 3),
+                (page.deprecated_calls.as_ref(), "deprecated_calls (deprecation_id, day, calls)", 3),
+            ];
+            for (table, into, columns) in tables {
+                let Some(table) = table.filter(|table| table.rows > 0) else { continue };
+                let values: Vec<String> = (0..columns).map(|i| format!("json_extract(value, '$[{i}]')")).collect();
                 sql.exec(
-                    "INSERT OR IGNORE INTO admissions (nonce, expires_at, class, admitted_at) VALUES (?, ?, ?, ?)",
-                    vec![
-                        row.nonce.as_str().into(),
-                        sql_int(row.expires_at)?,
-                        row.class.as_str().into(),
-                        sql_int(row.admitted_at)?,
-                    ],
-                )?;
-            }
-            for row in &page.idempotency {
-                sql.exec(
-                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, expires_at, state) VALUES (?, ?, ?, ?)",
-                    vec![
-                        row.key.as_str().into(),
-                        row.fingerprint.as_str().into(),
-                        sql_int(row.expires_at)?,
-                        row.state.as_str().into(),
-                    ],
-                )?;
-            }
-            for row in &page.windows {
-                sql.exec(
-                    "INSERT OR IGNORE INTO rate_windows (class, started_at, admitted) VALUES (?, ?, ?)",
-                    vec![row.class.as_str().into(), sql_int(row.started_at)?, sql_int(row.admitted)?],
-                )?;
-            }
-            for row in &page.deprecated_calls {
-                sql.exec(
-                    "INSERT OR IGNORE INTO deprecated_calls (deprecation_id, day, calls) VALUES (?, ?, ?)",
-                    vec![row.deprecation_id.as_str().into(), sql_int(row.day)?, sql_int(row.calls)?],
+                    &format!("INSERT OR IGNORE INTO {into} SELECT {} FROM json_each(?)", values.join(", ")),
+                    vec![table.doc.as_str().into()],
                 )?;
             }
             match page.next(&asked) {
@@ -400,10 +396,17 @@ impl DurableObject for PartnerGate {
     }
 }
 
-crate::durable::commands_over_rpc!(PartnerGate);
+/// The `command` RPC method. Handing over needs no I/O but SQLite, so it
+/// answers at once, as text.
+#[worker::wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = worker::wasm_bindgen)]
+impl PartnerGate {
+    pub fn command(&self, message: String) -> std::result::Result<String, worker::wasm_bindgen::JsValue> {
+        self.run(&message).map_err(worker::wasm_bindgen::JsValue::from)
+    }
+}
 
 impl PartnerGate {
-    async fn run(&self, message: &str) -> Result<String> {
+    fn run(&self, message: &str) -> Result<String> {
         let command: RetiredGateCommand = parse_message(
             "PartnerGate (its state has moved into the key's PartnerSandbox; the calling worker is older than its objects)",
             message,
@@ -432,32 +435,42 @@ impl PartnerGate {
             vec![sql_int(asked.now)?],
         )?;
         let (now, limit) = (sql_int(asked.now)?, i64::from(asked.limit));
-        let admissions = self
-            .sql
-            .exec(
-                "SELECT nonce, expires_at, class, admitted_at FROM admissions
-                 WHERE nonce > ? AND expires_at > ? ORDER BY nonce LIMIT ?",
-                vec![asked.after_nonce.as_str().into(), now.clone(), limit.into()],
-            )?
-            .to_array::<AdmissionRow>()?;
-        let idempotency = self
-            .sql
-            .exec(
-                "SELECT key, fingerprint, expires_at, state FROM idempotency
-                 WHERE key > ? AND expires_at > ? ORDER BY key LIMIT ?",
-                vec![asked.after_key.as_str().into(), now, limit.into()],
-            )?
-            .to_array::<partner_edge::gate::IdempotencyRow>()?;
+        let admissions = self.table_page(
+            "nonce",
+            "nonce, expires_at, class, admitted_at",
+            "admissions WHERE nonce > ? AND expires_at > ? ORDER BY nonce LIMIT ?",
+            vec![asked.after_nonce.as_str().into(), now.clone(), limit.into()],
+        )?;
+        let idempotency = self.table_page(
+            "key",
+            "key, fingerprint, expires_at, state",
+            "idempotency WHERE key > ? AND expires_at > ? ORDER BY key LIMIT ?",
+            vec![asked.after_key.as_str().into(), now, limit.into()],
+        )?;
         let (windows, deprecated_calls) = if asked.is_first() {
             (
-                self.sql.exec("SELECT class, started_at, admitted FROM rate_windows", None)?.to_array::<WindowRow>()?,
-                self.sql
-                    .exec("SELECT deprecation_id, day, calls FROM deprecated_calls", None)?
-                    .to_array::<DeprecatedCallsRow>()?,
+                Some(self.table_page("class", "class, started_at, admitted", "rate_windows", vec![])?),
+                Some(self.table_page("deprecation_id", "deprecation_id, day, calls", "deprecated_calls", vec![])?),
             )
         } else {
-            (Vec::new(), Vec::new())
+            (None, None)
         };
         Ok(GateStatePage { admissions, idempotency, windows, deprecated_calls })
+    }
+
+    /// Rows of `from` (a table and any clauses) as one [`TablePage`], written
+    /// out by SQLite: `columns` in order, and the largest `key`.
+    fn table_page(
+        &self,
+        key: &str,
+        columns: &str,
+        from: &str,
+        bindings: Vec<worker::SqlStorageValue>,
+    ) -> Result<TablePage> {
+        let query = format!(
+            "SELECT COUNT(*) AS \"rows\", MAX({key}) AS last, json_group_array(json_array({columns})) AS doc
+             FROM (SELECT {columns} FROM {from})"
+        );
+        self.sql.exec(&query, bindings)?.one::<TablePage>()
     }
 }

@@ -29,11 +29,12 @@
 use partner_edge::api::Page;
 use partner_edge::error::Refusal;
 use partner_edge::gate::{AdmissionRequest, Completion, GateCommand, ReadDeprecatedUsage};
+use partner_edge::sandbox::KeyMessage;
 use partner_edge::sandbox::{
     apply_entry, demo_users, entry_event, entry_id, AdmitAndApply, AdmittedAndApplied, Applied, ApplyEntry, Balance,
     ClaimDonation, CreateUser, DonationClaim, DonationClaimIn, FindWallet, GetBalance, GetUser, GetUserWallet,
-    KeyMessage, LedgerEntry, LedgerQuery, LinkWallet, ListLedger, OnceKey, Outboxed, PatchUser, SandboxCommand,
-    SandboxReply, SandboxRequest, SandboxUser, UserIn, UserPatch, Wallet, WalletOwner, OUTBOX_BATCH, OUTBOX_GATHER_MS,
+    LedgerEntry, LedgerQuery, LinkWallet, ListLedger, OnceKey, Outboxed, PatchUser, SandboxCommand, SandboxReply,
+    SandboxRequest, SandboxUser, UserIn, UserPatch, Wallet, WalletOwner, OUTBOX_BATCH, OUTBOX_GATHER_MS,
     OUTBOX_RETRY_MS,
 };
 use serde::Deserialize;
@@ -81,6 +82,8 @@ crate::durable::object_over_state! {
 /// What a `PartnerSandbox` holds.
 pub struct SandboxState {
     state: State,
+    /// The runtime's state object, for `blockConcurrencyWhile` (see `gate_ready`).
+    raw_state: worker::worker_sys::DurableObjectState,
     env: Env,
     sql: SqlStorage,
     schema: SchemaOnce,
@@ -114,11 +117,16 @@ const CACHED_USERS: usize = 1_000;
 
 impl DurableObject for PartnerSandbox {
     fn new(state: State, env: Env) -> Self {
+        let raw_state = state._inner();
+        let state = State::from(
+            worker::wasm_bindgen::JsCast::unchecked_into::<worker::worker_sys::DurableObjectState>(raw_state.clone()),
+        );
         let sql = state.storage().sql();
         Self(std::rc::Rc::new(SandboxState {
             gate: GateStore::new(sql.clone()),
             sql,
             state,
+            raw_state,
             env,
             schema: SchemaOnce::default(),
             gate_ready: std::cell::Cell::new(false),
@@ -224,13 +232,6 @@ impl PartnerSandbox {
             SandboxCommand::LinkWallet(c) => reply_text::<LinkWallet>(&self.link_wallet(&c.user_id, c.wallet, now)?),
             SandboxCommand::GetUserWallet(c) => reply_text::<GetUserWallet>(&self.user_wallet(&c.user_id, &c.address)?),
             SandboxCommand::FindWallet(c) => reply_text::<FindWallet>(&self.find_wallet(&c.address)?),
-            SandboxCommand::Apply(c) => {
-                let (applied, outboxed) = self.apply(&c, now)?;
-                if outboxed {
-                    self.arm_outbox().await?;
-                }
-                reply_text::<ApplyEntry>(&applied)
-            }
             SandboxCommand::Balance(c) => reply_text::<GetBalance>(&self.balance(&c.user_id)?),
             SandboxCommand::Ledger(c) => reply_text::<ListLedger>(&self.ledger(&c.query)?),
             SandboxCommand::ClaimDonation(c) => reply_text::<ClaimDonation>(&self.claim(c.input, &c.once, now)?),
@@ -239,23 +240,33 @@ impl PartnerSandbox {
 
     /// Reads in, once, the gate state an earlier version kept in the key's
     /// own `PartnerGate` object. Nothing else reaches this object until that
-    /// is done (`blockConcurrencyWhile`), so no request is admitted without
-    /// the nonces and stored answers from before the upgrade.
+    /// is done (the runtime's `blockConcurrencyWhile`, called directly: the
+    /// workers-rs wrapper adds its own executor glue to the wasm), so no
+    /// request is admitted without the nonces and stored answers from
+    /// before the upgrade.
     async fn gate_ready(&self) -> Result<()> {
         if self.gate_ready.get() {
             return Ok(());
         }
         if !self.gate.imported()? {
+            use worker::wasm_bindgen::{closure::Closure, JsCast, JsValue};
             let key_id = self.state.id().name().ok_or_else(|| worker::Error::from("the key's object has no name"))?;
             let (sql, env, now) = (self.sql.clone(), self.env.clone(), now_secs(now_ms()));
-            let read = self
-                .state
-                .block_concurrency_while(async move {
-                    // An error inside would reset the object: it is handed back instead.
-                    Ok(GateStore::import(sql, env, key_id, now).await.map_err(|e| e.to_string()))
-                })
-                .await?;
-            read.map_err(|e| worker::Error::from(format!("the key's earlier gate state could not be read: {e}")))?;
+            let import = Closure::once_into_js(move || {
+                crate::http::promise_of(Box::pin(async move {
+                    // A rejection would reset the object: a failure resolves
+                    // to its message instead, and the next command tries again.
+                    Ok(match GateStore::import(sql, env, key_id, now).await {
+                        Ok(()) => JsValue::NULL,
+                        Err(error) => JsValue::from_str(&error.to_string()),
+                    })
+                }))
+            });
+            let blocked = self.raw_state.block_concurrency_while(import.unchecked_ref())?;
+            let outcome = worker::wasm_bindgen_futures::JsFuture::from(blocked).await?;
+            if let Some(error) = outcome.as_string() {
+                return Err(worker::Error::from(format!("the key's earlier gate state could not be read: {error}")));
+            }
         }
         self.gate_ready.set(true);
         Ok(())

@@ -10,9 +10,9 @@ use partner_edge::object::Command;
 use partner_edge::origin;
 use partner_edge::routes::RouteId;
 use partner_edge::sandbox::{
-    capabilities, check_user_id, Applied, ApplyEntry, Backend, ClaimDonation, CreateUser, DonationClaimIn, EntryKind,
-    FindWallet, GetBalance, GetUser, GetUserWallet, KeyMessage, LedgerQuery, LinkWallet, ListLedger, OnceKey,
-    PatchUser, SalutesIn, SandboxCommand, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
+    capabilities, check_user_id, Applied, Backend, ClaimDonation, CreateUser, DonationClaimIn, EntryKind, FindWallet,
+    GetBalance, GetUser, GetUserWallet, KeyMessage, LedgerQuery, LinkWallet, ListLedger, OnceKey, PatchUser, SalutesIn,
+    SandboxCommand, SandboxReply, SandboxRequest, UserIn, UserPatch, WalletIn,
 };
 use partner_edge::webhooks::{derived_event_id, Event, EventType};
 use worker::{Headers, Method, Request, RequestInit, Response, ResponseBuilder};
@@ -157,28 +157,14 @@ async fn sandbox(req: &Incoming, edge: &Edge<'_>, id: RouteId) -> Result<Respons
             success(status, run(edge, partner, LinkWallet { user_id, wallet }).await?)
         }
         RouteId::CreditSalutes | RouteId::DebitSalutes => {
-            // Usually applied already, in the admission's call; otherwise
-            // (a body the gate left to this handler) it is refused here, or
-            // applied now.
-            let applied = match &partner.applied {
-                Some(applied) => Applied::clone(applied),
-                None => {
-                    let input: SalutesIn = json_body(&edge.body)?;
-                    input.validate()?;
-                    let kind = if id == RouteId::CreditSalutes { EntryKind::Credit } else { EntryKind::Debit };
-                    // The sandbox outboxes the entry's webhook event and public
-                    // record with the entry, and hands them on after answering.
-                    let command = ApplyEntry {
-                        kind,
-                        input,
-                        once: once_key(partner)?,
-                        key_id: partner.key.key_id.as_str().to_owned(),
-                        at_ms: edge.now_ms,
-                        refusal_keep_secs: config::gate(edge.env)?.idempotency_ttl_secs,
-                    };
-                    ask_sandbox(edge, partner, command).await?
-                }
+            // Applied in the admission's call (`entry_to_apply`), which
+            // leaves out only a body refused here.
+            let Some(applied) = &partner.applied else {
+                let input: SalutesIn = json_body(&edge.body)?;
+                input.validate()?;
+                return Err(ApiError::internal("a valid credit or debit reached its handler unapplied"));
             };
+            let applied = Applied::clone(applied);
             // The kept answer of an earlier identical request is marked as a
             // replay, as the gate marks the answers it keeps.
             let mut response = match applied.outcome {
