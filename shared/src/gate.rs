@@ -663,10 +663,8 @@ crate::object_commands! {
     /// The gate's commands to a key's object (`PartnerSandbox`, which holds
     /// the key's gate state and its sandbox), over its `gate` RPC method.
     pub enum GateCommand {
-        /// Nonce, scope, rate and idempotency reservation: one round trip.
-        Admit(AdmissionRequest) => Admission,
-        /// An admission and, when admitted, the credit or debit it guards,
-        /// in the same call and the same write.
+        /// Nonce, scope, rate and idempotency reservation, and for a sandbox
+        /// credit or debit the entry it guards: one round trip, one write.
         AdmitAndApply(crate::sandbox::AdmitAndApply) => crate::sandbox::AdmittedAndApplied,
         /// Keeps a reserved mutation's answer, or releases the key.
         Complete(Completion) => bool,

@@ -701,14 +701,16 @@ pub struct SandboxRequest {
     pub command: SandboxCommand,
 }
 
-/// A credit or debit with the admission that guards it: the key's object
-/// admits the request and, only if it is admitted, applies the entry, in
-/// one call and one write. (A mutation's nonce, rate window, idempotency
-/// reservation and ledger entry are then never split across objects.)
+/// A signed request's admission and, for a sandbox credit or debit, the
+/// entry it guards: the key's object admits the request and, only if it is
+/// admitted, applies the entry, in one call and one write. (A mutation's
+/// nonce, rate window, idempotency reservation and ledger entry are then
+/// never split across objects.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdmitAndApply {
     pub admission: crate::gate::AdmissionRequest,
-    pub apply: ApplyEntry,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<Box<ApplyEntry>>,
 }
 
 /// The admission, and the entry's answer when it was admitted.

@@ -4,7 +4,7 @@
 //! is `partner_edge::gate::take`, the same fixed window partner keys use.
 
 use partner_edge::gate::{take, ClientWindowCommand, PeekAtWindow, TakeFromWindow, WindowAnswer, WindowRequest};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::durable::{parse_message, read_window, reply_text, rpc_only, sql_int, SchemaOnce};
 
@@ -14,14 +14,19 @@ const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS rate_window (
     admitted INTEGER NOT NULL
 )"];
 
-#[durable_object]
-pub struct ClientRateLimit {
+crate::durable::object_over_state! {
+    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
+    alarm ClientRateLimit => ClientRateLimitState
+}
+
+/// What a `ClientRateLimit` holds.
+pub struct ClientRateLimitState {
     state: State,
     sql: SqlStorage,
     schema: SchemaOnce,
 }
 
-crate::durable::commands_over_rpc!(ClientRateLimit);
+crate::durable::commands_over_rpc!(polled_first ClientRateLimit);
 
 impl ClientRateLimit {
     /// Runs one command message and answers with its reply, as JSON (the
@@ -39,7 +44,7 @@ impl ClientRateLimit {
 impl DurableObject for ClientRateLimit {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        Self { state, sql, schema: SchemaOnce::default() }
+        Self(std::rc::Rc::new(ClientRateLimitState { state, sql, schema: SchemaOnce::default() }))
     }
 
     /// A client's window is worth nothing once it has ended: the object

@@ -125,10 +125,14 @@ pub(crate) use commands_over_rpc;
 /// holds an `Rc` of `$state` and derefs to it, so methods read the state's
 /// fields as their own, and a clone can outlive the call that made it
 /// (what `commands_over_rpc!(polled_first …)` needs).
+///
+/// `$handlers` is `fetch` or `alarm`: which runtime handlers workers-rs
+/// exports for it. No object here takes WebSockets or TCP connections, so
+/// those handlers, each its own async export in the wasm, are left out.
 macro_rules! object_over_state {
-    ($(#[$meta:meta])* $object:ident => $state:ident) => {
+    ($(#[$meta:meta])* $handlers:ident $object:ident => $state:ident) => {
         $(#[$meta])*
-        #[worker::durable_object]
+        #[worker::durable_object($handlers)]
         #[derive(Clone)]
         pub struct $object(std::rc::Rc<$state>);
 

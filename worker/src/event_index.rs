@@ -8,7 +8,7 @@
 //! write, and an entry can be read back as soon as it is written.
 
 use partner_edge::webhooks::index::{shard_of, IndexCommand, IndexEvents, IndexedEvent, LocateEvent};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::bindings;
 use crate::durable::{first_doc, parse_message, reply_text, rpc_only, send, sql_int, SchemaOnce};
@@ -26,8 +26,13 @@ const PURGE_BATCH: u32 = 1_000;
 /// runtime's limit of 100 per statement.
 const INSERT_ROWS: usize = 30;
 
-#[durable_object]
-pub struct EventIndex {
+crate::durable::object_over_state! {
+    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
+    alarm EventIndex => EventIndexState
+}
+
+/// What a `EventIndex` holds.
+pub struct EventIndexState {
     state: State,
     sql: SqlStorage,
     schema: SchemaOnce,
@@ -35,7 +40,7 @@ pub struct EventIndex {
     purge_armed: std::cell::Cell<bool>,
 }
 
-crate::durable::commands_over_rpc!(EventIndex);
+crate::durable::commands_over_rpc!(polled_first EventIndex);
 
 impl EventIndex {
     /// Runs one command message and answers with its reply, as JSON (the
@@ -93,7 +98,12 @@ impl EventIndex {
 impl DurableObject for EventIndex {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        Self { state, sql, schema: SchemaOnce::default(), purge_armed: std::cell::Cell::new(false) }
+        Self(std::rc::Rc::new(EventIndexState {
+            state,
+            sql,
+            schema: SchemaOnce::default(),
+            purge_armed: std::cell::Cell::new(false),
+        }))
     }
 
     /// Forgets what has expired, at most a batch at a time.

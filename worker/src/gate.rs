@@ -140,25 +140,20 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
         idempotency: claim.clone(),
         idempotency_ttl_secs: gate_config.idempotency_ttl_secs,
     };
-    let (admission, applied) = match (input.apply, &claim) {
-        (Some((kind, body)), Some(claim)) => {
-            let apply = ApplyEntry {
-                kind,
-                input: body,
-                once: OnceKey {
-                    idempotency_key: claim.key.as_str().to_owned(),
-                    fingerprint: claim.fingerprint.clone(),
-                },
-                key_id: key.key_id.as_str().to_owned(),
-                at_ms: input.now_ms,
-                refusal_keep_secs: gate_config.idempotency_ttl_secs,
-            };
-            let both: AdmittedAndApplied =
-                ask_key(env, &key.key_id, AdmitAndApply { admission: request, apply }).await?;
-            (both.admission, both.applied.map(Box::new))
-        }
-        _ => (ask_key(env, &key.key_id, request).await?, None),
+    let apply = match (input.apply, &claim) {
+        (Some((kind, body)), Some(claim)) => Some(Box::new(ApplyEntry {
+            kind,
+            input: body,
+            once: OnceKey { idempotency_key: claim.key.as_str().to_owned(), fingerprint: claim.fingerprint.clone() },
+            key_id: key.key_id.as_str().to_owned(),
+            at_ms: input.now_ms,
+            refusal_keep_secs: gate_config.idempotency_ttl_secs,
+        })),
+        _ => None,
     };
+    let AdmittedAndApplied { admission, applied } =
+        ask_key(env, &key.key_id, AdmitAndApply { admission: request, apply }).await?;
+    let applied = applied.map(Box::new);
     match admission {
         Admission::Admitted { rate } => match claim_error {
             Some(error) => Err(error.with_rate(rate)),

@@ -366,7 +366,7 @@ impl GateStore {
 /// handed its state over it takes nothing else, so a worker of the earlier
 /// version still running during a deploy is refused rather than admitting
 /// beside the new layout.
-#[worker::durable_object]
+#[worker::durable_object(alarm)]
 pub struct PartnerGate {
     state: State,
     sql: SqlStorage,

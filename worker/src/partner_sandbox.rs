@@ -28,7 +28,7 @@
 
 use partner_edge::api::Page;
 use partner_edge::error::Refusal;
-use partner_edge::gate::{AdmissionRequest, Completion, GateCommand, ReadDeprecatedUsage};
+use partner_edge::gate::{Completion, GateCommand, ReadDeprecatedUsage};
 use partner_edge::sandbox::KeyMessage;
 use partner_edge::sandbox::{
     apply_entry, demo_users, entry_event, entry_id, AdmitAndApply, AdmittedAndApplied, Applied, ApplyEntry, Balance,
@@ -76,7 +76,7 @@ crate::durable::object_over_state! {
     /// The object. Its state sits behind an `Rc`, so a command can hold the
     /// object past the call that started it and a credit that needs no I/O
     /// is answered on the spot (`commands_over_rpc!(polled_first …)`).
-    PartnerSandbox => SandboxState
+    alarm PartnerSandbox => SandboxState
 }
 
 /// What a `PartnerSandbox` holds.
@@ -191,23 +191,19 @@ impl PartnerSandbox {
     async fn gate_command(&self, command: GateCommand) -> Result<String> {
         self.gate_ready().await?;
         match command {
-            GateCommand::Admit(request) => {
-                let admission = self.gate.admit(&request)?;
-                self.arm_purge().await?;
-                reply_text::<AdmissionRequest>(&admission)
-            }
             GateCommand::AdmitAndApply(command) => {
                 let now = command.admission.now;
                 let admission = self.gate.admit(&command.admission)?;
-                let applied = if AdmittedAndApplied::applies(&admission) {
-                    self.seed_once(now)?;
-                    let (applied, outboxed) = self.apply(&command.apply, now)?;
-                    if outboxed {
-                        self.arm_outbox().await?;
+                let applied = match &command.apply {
+                    Some(entry) if AdmittedAndApplied::applies(&admission) => {
+                        self.seed_once(now)?;
+                        let (applied, outboxed) = self.apply(entry, now)?;
+                        if outboxed {
+                            self.arm_outbox().await?;
+                        }
+                        Some(applied)
                     }
-                    Some(applied)
-                } else {
-                    None
+                    _ => None,
                 };
                 self.arm_purge().await?;
                 reply_text::<AdmitAndApply>(&AdmittedAndApplied { admission, applied })

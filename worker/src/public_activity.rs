@@ -10,7 +10,7 @@ use partner_edge::public::{
 };
 use partner_edge::sandbox::EntryKind;
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::durable::{parse_message, reply_text, rpc_only, sql_int, SchemaOnce};
 
@@ -32,13 +32,18 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
-#[durable_object]
-pub struct PublicActivity {
+crate::durable::object_over_state! {
+    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
+    fetch PublicActivity => PublicActivityState
+}
+
+/// What a `PublicActivity` holds.
+pub struct PublicActivityState {
     sql: SqlStorage,
     schema: SchemaOnce,
 }
 
-crate::durable::commands_over_rpc!(PublicActivity);
+crate::durable::commands_over_rpc!(polled_first PublicActivity);
 
 impl PublicActivity {
     /// Runs one command message and answers with its reply, as JSON (the
@@ -58,7 +63,7 @@ impl PublicActivity {
 
 impl DurableObject for PublicActivity {
     fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
+        Self(std::rc::Rc::new(PublicActivityState { sql: state.storage().sql(), schema: SchemaOnce::default() }))
     }
 
     async fn fetch(&self, _req: Request) -> Result<Response> {

@@ -6,7 +6,7 @@
 
 use partner_edge::lifecycle::{ReadMigration, RecordCall, Side, UsageCommand, USAGE_DAYS};
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::durable::{parse_message, reply_text, rpc_only, sql_int, SchemaOnce};
 
@@ -18,13 +18,18 @@ const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS calls (
     PRIMARY KEY (deprecation_id, side, day)
 )"];
 
-#[durable_object]
-pub struct RouteUsage {
+crate::durable::object_over_state! {
+    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
+    fetch RouteUsage => RouteUsageState
+}
+
+/// What a `RouteUsage` holds.
+pub struct RouteUsageState {
     sql: SqlStorage,
     schema: SchemaOnce,
 }
 
-crate::durable::commands_over_rpc!(RouteUsage);
+crate::durable::commands_over_rpc!(polled_first RouteUsage);
 
 impl RouteUsage {
     /// Runs one command message and answers with its reply, as JSON (the
@@ -41,7 +46,7 @@ impl RouteUsage {
 
 impl DurableObject for RouteUsage {
     fn new(state: State, _env: Env) -> Self {
-        Self { sql: state.storage().sql(), schema: SchemaOnce::default() }
+        Self(std::rc::Rc::new(RouteUsageState { sql: state.storage().sql(), schema: SchemaOnce::default() }))
     }
 
     async fn fetch(&self, _req: Request) -> Result<Response> {

@@ -21,7 +21,7 @@ use partner_edge::status::{
     TrendPoint, DAYS_KEPT_SECS, HOURS_KEPT_SECS, MINUTES_KEPT_SECS,
 };
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::bindings;
 use crate::durable::{first_doc, from_json, parse_message, reply_text, rpc_only, send, sql_int, to_json, SchemaOnce};
@@ -66,15 +66,20 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
-#[durable_object]
-pub struct StatusMonitor {
+crate::durable::object_over_state! {
+    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
+    alarm StatusMonitor => StatusMonitorState
+}
+
+/// What a `StatusMonitor` holds.
+pub struct StatusMonitorState {
     state: State,
     env: Env,
     sql: SqlStorage,
     schema: SchemaOnce,
 }
 
-crate::durable::commands_over_rpc!(StatusMonitor);
+crate::durable::commands_over_rpc!(polled_first StatusMonitor);
 
 impl StatusMonitor {
     /// Runs one command message and answers with its reply, as JSON (the
@@ -100,7 +105,7 @@ impl StatusMonitor {
 impl DurableObject for StatusMonitor {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        Self { state, env, sql, schema: SchemaOnce::default() }
+        Self(std::rc::Rc::new(StatusMonitorState { state, env, sql, schema: SchemaOnce::default() }))
     }
 
     async fn fetch(&self, _req: Request) -> Result<Response> {

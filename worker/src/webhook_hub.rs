@@ -40,7 +40,7 @@ use partner_edge::webhooks::{
     SecretSlot, Subscription, SubscriptionWithSecret, TestPing, WebhookSecret, FIRST_SECRET_ID,
 };
 use serde::Deserialize;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
+use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::durable::{first_doc, from_json, parse_message, reply_text, rpc_only, sql_int, to_json, Doc, SchemaOnce};
 use crate::error::api_to_worker;
@@ -122,8 +122,13 @@ const ANSWER_PREFIX_BYTES: usize = 4 * 1024;
 /// Rows one prune deletes per table; a full batch brings the next prune forward.
 const PRUNE_BATCH: u32 = 1_000;
 
-#[durable_object]
-pub struct WebhookHub {
+crate::durable::object_over_state! {
+    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
+    alarm WebhookHub => WebhookHubState
+}
+
+/// What a `WebhookHub` holds.
+pub struct WebhookHubState {
     state: State,
     env: Env,
     sql: SqlStorage,
@@ -139,7 +144,7 @@ pub struct WebhookHub {
     unindexed: std::cell::RefCell<Vec<String>>,
 }
 
-crate::durable::commands_over_rpc!(WebhookHub);
+crate::durable::commands_over_rpc!(polled_first WebhookHub);
 
 impl WebhookHub {
     /// Runs one command message and answers with its reply, as JSON (the
@@ -203,7 +208,7 @@ impl WebhookHub {
 impl DurableObject for WebhookHub {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        Self {
+        Self(std::rc::Rc::new(WebhookHubState {
             state,
             env,
             sql,
@@ -212,7 +217,7 @@ impl DurableObject for WebhookHub {
             latencies: std::cell::RefCell::default(),
             key: std::cell::RefCell::default(),
             unindexed: std::cell::RefCell::default(),
-        }
+        }))
     }
 
     async fn fetch(&self, _req: Request) -> Result<Response> {
