@@ -25,6 +25,30 @@ use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
 use crate::durable::{parse_message, read_window, reply_text, rpc_only, sql_int};
 
+/// The admissions and idempotency tables, as the earlier object created
+/// them; the key's object creates them keyed once (`WITHOUT ROWID`).
+macro_rules! admissions_table {
+    () => {
+        "CREATE TABLE IF NOT EXISTS admissions (
+        nonce TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL,
+        class TEXT NOT NULL,
+        admitted_at INTEGER NOT NULL
+    )"
+    };
+}
+
+macro_rules! idempotency_table {
+    () => {
+        "CREATE TABLE IF NOT EXISTS idempotency (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        state TEXT NOT NULL
+    )"
+    };
+}
+
 const RATE_WINDOWS: &str = "CREATE TABLE IF NOT EXISTS rate_windows (
     class TEXT PRIMARY KEY,
     started_at INTEGER NOT NULL,
@@ -45,20 +69,10 @@ pub const SCHEMA: &[&str] = &[
     // counted again after a restart). Kept until `admission_kept_until`.
     // Keyed by the nonce alone (`WITHOUT ROWID`): an admission writes one
     // b-tree, not a table and an index.
-    "CREATE TABLE IF NOT EXISTS admissions (
-        nonce TEXT PRIMARY KEY,
-        expires_at INTEGER NOT NULL,
-        class TEXT NOT NULL,
-        admitted_at INTEGER NOT NULL
-    ) WITHOUT ROWID",
+    concat!(admissions_table!(), " WITHOUT ROWID"),
     // Windows carried over from an earlier layout, read once, on restore.
     RATE_WINDOWS,
-    "CREATE TABLE IF NOT EXISTS idempotency (
-        key TEXT PRIMARY KEY,
-        fingerprint TEXT NOT NULL,
-        expires_at INTEGER NOT NULL,
-        state TEXT NOT NULL
-    ) WITHOUT ROWID",
+    concat!(idempotency_table!(), " WITHOUT ROWID"),
     "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
     DEPRECATED_CALLS,
     // One row once the earlier layout's state has been read in (`GateStore::import`).
@@ -69,23 +83,13 @@ pub const SCHEMA: &[&str] = &[
 /// moves that object's oldest layout (nonces apart from windows) forward
 /// before its state is handed over.
 const RETIRED_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS admissions (
-        nonce TEXT PRIMARY KEY,
-        expires_at INTEGER NOT NULL,
-        class TEXT NOT NULL,
-        admitted_at INTEGER NOT NULL
-    )",
+    admissions_table!(),
     "CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO admissions (nonce, expires_at, class, admitted_at)
         SELECT nonce, expires_at, '', 0 FROM nonces",
     "DELETE FROM nonces",
     RATE_WINDOWS,
-    "CREATE TABLE IF NOT EXISTS idempotency (
-        key TEXT PRIMARY KEY,
-        fingerprint TEXT NOT NULL,
-        expires_at INTEGER NOT NULL,
-        state TEXT NOT NULL
-    )",
+    idempotency_table!(),
     DEPRECATED_CALLS,
     // Set once the state has been handed over: the object admits nothing since.
     "CREATE TABLE IF NOT EXISTS retired (at INTEGER NOT NULL)",
