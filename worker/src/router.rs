@@ -84,6 +84,7 @@ pub async fn dispatch(
         }
         Access::Partner(scope) => {
             let path_and_query = req.path_and_query();
+            let delegated = crate::routes::partner::keeps_own_answers(env, id)?;
             let input = GateInput {
                 deprecated: Deprecation::of(id).map(|d| d.id),
                 method: &method,
@@ -93,8 +94,8 @@ pub async fn dispatch(
                 now_secs: now_secs(now_ms),
                 scope,
                 config: &gate_config,
-                delegated: crate::routes::partner::keeps_own_answers(env, id)?,
-                apply: crate::routes::partner::entry_to_apply(env, id, &body)?,
+                delegated,
+                apply: if delegated { crate::routes::partner::entry_to_apply(id, &body) } else { None },
             };
             match verify_partner_request(&req, env, input).await? {
                 Passed::Proceed(verified) => {

@@ -58,20 +58,17 @@ pub fn keeps_own_answers(env: &worker::Env, id: RouteId) -> Result<bool, ApiErro
     Ok(matches!(id, RouteId::CreditSalutes | RouteId::DebitSalutes) && config::origin(env)?.is_none())
 }
 
-/// A sandbox credit or debit with a valid body, to be applied in the
-/// admission's call (`GateInput::apply`). `None` for any other route, and
-/// for a body the handler will refuse: that request is admitted alone, as
-/// the gate's refusals come before the body's.
-pub fn entry_to_apply(env: &worker::Env, id: RouteId, body: &[u8]) -> Result<Option<(EntryKind, SalutesIn)>, ApiError> {
+/// A credit or debit the sandbox keeps ([`keeps_own_answers`]) with a
+/// valid body, to be applied in the admission's call (`GateInput::apply`).
+/// `None` for a body the handler will refuse: that request is admitted
+/// alone, as the gate's refusals come before the body's.
+pub fn entry_to_apply(id: RouteId, body: &[u8]) -> Option<(EntryKind, SalutesIn)> {
     let kind = match id {
         RouteId::CreditSalutes => EntryKind::Credit,
         RouteId::DebitSalutes => EntryKind::Debit,
-        _ => return Ok(None),
+        _ => return None,
     };
-    if !keeps_own_answers(env, id)? {
-        return Ok(None);
-    }
-    Ok(json_body::<SalutesIn>(body).ok().filter(|input| input.validate().is_ok()).map(|input| (kind, input)))
+    json_body::<SalutesIn>(body).ok().filter(|input| input.validate().is_ok()).map(|input| (kind, input))
 }
 
 /// A partner resource route: forwarded to the origin, or run on the sandbox.
