@@ -374,18 +374,19 @@ impl GateStore {
 pub struct PartnerGate {
     state: State,
     sql: SqlStorage,
+    schema: crate::durable::SchemaOnce,
 }
 
 impl DurableObject for PartnerGate {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        Self { state, sql }
+        Self { state, sql, schema: crate::durable::SchemaOnce::default() }
     }
 
     /// Purges what has expired and re-arms while any remains.
     async fn alarm(&self) -> Result<Response> {
         if self.has_state()? {
-            crate::durable::SchemaOnce::default().ensure(&self.sql, RETIRED_SCHEMA)?;
+            self.schema.ensure(&self.sql, RETIRED_SCHEMA)?;
             let store = GateStore::new(self.sql.clone());
             store.purge(crate::http::now_secs(crate::http::now_ms()))?;
             if let Some(at) = store.next_expiry()? {
@@ -433,7 +434,7 @@ impl PartnerGate {
         if !self.has_state()? {
             return Ok(GateStatePage::default());
         }
-        crate::durable::SchemaOnce::default().ensure(&self.sql, RETIRED_SCHEMA)?;
+        self.schema.ensure(&self.sql, RETIRED_SCHEMA)?;
         self.sql.exec(
             "INSERT INTO retired (at) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM retired)",
             vec![sql_int(asked.now)?],
