@@ -15,7 +15,6 @@ const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS rate_window (
 )"];
 
 crate::durable::object_over_state! {
-    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
     alarm ClientRateLimit => ClientRateLimitState
 }
 
@@ -26,7 +25,7 @@ pub struct ClientRateLimitState {
     schema: SchemaOnce,
 }
 
-crate::durable::commands_over_rpc!(polled_first ClientRateLimit);
+crate::durable::commands_over_rpc!(ClientRateLimit);
 
 impl ClientRateLimit {
     /// Runs one command message and answers with its reply, as JSON (the

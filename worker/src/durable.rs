@@ -34,6 +34,43 @@ pub async fn set_alarm_at(state: &State, at_ms: u64) -> Result<()> {
     state.storage().set_alarm(ScheduledTime::new(when)).await
 }
 
+/// An object's single alarm as this instance last set or read it, so that
+/// "fire no later than" reads storage only when the cached time does not
+/// already answer it.
+#[derive(Default)]
+pub struct AlarmSlot(Cell<Option<u64>>);
+
+impl AlarmSlot {
+    /// The alarm has fired, or may have: the next question reads storage.
+    pub fn forget(&self) {
+        self.0.set(None);
+    }
+
+    /// Sets the alarm for `at_ms` (Unix milliseconds) unless one is already due sooner.
+    pub async fn ensure_by(&self, state: &State, at_ms: u64) -> Result<()> {
+        if self.0.get().is_some_and(|current| current <= at_ms) {
+            return Ok(());
+        }
+        let current = state.storage().get_alarm().await?;
+        if current.is_none_or(|current| current.unsigned_abs() > at_ms) {
+            set_alarm_at(state, at_ms).await?;
+            self.0.set(Some(at_ms));
+        } else {
+            self.0.set(current.map(i64::unsigned_abs));
+        }
+        Ok(())
+    }
+
+    /// Sets the alarm for `next`, replacing any, when something is due.
+    pub async fn replace(&self, state: &State, next: Option<u64>) -> Result<()> {
+        if let Some(at) = next {
+            set_alarm_at(state, at).await?;
+        }
+        self.0.set(next);
+        Ok(())
+    }
+}
+
 /// Runs `query`, which selects one nullable integer column named `at` (a
 /// `MIN(...)` over the rows something is due for), and returns it.
 pub fn earliest(sql: &SqlStorage, query: &str) -> Result<Option<u64>> {
@@ -90,13 +127,14 @@ pub fn parse_message<M: serde::de::DeserializeOwned>(object: &str, message: &str
 /// command message and which answers with the reply as JSON text, through
 /// the object's `run`. (`worker/entry.mjs` makes the class RPC-capable.)
 ///
-/// `commands_over_rpc!(polled_first Name)` is for objects that are cheap to
-/// clone (their state behind an `Rc`): a command is polled once on the
-/// spot and, when it needs no I/O, answered as plain text with no promise,
-/// task or microtask on the object's side ([`crate::http::now_or_later`]).
+/// The object is a cheap handle on its state ([`object_over_state`]): a
+/// command is polled once on the spot and, when it needs no I/O, answered
+/// as plain text with no promise, task or microtask on the object's side;
+/// otherwise it becomes a promise through the one executor instance every
+/// future shares ([`crate::http::now_or_later`]).
 #[rustfmt::skip] // rustfmt re-indents the attribute inside on every run
 macro_rules! commands_over_rpc {
-    (polled_first $object:ident) => {
+    ($object:ident) => {
         #[worker::wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = worker::wasm_bindgen)]
         impl $object {
             pub fn command(&self, message: String)
@@ -106,25 +144,13 @@ macro_rules! commands_over_rpc {
             }
         }
     };
-    ($object:ident) => {
-        #[worker::wasm_bindgen::prelude::wasm_bindgen(
-            wasm_bindgen = worker::wasm_bindgen,
-            wasm_bindgen_futures = worker::wasm_bindgen_futures,
-            js_sys = worker::js_sys
-        )]
-        impl $object {
-            pub async fn command(&self, message: String) -> std::result::Result<String, worker::wasm_bindgen::JsValue> {
-                self.run(&message).await.map_err(worker::wasm_bindgen::JsValue::from)
-            }
-        }
-    };
 }
 pub(crate) use commands_over_rpc;
 
 /// Declares an object that is a cheap handle on its state: the struct
 /// holds an `Rc` of `$state` and derefs to it, so methods read the state's
 /// fields as their own, and a clone can outlive the call that made it
-/// (what `commands_over_rpc!(polled_first …)` needs).
+/// (what [`commands_over_rpc`] needs).
 ///
 /// `$handlers` is `fetch` or `alarm`: which runtime handlers workers-rs
 /// exports for it. No object here takes WebSockets or TCP connections, so
@@ -132,6 +158,7 @@ pub(crate) use commands_over_rpc;
 macro_rules! object_over_state {
     ($(#[$meta:meta])* $handlers:ident $object:ident => $state:ident) => {
         $(#[$meta])*
+        #[doc = concat!("The `", stringify!($object), "` object: a handle on its [`", stringify!($state), "`].")]
         #[worker::durable_object($handlers)]
         #[derive(Clone)]
         pub struct $object(std::rc::Rc<$state>);

@@ -27,11 +27,10 @@ const PURGE_BATCH: u32 = 1_000;
 const INSERT_ROWS: usize = 30;
 
 crate::durable::object_over_state! {
-    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
     alarm EventIndex => EventIndexState
 }
 
-/// What a `EventIndex` holds.
+/// What an `EventIndex` holds.
 pub struct EventIndexState {
     state: State,
     sql: SqlStorage,
@@ -40,7 +39,7 @@ pub struct EventIndexState {
     purge_armed: std::cell::Cell<bool>,
 }
 
-crate::durable::commands_over_rpc!(polled_first EventIndex);
+crate::durable::commands_over_rpc!(EventIndex);
 
 impl EventIndex {
     /// Runs one command message and answers with its reply, as JSON (the

@@ -73,9 +73,6 @@ const SCHEMA: &[&str] = &[
 ];
 
 crate::durable::object_over_state! {
-    /// The object. Its state sits behind an `Rc`, so a command can hold the
-    /// object past the call that started it and a credit that needs no I/O
-    /// is answered on the spot (`commands_over_rpc!(polled_first …)`).
     alarm PartnerSandbox => SandboxState
 }
 
@@ -91,9 +88,8 @@ pub struct SandboxState {
     gate: GateStore,
     /// Whether this instance has seen the earlier layout's gate state read in.
     gate_ready: std::cell::Cell<bool>,
-    /// The object's one alarm as this instance last set or read it: `None`
-    /// until known, then the time it fires (unix ms), if set.
-    alarm_at: std::cell::Cell<Option<Option<u64>>>,
+    /// The object's one alarm (outbox and purge) as this instance last set or read it.
+    alarm: crate::durable::AlarmSlot,
     /// Whether this instance knows an alarm is set to hand the outbox over.
     outbox_armed: std::cell::Cell<bool>,
     /// Whether this instance knows an alarm is set for the gate's next expiry.
@@ -130,7 +126,7 @@ impl DurableObject for PartnerSandbox {
             env,
             schema: SchemaOnce::default(),
             gate_ready: std::cell::Cell::new(false),
-            alarm_at: std::cell::Cell::new(None),
+            alarm: crate::durable::AlarmSlot::default(),
             outbox_armed: std::cell::Cell::new(false),
             purge_armed: std::cell::Cell::new(false),
             seeded: std::cell::Cell::new(false),
@@ -144,7 +140,7 @@ impl DurableObject for PartnerSandbox {
     /// alarm again for whichever is due first.
     async fn alarm(&self) -> Result<Response> {
         self.ensure_schema()?;
-        self.alarm_at.set(Some(None));
+        self.alarm.forget();
         self.outbox_armed.set(false);
         self.purge_armed.set(false);
         let now = now_ms();
@@ -159,7 +155,7 @@ impl DurableObject for PartnerSandbox {
         };
         let purge_due = self.gate.next_expiry()?.map(|at| at * 1000);
         if let Some(at) = outbox_due.into_iter().chain(purge_due).min() {
-            self.alarm_by(at).await?;
+            self.alarm.ensure_by(&self.state, at).await?;
         }
         self.outbox_armed.set(outbox_due.is_some());
         self.purge_armed.set(purge_due.is_some());
@@ -171,7 +167,7 @@ impl DurableObject for PartnerSandbox {
     }
 }
 
-crate::durable::commands_over_rpc!(polled_first PartnerSandbox);
+crate::durable::commands_over_rpc!(PartnerSandbox);
 
 impl PartnerSandbox {
     /// Runs one command message and answers with its reply, as JSON (the
@@ -268,28 +264,13 @@ impl PartnerSandbox {
         Ok(())
     }
 
-    /// Makes sure the object's one alarm fires no later than `at_ms`.
-    async fn alarm_by(&self, at_ms: u64) -> Result<()> {
-        let current = match self.alarm_at.get() {
-            Some(known) => known,
-            None => self.state.storage().get_alarm().await?.map(i64::unsigned_abs),
-        };
-        if current.is_some_and(|set| set <= at_ms) {
-            self.alarm_at.set(Some(current));
-            return Ok(());
-        }
-        crate::durable::set_alarm_at(&self.state, at_ms).await?;
-        self.alarm_at.set(Some(Some(at_ms)));
-        Ok(())
-    }
-
     /// After an admission: once per instance, an alarm for the gate's next expiry.
     async fn arm_purge(&self) -> Result<()> {
         if self.purge_armed.get() {
             return Ok(());
         }
         if let Some(at) = self.gate.next_expiry()? {
-            self.alarm_by(at * 1000).await?;
+            self.alarm.ensure_by(&self.state, at * 1000).await?;
             self.purge_armed.set(true);
         }
         Ok(())
@@ -446,7 +427,7 @@ impl PartnerSandbox {
     /// `OUTBOX_GATHER_MS`, so entries written together travel together.
     async fn arm_outbox(&self) -> Result<()> {
         if !self.outbox_armed.get() {
-            self.alarm_by(now_ms() + OUTBOX_GATHER_MS).await?;
+            self.alarm.ensure_by(&self.state, now_ms() + OUTBOX_GATHER_MS).await?;
             self.outbox_armed.set(true);
         }
         Ok(())

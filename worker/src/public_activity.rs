@@ -33,7 +33,6 @@ const SCHEMA: &[&str] = &[
 ];
 
 crate::durable::object_over_state! {
-    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
     fetch PublicActivity => PublicActivityState
 }
 
@@ -43,7 +42,7 @@ pub struct PublicActivityState {
     schema: SchemaOnce,
 }
 
-crate::durable::commands_over_rpc!(polled_first PublicActivity);
+crate::durable::commands_over_rpc!(PublicActivity);
 
 impl PublicActivity {
     /// Runs one command message and answers with its reply, as JSON (the

@@ -19,7 +19,6 @@ const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS calls (
 )"];
 
 crate::durable::object_over_state! {
-    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
     fetch RouteUsage => RouteUsageState
 }
 
@@ -29,7 +28,7 @@ pub struct RouteUsageState {
     schema: SchemaOnce,
 }
 
-crate::durable::commands_over_rpc!(polled_first RouteUsage);
+crate::durable::commands_over_rpc!(RouteUsage);
 
 impl RouteUsage {
     /// Runs one command message and answers with its reply, as JSON (the

@@ -67,7 +67,6 @@ const SCHEMA: &[&str] = &[
 ];
 
 crate::durable::object_over_state! {
-    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
     alarm StatusMonitor => StatusMonitorState
 }
 
@@ -79,7 +78,7 @@ pub struct StatusMonitorState {
     schema: SchemaOnce,
 }
 
-crate::durable::commands_over_rpc!(polled_first StatusMonitor);
+crate::durable::commands_over_rpc!(StatusMonitor);
 
 impl StatusMonitor {
     /// Runs one command message and answers with its reply, as JSON (the

@@ -123,7 +123,6 @@ const ANSWER_PREFIX_BYTES: usize = 4 * 1024;
 const PRUNE_BATCH: u32 = 1_000;
 
 crate::durable::object_over_state! {
-    /// The object: a handle on its state (`commands_over_rpc!(polled_first …)`).
     alarm WebhookHub => WebhookHubState
 }
 
@@ -134,7 +133,7 @@ pub struct WebhookHubState {
     sql: SqlStorage,
     schema: SchemaOnce,
     /// When the stored alarm is due, as this instance last set or read it.
-    alarm_at: std::cell::Cell<Option<u64>>,
+    alarm: crate::durable::AlarmSlot,
     /// Event-to-receiver latencies of this alarm run's deliveries, for the status monitor.
     latencies: std::cell::RefCell<partner_edge::latency::Recorder>,
     /// The key this hub belongs to, once this instance has stored or read
@@ -144,7 +143,7 @@ pub struct WebhookHubState {
     unindexed: std::cell::RefCell<Vec<String>>,
 }
 
-crate::durable::commands_over_rpc!(polled_first WebhookHub);
+crate::durable::commands_over_rpc!(WebhookHub);
 
 impl WebhookHub {
     /// Runs one command message and answers with its reply, as JSON (the
@@ -213,7 +212,7 @@ impl DurableObject for WebhookHub {
             env,
             sql,
             schema: SchemaOnce::default(),
-            alarm_at: std::cell::Cell::new(None),
+            alarm: crate::durable::AlarmSlot::default(),
             latencies: std::cell::RefCell::default(),
             key: std::cell::RefCell::default(),
             unindexed: std::cell::RefCell::default(),
@@ -227,7 +226,7 @@ impl DurableObject for WebhookHub {
     async fn alarm(&self) -> Result<Response> {
         self.schema.ensure(&self.sql, SCHEMA)?;
         // This alarm has fired; `schedule` below records the next one.
-        self.alarm_at.set(None);
+        self.alarm.forget();
         let limits = self.limits()?;
         self.run_redrive_batch(now_ms())?;
         let delivered = self.deliver_due().await;
@@ -473,7 +472,7 @@ impl WebhookHub {
             return Ok(Err(Refusal::not_found("delivery", &command.delivery_id)));
         };
         self.requeue(&row.delivery_id, now)?;
-        self.ensure_alarm(now).await?;
+        self.alarm.ensure_by(&self.state, now).await?;
         let row = self.delivery_rows("delivery_id = ?", vec![command.delivery_id.as_str().into()])?;
         Ok(Ok(row.first().map(DeliveryRow::to_delivery).ok_or("the delivery vanished while it was requeued")?))
     }
@@ -809,7 +808,7 @@ impl WebhookHub {
         }
         self.unindexed.borrow_mut().push(event.event_id.clone());
         if !targets.is_empty() {
-            self.ensure_alarm(now).await?;
+            self.alarm.ensure_by(&self.state, now).await?;
         }
         Ok(Published { event_id: event.event_id.clone(), deliveries: targets.len() as u32, duplicate: false })
     }
@@ -873,22 +872,6 @@ impl WebhookHub {
         self.transition(DeliveryState::Queued, now)
     }
 
-    /// Sets the alarm for `at` unless one is already due sooner.
-    async fn ensure_alarm(&self, at: u64) -> Result<()> {
-        if self.alarm_at.get().is_some_and(|current| current <= at) {
-            return Ok(());
-        }
-        let storage = self.state.storage();
-        let current = storage.get_alarm().await?;
-        if current.is_none_or(|current| current.unsigned_abs() > at) {
-            crate::durable::set_alarm_at(&self.state, at).await?;
-            self.alarm_at.set(Some(at));
-        } else {
-            self.alarm_at.set(current.map(i64::unsigned_abs));
-        }
-        Ok(())
-    }
-
     /// Sets the alarm for the next thing due: a delivery, a lease running
     /// out, a re-drive batch, or the next prune while anything is stored.
     async fn schedule(&self, limits: &WebhookLimits) -> Result<()> {
@@ -907,11 +890,7 @@ impl WebhookHub {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if let Some(at) = next {
-            crate::durable::set_alarm_at(&self.state, at).await?;
-        }
-        self.alarm_at.set(next);
-        Ok(())
+        self.alarm.replace(&self.state, next).await
     }
 
     // ---------------------------------------------------------------- retention
@@ -1423,7 +1402,7 @@ impl WebhookHub {
             self.requeue(&row.delivery_id, now)?;
         }
         if !pending.is_empty() {
-            self.ensure_alarm(now).await?;
+            self.alarm.ensure_by(&self.state, now).await?;
         }
         Ok(Ok(Resent {
             success: true,
@@ -1447,7 +1426,7 @@ impl WebhookHub {
         }
         self.save_redrive_job(Some(&RedriveJob::start(subscription_id, batch_size, cooldown_seconds, now)))?;
         let (requeued, remaining) = self.run_redrive_batch(now)?;
-        self.ensure_alarm(now).await?;
+        self.alarm.ensure_by(&self.state, now).await?;
         Ok(Ok(Redrive {
             requeued,
             remaining,
