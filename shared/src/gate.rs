@@ -290,6 +290,21 @@ pub fn admission_kept_until(request: &AdmissionRequest) -> u64 {
     request.nonce_expires_at.max(window_end)
 }
 
+/// The least time between two purges of a key's expired gate rows. An
+/// expired row already counts as absent (a nonce or key past it is taken
+/// over), so deleting it is housekeeping: paced like this it costs one pass
+/// per interval however busy the key is, where following the earliest
+/// expiry would mean a pass on every alarm under load.
+pub const PURGE_EVERY_SECS: u64 = 60;
+
+/// When the key's expired gate rows are next deleted (unix seconds): at the
+/// earliest expiry among them, but not within [`PURGE_EVERY_SECS`] of the
+/// last purge. `None` when nothing is stored.
+pub fn next_purge_at(earliest_expiry: Option<u64>, last_purge: Option<u64>) -> Option<u64> {
+    let not_before = last_purge.map_or(0, |at| at.saturating_add(PURGE_EVERY_SECS));
+    earliest_expiry.map(|at| at.max(not_before))
+}
+
 /// Takes one request from the window at `now`, if the limit allows.
 /// Returns the window to store and the verdict; a refused request does not count.
 pub fn take(window: Option<RateWindow>, now: u64, limit: u32, window_secs: u64) -> (RateWindow, RateVerdict, bool) {
@@ -836,6 +851,17 @@ mod tests {
         // A count carried from another window is not this window's.
         let stale = Some(RateWindow { started_at: 60, admitted: 9 });
         assert_eq!(restored_window(150, 60, 2, stale).admitted, 2);
+    }
+
+    #[test]
+    fn expired_rows_are_purged_at_most_once_per_interval() {
+        use super::{next_purge_at, PURGE_EVERY_SECS};
+        assert_eq!(next_purge_at(None, Some(1_000)), None, "nothing stored, nothing to purge");
+        assert_eq!(next_purge_at(Some(1_300), None), Some(1_300), "never purged: at the earliest expiry");
+        // Under load the earliest row always expires within the second: the
+        // next purge still waits out the interval, not one pass per alarm.
+        assert_eq!(next_purge_at(Some(1_001), Some(1_000)), Some(1_000 + PURGE_EVERY_SECS));
+        assert_eq!(next_purge_at(Some(5_000), Some(1_000)), Some(5_000), "a far expiry is not brought forward");
     }
 
     #[test]

@@ -28,7 +28,7 @@
 
 use partner_edge::api::Page;
 use partner_edge::error::Refusal;
-use partner_edge::gate::{Completion, GateCommand, ReadDeprecatedUsage};
+use partner_edge::gate::{next_purge_at, Completion, GateCommand, ReadDeprecatedUsage};
 use partner_edge::sandbox::KeyMessage;
 use partner_edge::sandbox::{
     apply_entry, demo_users, entry_event, entry_id, AdmitAndApply, AdmittedAndApplied, Applied, ApplyEntry, Balance,
@@ -92,8 +92,11 @@ pub struct SandboxState {
     alarm: crate::durable::AlarmSlot,
     /// Whether this instance knows an alarm is set to hand the outbox over.
     outbox_armed: std::cell::Cell<bool>,
-    /// Whether this instance knows an alarm is set for the gate's next expiry.
-    purge_armed: std::cell::Cell<bool>,
+    /// When this instance has the alarm set to purge the gate's expired
+    /// rows (unix seconds); `None` before it knows.
+    purge_at: std::cell::Cell<Option<u64>>,
+    /// When this instance last purged them.
+    last_purge: std::cell::Cell<Option<u64>>,
     /// Whether this instance has seen the demo users in place (they are
     /// never removed), so later calls skip the check.
     seeded: std::cell::Cell<bool>,
@@ -128,23 +131,30 @@ impl DurableObject for PartnerSandbox {
             gate_ready: std::cell::Cell::new(false),
             alarm: crate::durable::AlarmSlot::default(),
             outbox_armed: std::cell::Cell::new(false),
-            purge_armed: std::cell::Cell::new(false),
+            purge_at: std::cell::Cell::new(None),
+            last_purge: std::cell::Cell::new(None),
             seeded: std::cell::Cell::new(false),
             next_seq: std::cell::Cell::new(None),
             users: std::cell::RefCell::default(),
         }))
     }
 
-    /// Hands the outbox to the key's webhook hub, a batch at a time, and
-    /// purges the gate's expired nonces and stored answers; then sets the
-    /// alarm again for whichever is due first.
+    /// Hands the outbox to the key's webhook hub, a batch at a time, and,
+    /// when due, purges the gate's expired nonces and stored answers; then
+    /// sets the alarm again for whichever is due first.
     async fn alarm(&self) -> Result<Response> {
         self.ensure_schema()?;
         self.alarm.forget();
         self.outbox_armed.set(false);
-        self.purge_armed.set(false);
         let now = now_ms();
-        self.gate.purge(now_secs(now))?;
+        // Under load the outbox wakes this alarm every few tenths of a
+        // second; the purge scans the nonces, so it runs only when due.
+        let now_secs = now_secs(now);
+        if self.purge_at.get().is_none_or(|at| at <= now_secs) {
+            self.gate.purge(now_secs)?;
+            self.last_purge.set(Some(now_secs));
+            self.purge_at.set(next_purge_at(self.gate.next_expiry()?, Some(now_secs)));
+        }
         let outbox_due = match self.hand_over().await {
             Ok(true) => Some(now),
             Ok(false) => None,
@@ -153,12 +163,11 @@ impl DurableObject for PartnerSandbox {
                 Some(now + OUTBOX_RETRY_MS)
             }
         };
-        let purge_due = self.gate.next_expiry()?.map(|at| at * 1000);
+        let purge_due = self.purge_at.get().map(|at| at * 1000);
         if let Some(at) = outbox_due.into_iter().chain(purge_due).min() {
             self.alarm.ensure_by(&self.state, at).await?;
         }
         self.outbox_armed.set(outbox_due.is_some());
-        self.purge_armed.set(purge_due.is_some());
         Response::ok("handed over")
     }
 
@@ -264,14 +273,15 @@ impl PartnerSandbox {
         Ok(())
     }
 
-    /// After an admission: once per instance, an alarm for the gate's next expiry.
+    /// After an admission, unless this instance has one set: an alarm for
+    /// the next purge of the gate's expired rows.
     async fn arm_purge(&self) -> Result<()> {
-        if self.purge_armed.get() {
+        if self.purge_at.get().is_some() {
             return Ok(());
         }
-        if let Some(at) = self.gate.next_expiry()? {
+        if let Some(at) = next_purge_at(self.gate.next_expiry()?, self.last_purge.get()) {
             self.alarm.ensure_by(&self.state, at * 1000).await?;
-            self.purge_armed.set(true);
+            self.purge_at.set(Some(at));
         }
         Ok(())
     }
