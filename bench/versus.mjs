@@ -4,7 +4,8 @@
 // requests (valid, tampered, stale, replayed, idempotent, mismatched);
 // then each scenario is measured.
 //
-//   bash scripts/edge.sh bench-versus [--duration S] [--rounds N] [--connections C] [--front assets|none] [scenario ...]
+//   bash scripts/edge.sh bench-versus [--duration S] [--rounds N] [--connections C] [--front assets|none]
+//                                     [--state disk|memory] [scenario ...]
 //
 // Scenarios: me (signed GET /api/partner/me), credit (signed idempotent
 // POST /api/salutes/credit), errors (unsigned GET /developers/api-errors.json).
@@ -14,12 +15,18 @@
 // workerd CPU per request on this machine, whatever the worker), and the
 // baseline is given the identical router and routing rules. `--front none`
 // runs both bare, which is what the gate code alone costs.
+// Both keep their persisted state (KV, Durable Object SQLite) in the temp
+// directory, on disk by default, as `wrangler dev` does; `--state memory`
+// moves both to /dev/shm. Only the edge writes per request (nonces, ledger,
+// outbox), so on a disk whose fsync stalls workerd's thread the gap between
+// the two shows what the machine's storage, rather than the code, costs.
 // Prints median req/s, p50 and p99 for each and the edge/baseline ratios,
 // and the median CPU time the runtime (all workerd processes) spent per
 // request: steadier than req/s on a small machine, where the load generator
 // competes for the same cores.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { assetsFront, load, median, mintKey, seedBaselineKey, startBaseline, startEdge } from './edge.mjs';
 
@@ -30,9 +37,13 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '8' },
     front: { type: 'string', default: 'assets' },
+    state: { type: 'string', default: 'disk' },
   },
 });
 if (!['assets', 'none'].includes(values.front)) throw new Error('--front is assets or none');
+if (!['disk', 'memory'].includes(values.state)) throw new Error('--state is disk or memory');
+// os.tmpdir() reads TMPDIR on every call, so this applies to both sides.
+if (values.state === 'memory') process.env.TMPDIR = '/dev/shm';
 const scenarios = positionals.length > 0 ? positionals : ['me', 'credit', 'errors'];
 
 /** CPU time (user + system, in clock ticks of 10 ms) of every workerd process so far. */
@@ -122,7 +133,8 @@ try {
     errors: { url: `${base}/developers/api-errors.json`, method: 'GET' },
   })[name];
   const fronted = values.front === 'assets' ? 'both behind the assets router' : 'both without a front';
-  console.log(`\n${connections} connections, ${rounds} alternating rounds of ${seconds} s per scenario, ${fronted}\n`);
+  const stored = `state kept in ${tmpdir()}`;
+  console.log(`\n${connections} connections, ${rounds} alternating rounds of ${seconds} s per scenario, ${fronted}, ${stored}\n`);
   const rows = [];
   for (const name of scenarios) {
     const results = { edge: [], baseline: [] };
