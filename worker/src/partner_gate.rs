@@ -15,9 +15,9 @@
 //! ([`PartnerGate`], [`GateStore::import`]).
 
 use partner_edge::gate::{
-    admission_kept_until, admit, complete, restored_window, window_start, Admission, AdmissionRequest, Completion,
-    CompletionEffect, ExportGateState, GateStatePage, IdempotencyRecord, IdempotencyState, KeyUsage, RateWindow,
-    RetiredGateCommand, TablePage,
+    admission_kept_until, admit, complete, next_purge_at, restored_window, window_start, Admission, AdmissionRequest,
+    Completion, CompletionEffect, ExportGateState, GateStatePage, IdempotencyRecord, IdempotencyState, KeyUsage,
+    RateWindow, RetiredGateCommand, TablePage,
 };
 use partner_edge::lifecycle::{day_of, USAGE_DAYS};
 use serde::Deserialize;
@@ -383,13 +383,16 @@ impl DurableObject for PartnerGate {
         Self { state, sql, schema: crate::durable::SchemaOnce::default() }
     }
 
-    /// Purges what has expired and re-arms while any remains.
+    /// Purges what has expired and re-arms while any remains, paced as the
+    /// key's object paces its own purge (`next_purge_at`): each pass scans
+    /// the nonces, so it does not follow every expiry.
     async fn alarm(&self) -> Result<Response> {
         if self.has_state()? {
             self.schema.ensure(&self.sql, RETIRED_SCHEMA)?;
             let store = GateStore::new(self.sql.clone());
-            store.purge(crate::http::now_secs(crate::http::now_ms()))?;
-            if let Some(at) = store.next_expiry()? {
+            let now = crate::http::now_secs(crate::http::now_ms());
+            store.purge(now)?;
+            if let Some(at) = next_purge_at(store.next_expiry()?, Some(now)) {
                 crate::durable::set_alarm_at(&self.state, at * 1000).await?;
             }
         }
