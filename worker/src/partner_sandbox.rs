@@ -149,11 +149,11 @@ impl DurableObject for PartnerSandbox {
         let now = now_ms();
         // Under load the outbox wakes this alarm every few tenths of a
         // second; the purge scans the nonces, so it runs only when due.
-        let now_secs = now_secs(now);
-        if self.purge_at.get().is_none_or(|at| at <= now_secs) {
-            self.gate.purge(now_secs)?;
-            self.last_purge.set(Some(now_secs));
-            self.purge_at.set(next_purge_at(self.gate.next_expiry()?, Some(now_secs)));
+        let secs = now_secs(now);
+        if self.purge_at.get().is_none_or(|at| at <= secs) {
+            self.gate.purge(secs)?;
+            self.last_purge.set(Some(secs));
+            self.purge_at.set(next_purge_at(self.gate.next_expiry()?, Some(secs)));
         }
         let outbox_due = match self.hand_over().await {
             Ok(true) => Some(now),
