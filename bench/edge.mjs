@@ -92,6 +92,17 @@ export function startBaseline(options = {}) {
   return { mf, dispose: async () => { await mf.dispose(); rmSync(state, { recursive: true, force: true }); } };
 }
 
+/**
+ * The edge's error catalogue, as served at `base`: the baseline serves the
+ * same bytes (its `ERRORS_JSON` binding), the simplest way to serve a fixed
+ * document, so the two `errors` answers are the same work.
+ */
+export async function errorCatalogue(base) {
+  const res = await fetch(`${base}/developers/api-errors.json`);
+  if (res.status !== 200) throw new Error(`the edge's error catalogue answered ${res.status}`);
+  return res.text();
+}
+
 /** Gives the baseline the same key the edge minted, the simple way: the record, secret included, in KV. */
 export async function seedBaselineKey(mf, key, scopes) {
   const kv = await mf.getKVNamespace('KEYS');

@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { ROOT, load, mintKey, seedBaselineKey, startBaseline, startEdge } from './edge.mjs';
+import { ROOT, errorCatalogue, load, mintKey, seedBaselineKey, startBaseline, startEdge } from './edge.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -45,8 +45,18 @@ const STAGES = [
 const IDLE = /^\((idle|root)\)$/;
 
 const side = values.baseline ? 'baseline' : 'edge';
+/** The edge's error catalogue, for the baseline to serve (from an edge started for the purpose). */
+async function catalogueForBaseline() {
+  const edge = startEdge();
+  try {
+    return await errorCatalogue((await edge.mf.ready).toString().replace(/\/$/, ''));
+  } finally {
+    await edge.dispose();
+  }
+}
+
 const { mf, dispose } = values.baseline
-  ? startBaseline({ inspectorPort: port })
+  ? startBaseline({ inspectorPort: port, bindings: { ERRORS_JSON: await catalogueForBaseline() } })
   : startEdge({ RATE_LIMIT_PUBLIC_API_PER_MIN: '100000000' }, { inspectorPort: port });
 try {
   const base = (await mf.ready).toString().replace(/\/$/, '');

@@ -28,7 +28,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
-import { assetsFront, load, median, mintKey, seedBaselineKey, startBaseline, startEdge } from './edge.mjs';
+import { assetsFront, errorCatalogue, load, median, mintKey, seedBaselineKey, startBaseline, startEdge } from './edge.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -96,17 +96,20 @@ async function probe(base, key) {
     'credit': await send('POST', '/api/salutes/credit', signed(key, 'POST', '/api/salutes/credit', credit, { idem }), credit),
     'credit again': await send('POST', '/api/salutes/credit', signed(key, 'POST', '/api/salutes/credit', credit, { idem }), credit),
     'same key, other body': await send('POST', '/api/salutes/credit', signed(key, 'POST', '/api/salutes/credit', other, { idem }), other),
+    'error catalogue': await fetch(`${base}/developers/api-errors.json`).then(async (res) => {
+      const body = await res.text();
+      return `${res.status} ${res.headers.get('content-type').split(';')[0]} sha256:${createHash('sha256').update(body).digest('hex').slice(0, 12)}`;
+    }),
   };
 }
 
 const front = { assets: values.front === 'assets' ? assetsFront() : undefined };
 const edge = startEdge({ RATE_LIMIT_PUBLIC_API_PER_MIN: '100000000' }, front);
-const baseline = startBaseline(front);
+let baseline;
 try {
-  const bases = {
-    edge: (await edge.mf.ready).toString().replace(/\/$/, ''),
-    baseline: (await baseline.mf.ready).toString().replace(/\/$/, ''),
-  };
+  const bases = { edge: (await edge.mf.ready).toString().replace(/\/$/, '') };
+  baseline = startBaseline({ ...front, bindings: { ERRORS_JSON: await errorCatalogue(bases.edge) } });
+  bases.baseline = (await baseline.mf.ready).toString().replace(/\/$/, '');
   const scopes = ['read', 'credit', 'debit', 'ledger', 'donation', 'users'];
   const key = await mintKey(bases.edge, scopes);
   await seedBaselineKey(baseline.mf, key, scopes);
@@ -168,5 +171,5 @@ try {
   }
   console.log('(p50 and p99 in ms; cpu µs: workerd CPU time per request, all threads)');
 } finally {
-  await Promise.all([edge.dispose(), baseline.dispose()]);
+  await Promise.all([edge.dispose(), baseline?.dispose()]);
 }

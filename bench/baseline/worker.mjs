@@ -5,17 +5,13 @@
 //   - one Durable Object call per request for the nonce, the rate window and
 //     the idempotency reservation, with the nonce map in memory.
 // It answers signed GET /api/partner/me and POST /api/salutes/credit, and
-// GET /developers/api-errors.json (no I/O), in the edge's shapes.
+// GET /developers/api-errors.json (no I/O), in the edge's shapes. The
+// catalogue is the edge's own document, given as a string binding
+// (ERRORS_JSON) by the harness, so both serve the same bytes.
 
 const TOLERANCE_SECS = 300;
 const WINDOW_SECS = 60;
 const encoder = new TextEncoder();
-
-const CATALOGUE = [
-  ['invalid_request', 400], ['unauthorized', 401], ['signature_mismatch', 401], ['stale_timestamp', 401],
-  ['forbidden', 403], ['not_found', 404], ['replay_detected', 409], ['idempotency_mismatch', 422],
-  ['rate_limited', 429], ['server_error', 500],
-].map(([code, http_status]) => ({ code, http_status }));
 
 function requestId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -108,7 +104,9 @@ export default {
     const id = requestId();
     const url = new URL(request.url);
     if (request.method === 'GET' && url.pathname === '/developers/api-errors.json') {
-      return answer(200, { success: true, data: CATALOGUE }, id, { 'cache-control': 'public, max-age=300' });
+      return new Response(env.ERRORS_JSON, {
+        headers: { 'content-type': 'application/json; charset=utf-8', 'x-request-id': id, 'cache-control': 'public, max-age=300' },
+      });
     }
     const route = ROUTES[`${request.method} ${url.pathname}`];
     if (!route) return refuse(404, 'not_found', 'no such route', id);
