@@ -34,6 +34,10 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
 pub const OWN_EDGE_TESTS: &[(&str, fn())] = &[
     ("public_routes_are_limited_per_client_exactly", public_routes_are_limited_per_client_exactly),
     ("an_origin_gets_the_verified_identity_and_no_signature", an_origin_gets_the_verified_identity_and_no_signature),
+    (
+        "an_entry_still_answers_its_retry_after_the_gate_forgets_the_key",
+        an_entry_still_answers_its_retry_after_the_gate_forgets_the_key,
+    ),
 ];
 
 const CREDIT: &str = "/api/salutes/credit";
@@ -291,6 +295,62 @@ fn a_repeated_idempotency_key_replays_the_first_answer(edge: &Edge) {
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(error["request_id"].as_str(), replay.header("x-request-id"), "the retry's own request id");
     assert_eq!(balance(&client, &user), 5007, "the debit never ran");
+}
+
+/// The gate remembers an Idempotency-Key for `IDEMPOTENCY_TTL_SECONDS`; the
+/// ledger keeps each entry under its key and body for good. Once the gate
+/// has forgotten a key, a retry of the same request still gets its entry
+/// (even a debit the balance could no longer pay), never a second one;
+/// another body under that key is a new request. A kept refusal lasts as
+/// long as the gate's record, so its retry runs again.
+fn an_entry_still_answers_its_retry_after_the_gate_forgets_the_key() {
+    const TTL_SECS: u64 = 60;
+    let (edge, _state) = Edge::spawn_fresh_with(&[("IDEMPOTENCY_TTL_SECONDS", "60")]);
+    let client = everything(&edge);
+    let user = new_user(&client);
+    let (credit_key, debit_key, reused_key, refused_key) =
+        (fresh_idempotency_key(), fresh_idempotency_key(), fresh_idempotency_key(), fresh_idempotency_key());
+    let credit = json!({"user_id": user, "amount": 10, "reason": "ttl_test"});
+    let debit = json!({"user_id": user, "amount": 6, "reason": "ttl_test"});
+    let overdraft = json!({"user_id": user, "amount": 100, "reason": "ttl_test"});
+    let credited = client.mutate("POST", CREDIT, &credit, &credit_key);
+    assert_eq!(credited.status, 201, "{}", credited.text());
+    let debited = client.mutate("POST", DEBIT, &debit, &debit_key);
+    assert_eq!(debited.status, 201, "{}", debited.text());
+    let first_use = json!({"user_id": user, "amount": 1, "reason": "ttl_test"});
+    let first = client.mutate("POST", CREDIT, &first_use, &reused_key);
+    assert_eq!(first.status, 201, "{}", first.text());
+    client.mutate("POST", DEBIT, &overdraft, &refused_key).assert_error(409, "insufficient_balance");
+    assert_eq!(balance(&client, &user), 5);
+
+    thread::sleep(std::time::Duration::from_secs(TTL_SECS + 2));
+
+    // The debit again: 6 is more than the 5 left, yet it is the same
+    // request, so its entry answers and nothing is refused or taken.
+    let again = client.mutate("POST", DEBIT, &debit, &debit_key);
+    assert_eq!(again.status, 201, "{}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json()["data"], debited.json()["data"]);
+    let again = client.mutate("POST", CREDIT, &credit, &credit_key);
+    assert_eq!(again.status, 201, "{}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json()["data"], credited.json()["data"]);
+    assert_eq!(balance(&client, &user), 5, "no entry applied twice");
+
+    // Another body under the forgotten key is a request of its own.
+    let other = json!({"user_id": user, "amount": 3, "reason": "ttl_test"});
+    let fresh = client.mutate("POST", CREDIT, &other, &reused_key);
+    assert_eq!(fresh.status, 201, "{}", fresh.text());
+    assert_eq!(fresh.header("idempotent-replayed"), None);
+    assert_ne!(fresh.json()["data"]["entry_id"], first.json()["data"]["entry_id"]);
+    // (A retry renews the gate's record: the credit's key is held again.)
+    client.mutate("POST", CREDIT, &other, &credit_key).assert_error(422, "idempotency_mismatch");
+    // The refusal lapsed with the gate's record: the debit runs again, and
+    // is refused again on its own merits.
+    let rerun = client.mutate("POST", DEBIT, &overdraft, &refused_key);
+    rerun.assert_error(409, "insufficient_balance");
+    assert_eq!(rerun.header("idempotent-replayed"), None);
+    assert_eq!(balance(&client, &user), 8);
 }
 
 fn mutations_without_an_idempotency_key_are_refused(edge: &Edge) {

@@ -139,7 +139,11 @@ impl GateStore {
     /// and recording the nonce is the replay check. Reads happen only for a
     /// mutation's idempotency record, on a refusal (to tell a replay from a
     /// rate or scope refusal), and on the first request after a restart.
-    pub fn admit(&self, request: &AdmissionRequest) -> Result<Admission> {
+    ///
+    /// With the admission comes whether this call reserved a free
+    /// idempotency key (no live record held it, so no earlier request under
+    /// the key is still remembered by the gate).
+    pub fn admit(&self, request: &AdmissionRequest) -> Result<(Admission, bool)> {
         let class = request.rate_class.as_str();
         let window = self.window(class, request)?;
         // Decided as if the nonce were fresh and the idempotency key free;
@@ -148,14 +152,16 @@ impl GateStore {
         if !effects.record_nonce {
             // Refused for its scope or rate, so nothing is recorded; a replay
             // is still answered as one.
-            return Ok(if self.nonce_seen(request)? { Admission::NonceReused } else { admission });
+            return Ok((if self.nonce_seen(request)? { Admission::NonceReused } else { admission }, false));
         }
         if !self.record_admission(request)? {
-            return Ok(Admission::NonceReused);
+            return Ok((Admission::NonceReused, false));
         }
+        let mut reserved = false;
         if let (Some(record), Some(claim)) = (&effects.reserve, &request.idempotency) {
             let key = claim.key.as_str();
-            if !self.reserve_if_free(key, record, request.now)? {
+            reserved = self.reserve_if_free(key, record, request.now)?;
+            if !reserved {
                 // The key is held: decide again with its record. Scope, rate
                 // and nonce came first and stand as decided.
                 let stored = self.idempotency_record(key)?;
@@ -180,7 +186,7 @@ impl GateStore {
             self.sql
                 .exec("DELETE FROM deprecated_calls WHERE day < ?", vec![sql_int(day.saturating_sub(USAGE_DAYS))?])?;
         }
-        Ok(admission)
+        Ok((admission, reserved))
     }
 
     /// The class's window: from memory (`take` starts a new one when it is

@@ -198,11 +198,11 @@ impl PartnerSandbox {
         match command {
             GateCommand::AdmitAndApply(command) => {
                 let now = command.admission.now;
-                let admission = self.gate.admit(&command.admission)?;
+                let (admission, fresh_key) = self.gate.admit(&command.admission)?;
                 let applied = match &command.apply {
                     Some(entry) if AdmittedAndApplied::applies(&admission) => {
                         self.seed_once(now)?;
-                        let (applied, outboxed) = self.apply(entry, now)?;
+                        let (applied, outboxed) = self.apply(entry, now, fresh_key)?;
                         if outboxed {
                             self.arm_outbox().await?;
                         }
@@ -476,29 +476,29 @@ impl PartnerSandbox {
     /// Applies the entry once per once-key: a retry gets the kept answer,
     /// entry or refusal. The flag says whether this call wrote a new entry
     /// (and so an event to the outbox).
-    fn apply(&self, command: &ApplyEntry, now: u64) -> Result<(Applied, bool)> {
-        #[derive(Deserialize)]
-        struct Kept {
-            doc: String,
-            refused: i64,
-        }
+    ///
+    /// `fresh_key`: the gate reserved the request's idempotency key in this
+    /// same call, because no live record held it. Then nothing needs
+    /// looking up first: a kept refusal lasts exactly as long as the gate's
+    /// record of its key (both end at the first request's time plus the
+    /// idempotency TTL, set in one call), and an entry kept longer than
+    /// that is caught by the ledger's unique `once_key` as it is written.
+    fn apply(&self, command: &ApplyEntry, now: u64, fresh_key: bool) -> Result<(Applied, bool)> {
         let (kind, input, once) = (command.kind, command.input.clone(), &command.once);
         let key = once.storage_key();
-        let kept = self
-            .sql
-            .exec(
-                "SELECT doc, 0 AS refused FROM ledger WHERE once_key = ?
-                 UNION ALL SELECT doc, 1 AS refused FROM refusals WHERE once_key = ? AND kept_until > ?",
-                vec![key.as_str().into(), key.as_str().into(), sql_int(now)?],
-            )?
-            .to_array::<Kept>()?
-            .into_iter()
-            .next();
-        if let Some(kept) = kept {
-            let outcome = if kept.refused == 0 { Ok(from_json(&kept.doc)?) } else { Err(from_json(&kept.doc)?) };
-            return Ok((Applied { outcome, replayed: true }, false));
+        if !fresh_key {
+            if let Some(kept) = self.kept(&key, now)? {
+                return Ok((kept, false));
+            }
         }
         let refused = |refusal: Refusal| -> Result<(Applied, bool)> {
+            // An entry kept from longer ago than the gate remembers keys
+            // still answers its retry, however the balance stands now.
+            if fresh_key {
+                if let Some(kept) = self.kept(&key, now)? {
+                    return Ok((kept, false));
+                }
+            }
             self.sql.exec("DELETE FROM refusals WHERE kept_until <= ?", vec![sql_int(now)?])?;
             self.sql.exec(
                 "INSERT OR REPLACE INTO refusals (once_key, kept_until, doc) VALUES (?, ?, ?)",
@@ -541,16 +541,31 @@ impl PartnerSandbox {
             idempotency_key: once.idempotency_key.clone(),
             created_at: now,
         };
-        self.sql.exec(
-            "INSERT INTO ledger (seq, user_id, kind, once_key, doc) VALUES (?, ?, ?, ?, ?)",
-            vec![
-                sql_int(seq)?,
-                user.user_id.as_str().into(),
-                kind.as_str().into(),
-                key.into(),
-                to_json(&entry)?.into(),
-            ],
-        )?;
+        // `RETURNING` tells a skipped row apart: the rows-written count does
+        // not, as the AUTOINCREMENT bookkeeping is written either way.
+        let written = self
+            .sql
+            .exec(
+                "INSERT INTO ledger (seq, user_id, kind, once_key, doc) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (once_key) DO NOTHING RETURNING seq",
+                vec![
+                    sql_int(seq)?,
+                    user.user_id.as_str().into(),
+                    kind.as_str().into(),
+                    key.as_str().into(),
+                    to_json(&entry)?.into(),
+                ],
+            )?
+            .to_array::<serde_json::Value>()?;
+        if written.is_empty() {
+            // Applied under this key and fingerprint before, longer ago than
+            // the gate remembers keys: the kept entry is the answer.
+            self.next_seq.set(Some(seq));
+            let kept = self.kept(&key, now)?;
+            return kept.map(|kept| (kept, false)).ok_or_else(|| {
+                worker::Error::from("the ledger refused an entry under a once-key it does not hold".to_owned())
+            });
+        }
         user.balance = balance;
         user.updated_at = now;
         self.save_user(&user)?;
@@ -559,6 +574,31 @@ impl PartnerSandbox {
         self.sql.exec("INSERT INTO outbox (doc) VALUES (?)", vec![to_json(&outboxed)?.into()])?;
         self.next_seq.set(Some(seq + 1));
         Ok((Applied { outcome: Ok(entry), replayed: false }, true))
+    }
+
+    /// The answer kept under `key`: its ledger entry, or its refusal while
+    /// that is kept; marked as replayed.
+    fn kept(&self, key: &str, now: u64) -> Result<Option<Applied>> {
+        #[derive(Deserialize)]
+        struct Kept {
+            doc: String,
+            refused: i64,
+        }
+        let kept = self
+            .sql
+            .exec(
+                "SELECT doc, 0 AS refused FROM ledger WHERE once_key = ?
+                 UNION ALL SELECT doc, 1 AS refused FROM refusals WHERE once_key = ? AND kept_until > ?",
+                vec![key.into(), key.into(), sql_int(now)?],
+            )?
+            .to_array::<Kept>()?
+            .into_iter()
+            .next();
+        kept.map(|kept| {
+            let outcome = if kept.refused == 0 { Ok(from_json(&kept.doc)?) } else { Err(from_json(&kept.doc)?) };
+            Ok(Applied { outcome, replayed: true })
+        })
+        .transpose()
     }
 
     fn balance(&self, user_id: &str) -> Result<SandboxReply<Balance>> {
