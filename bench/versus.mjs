@@ -46,20 +46,26 @@ if (!['disk', 'memory'].includes(values.state)) throw new Error('--state is disk
 if (values.state === 'memory') process.env.TMPDIR = '/dev/shm';
 const scenarios = positionals.length > 0 ? positionals : ['me', 'credit', 'errors'];
 
-/** CPU time (user + system, in clock ticks of 10 ms) of every workerd process so far. */
-function workerdTicks() {
+/**
+ * Of every workerd process so far: CPU time (user + system, in clock ticks
+ * of 10 ms) and bytes sent to storage (`write_bytes`: WAL frames,
+ * checkpoints, the file system's journal).
+ */
+function workerdUsage() {
   let ticks = 0;
+  let written = 0;
   for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (!stat.includes('(workerd)')) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]);
+      written += Number(/write_bytes: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
     } catch {
       // the process ended between the listing and the read
     }
   }
-  return ticks;
+  return { ticks, written };
 }
 
 function signed(key, method, path, body, { timestamp = Math.floor(Date.now() / 1000), nonce, secret, idem } = {}) {
@@ -146,9 +152,11 @@ try {
       const order = i % 2 === 0 ? ['edge', 'baseline'] : ['baseline', 'edge'];
       for (const side of order) {
         // Only one side is under load at a time, so all workerd CPU is its.
-        const before = workerdTicks();
+        const before = workerdUsage();
         const r = await load(scenario(name, bases[side]), seconds, connections);
-        r.cpuMicros = ((workerdTicks() - before) * 10_000) / (r.rps * seconds);
+        const after = workerdUsage();
+        r.cpuMicros = ((after.ticks - before.ticks) * 10_000) / (r.rps * seconds);
+        r.diskKib = (after.written - before.written) / 1024 / (r.rps * seconds);
         if (r.non2xx + r.errors > 0) throw new Error(`${name} on the ${side}: ${r.non2xx + r.errors} failed requests`);
         results[side].push(r);
       }
@@ -158,18 +166,19 @@ try {
       p50: median(rs.map((r) => r.p50)),
       p99: median(rs.map((r) => r.p99)),
       cpu: median(rs.map((r) => r.cpuMicros)),
+      disk: median(rs.map((r) => r.diskKib)),
     });
     rows.push({ name, edge: figures(results.edge), baseline: figures(results.baseline) });
   }
-  console.log('scenario   edge req/s  p50   p99  cpu µs | baseline req/s  p50   p99  cpu µs | edge/baseline req/s   cpu');
+  console.log('scenario   edge req/s  p50   p99  cpu µs  disk | baseline req/s  p50   p99  cpu µs  disk | edge/baseline req/s   cpu');
   for (const { name, edge: e, baseline: b } of rows) {
     console.log(
-      `${name.padEnd(9)} ${e.rps.toFixed(0).padStart(11)} ${e.p50.toFixed(0).padStart(4)} ${e.p99.toFixed(0).padStart(5)} ${e.cpu.toFixed(0).padStart(7)} |` +
-      ` ${b.rps.toFixed(0).padStart(14)} ${b.p50.toFixed(0).padStart(4)} ${b.p99.toFixed(0).padStart(5)} ${b.cpu.toFixed(0).padStart(7)} |` +
+      `${name.padEnd(9)} ${e.rps.toFixed(0).padStart(11)} ${e.p50.toFixed(0).padStart(4)} ${e.p99.toFixed(0).padStart(5)} ${e.cpu.toFixed(0).padStart(7)} ${e.disk.toFixed(1).padStart(5)} |` +
+      ` ${b.rps.toFixed(0).padStart(14)} ${b.p50.toFixed(0).padStart(4)} ${b.p99.toFixed(0).padStart(5)} ${b.cpu.toFixed(0).padStart(7)} ${b.disk.toFixed(1).padStart(5)} |` +
       ` ${(e.rps / b.rps).toFixed(2).padStart(8)}x ${(e.cpu / b.cpu).toFixed(2).padStart(12)}x`,
     );
   }
-  console.log('(p50 and p99 in ms; cpu µs: workerd CPU time per request, all threads)');
+  console.log('(p50 and p99 in ms; cpu µs: workerd CPU time per request, all threads; disk: KiB workerd sent to storage per request)');
 } finally {
   await Promise.all([edge.dispose(), baseline?.dispose()]);
 }
