@@ -29,6 +29,34 @@ for (const objectClass of OBJECTS.map((name) => generated[name])) {
   Object.setPrototypeOf(objectClass, DurableObject);
 }
 
+// The key's object (`PartnerSandbox`) takes the commands that arrive
+// together in one turn. Each signed request is one command to its key's
+// object, and nearly every command writes (a nonce, an entry). The runtime
+// commits an object's writes once the current turn of its event loop is
+// done, and holds the object's answers until that commit is durable; on
+// `wrangler dev` each commit ends with an fsync on the one thread that also
+// runs the worker. Answered one by one, eight connections cost eight
+// commits; gathered, the commands that reach the object before its next
+// timer turn share one. Each still runs whole, in arrival order, with no
+// other command between its reads and its writes, so counts and
+// reservations stay exact, and none is answered before its writes are
+// durable. A command alone waits one timer turn (measured: about 60 µs of
+// CPU and 4 % of req/s on one connection); under load a credit costs a
+// quarter less CPU.
+function commandsInTurns(objectClass) {
+  const command = objectClass.prototype.command;
+  const turns = new WeakMap();
+  objectClass.prototype.command = function (message) {
+    let turn = turns.get(this);
+    if (turn === undefined) {
+      turn = new Promise((resolve) => setTimeout(resolve, 0)).then(() => turns.delete(this));
+      turns.set(this, turn);
+    }
+    return turn.then(() => command.call(this, message));
+  };
+}
+commandsInTurns(generated.PartnerSandbox);
+
 const state = globalThis.__worker_init_state ?? { criticalError: false };
 const handlers = Generated.prototype;
 

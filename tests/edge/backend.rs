@@ -27,6 +27,10 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
         "fifty_concurrent_credits_with_one_key_make_one_ledger_entry",
         fifty_concurrent_credits_with_one_key_make_one_ledger_entry,
     ),
+    (
+        "concurrent_credits_and_debits_on_one_user_make_one_unbroken_chain",
+        concurrent_credits_and_debits_on_one_user_make_one_unbroken_chain,
+    ),
     ("every_scoped_route_refuses_a_key_without_its_scope", every_scoped_route_refuses_a_key_without_its_scope),
     ("invalid_bodies_are_400_naming_the_field", invalid_bodies_are_400_naming_the_field),
 ];
@@ -390,6 +394,57 @@ fn fifty_concurrent_credits_with_one_key_make_one_ledger_entry(edge: &Edge) {
     let ledger = client.send("GET", &format!("/api/salutes/ledger?user_id={user}"), b"");
     assert_eq!(ledger.json()["data"].as_array().unwrap().len(), 1, "{}", ledger.text());
     assert_eq!(balance(&client, &user), 10);
+}
+
+/// The key's object takes the commands that reach it together in one turn
+/// and commits them at once. Each must still see the balance the one before
+/// it left: the ledger, read oldest first, is one chain from zero, holding
+/// exactly the entries that were answered 201.
+fn concurrent_credits_and_debits_on_one_user_make_one_unbroken_chain(edge: &Edge) {
+    let client = everything(edge);
+    let user = new_user(&client);
+    let opening = json!({"user_id": user, "amount": 30, "reason": "signup_bonus"});
+    assert_eq!(client.mutate("POST", CREDIT, &opening, &fresh_idempotency_key()).status, 201);
+    let replies: Vec<_> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let (path, amount) = if i % 2 == 0 { (CREDIT, 7) } else { (DEBIT, 9) };
+                let body = json!({"user_id": user, "amount": amount, "reason": "concurrency"});
+                let client = &client;
+                scope.spawn(move || client.mutate("POST", path, &body, &fresh_idempotency_key()))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut answered = HashSet::new();
+    for reply in &replies {
+        match reply.status {
+            201 => assert!(answered.insert(reply.json()["data"]["entry_id"].as_str().unwrap().to_owned())),
+            409 => {
+                reply.assert_error(409, "insufficient_balance");
+            }
+            other => panic!("unexpected {other}: {}", reply.text()),
+        }
+    }
+    assert_eq!(replies.iter().filter(|r| r.status == 201 && r.json()["data"]["kind"] == "credit").count(), 20);
+
+    let ledger = client.send("GET", &format!("/api/salutes/ledger?user_id={user}&limit=200"), b"");
+    assert_eq!(ledger.status, 200, "{}", ledger.text());
+    let mut entries = ledger.json()["data"].as_array().unwrap().clone();
+    entries.reverse();
+    assert_eq!(entries.len(), answered.len() + 1, "the opening credit and every 201, nothing else");
+    let mut running: u64 = 0;
+    for entry in &entries {
+        let amount = entry["amount"].as_u64().unwrap();
+        running = match entry["kind"].as_str().unwrap() {
+            "credit" => running + amount,
+            _ => running.checked_sub(amount).expect("a debit below zero"),
+        };
+        assert_eq!(entry["balance_after"].as_u64().unwrap(), running, "the chain breaks at {entry}");
+        let id = entry["entry_id"].as_str().unwrap();
+        assert!(id == entries[0]["entry_id"] || answered.contains(id), "{id} was never answered");
+    }
+    assert_eq!(balance(&client, &user), running);
 }
 
 /// A body every scoped route accepts well enough to get past the gate.
