@@ -52,7 +52,8 @@ function commandsInTurns(objectClass) {
       turn = new Promise((resolve) => setTimeout(resolve, 0)).then(() => turns.delete(this));
       turns.set(this, turn);
     }
-    return turn.then(() => command.call(this, message));
+    // A trap inside is flagged as one the runtime saw directly would be.
+    return turn.then(() => command.call(this, message)).catch(trapped);
   };
 }
 commandsInTurns(generated.PartnerSandbox);
