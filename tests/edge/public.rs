@@ -22,6 +22,7 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
         "public_figures_show_sandbox_activity_without_identities",
         public_figures_show_sandbox_activity_without_identities,
     ),
+    ("credits_handed_over_together_reach_the_feed_in_order", credits_handed_over_together_reach_the_feed_in_order),
     (
         "the_trust_manifest_reports_live_settings_and_answers_304_when_unchanged",
         the_trust_manifest_reports_live_settings_and_answers_304_when_unchanged,
@@ -144,4 +145,35 @@ fn public_figures_show_sandbox_activity_without_identities(edge: &Edge) {
     assert!(stats["credited_total"].as_u64().unwrap() >= amount, "{stats}");
     assert!(stats["partner_keys"].as_u64().unwrap() >= 1, "{stats}");
     edge.get("/api/transactions/latest?limit=101").assert_error(400, "invalid_request");
+}
+
+/// Credits made within one outbox gathering reach the public feed in one
+/// batch, and come out newest first, each once, in the order they were made.
+fn credits_handed_over_together_reach_the_feed_in_order(edge: &Edge) {
+    let client = edge.partner("live", &["credit"]);
+    let base = 5_000_000 + (std::process::id() as u64 % 1000) * 10;
+    let amounts: Vec<u64> = (0..5).map(|i| base + i).collect();
+    for amount in &amounts {
+        let body = json!({"user_id": "3", "amount": amount, "reason": "batch_order_check"});
+        assert_eq!(client.mutate("POST", "/api/salutes/credit", &body, &fresh_idempotency_key()).status, 201);
+    }
+    let started = Instant::now();
+    let ours = loop {
+        let latest = edge.get("/api/transactions/latest?limit=100").json();
+        let ours: Vec<(u64, u64)> = latest["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| amounts.contains(&t["amount"].as_u64().unwrap()))
+            .map(|t| (t["amount"].as_u64().unwrap(), t["seq"].as_u64().unwrap()))
+            .collect();
+        if ours.len() >= amounts.len() {
+            break ours;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the credits never all reached the feed: {latest}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let newest_first: Vec<u64> = amounts.iter().rev().copied().collect();
+    assert_eq!(ours.iter().map(|(amount, _)| *amount).collect::<Vec<_>>(), newest_first, "{ours:?}");
+    assert!(ours.windows(2).all(|pair| pair[0].1 > pair[1].1), "numbered in the order made: {ours:?}");
 }

@@ -12,7 +12,7 @@ use partner_edge::sandbox::EntryKind;
 use serde::Deserialize;
 use worker::{DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-use crate::durable::{parse_message, reply_text, rpc_only, sql_int, SchemaOnce};
+use crate::durable::{parse_message, reply_text, rpc_only, sql_int, to_json, SchemaOnce};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS latest (
@@ -76,50 +76,55 @@ impl PublicActivity {
     /// second time. The feed's trims and the totals are written once per
     /// batch; answers how many entries were new.
     fn record_batch(&self, records: &[RecordTransaction]) -> Result<u32> {
+        // Each statement takes the whole batch as one JSON text that SQLite
+        // reads itself (`json_each`), rather than a bound value, or a
+        // statement, per record.
         #[derive(Deserialize)]
         struct Seen {
             dedupe: String,
         }
-        let mut known = std::collections::HashSet::new();
-        // Bound parameters are limited per statement: ask in chunks.
-        for chunk in records.chunks(50) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let digests: Vec<worker::SqlStorageValue> = chunk.iter().map(|r| r.dedupe.as_str().into()).collect();
-            let seen = self.sql.exec(&format!("SELECT dedupe FROM seen WHERE dedupe IN ({marks})"), digests)?;
-            known.extend(seen.to_array::<Seen>()?.into_iter().map(|row| row.dedupe));
+        let digests: Vec<&str> = records.iter().map(|record| record.dedupe.as_str()).collect();
+        let mut known: std::collections::HashSet<String> = self
+            .sql
+            .exec(
+                "SELECT dedupe FROM seen WHERE dedupe IN (SELECT value FROM json_each(?))",
+                vec![to_json(&digests)?.into()],
+            )?
+            .to_array::<Seen>()?
+            .into_iter()
+            .map(|row| row.dedupe)
+            .collect();
+        let fresh: Vec<&RecordTransaction> =
+            records.iter().filter(|record| known.insert(record.dedupe.clone())).collect();
+        if fresh.is_empty() {
+            return Ok(0);
         }
-        let (mut new, mut credited, mut debited, mut last_at) = (0u32, 0u64, 0u64, 0u64);
-        for record in records {
-            if !known.insert(record.dedupe.clone()) {
-                continue;
-            }
-            let transaction = &record.transaction;
-            self.sql.exec(
-                "INSERT INTO latest (kind, amount, reason, created_at) VALUES (?, ?, ?, ?)",
-                vec![
-                    transaction.kind.as_str().into(),
-                    sql_int(transaction.amount)?,
-                    transaction.reason.as_str().into(),
-                    sql_int(transaction.created_at)?,
-                ],
-            )?;
-            self.sql.exec(
-                "INSERT INTO seen (dedupe, seq) VALUES (?, (SELECT MAX(seq) FROM latest))",
-                vec![record.dedupe.as_str().into()],
-            )?;
+        let (mut credited, mut debited, mut last_at) = (0u64, 0u64, 0u64);
+        for RecordTransaction { transaction, .. } in &fresh {
             match transaction.kind {
                 EntryKind::Credit => credited += transaction.amount,
                 EntryKind::Debit => debited += transaction.amount,
             }
             last_at = last_at.max(transaction.created_at);
-            new += 1;
         }
-        if new == 0 {
-            return Ok(0);
-        }
+        let transactions: Vec<&PublicTransaction> = fresh.iter().map(|record| &record.transaction).collect();
+        self.sql.exec(
+            "INSERT INTO latest (kind, amount, reason, created_at)
+             SELECT json_extract(value, '$.kind'), json_extract(value, '$.amount'),
+                json_extract(value, '$.reason'), json_extract(value, '$.created_at')
+             FROM json_each(?) ORDER BY key",
+            vec![to_json(&transactions)?.into()],
+        )?;
+        // Each digest is kept with the batch's last number, which is all the
+        // pruning below needs.
+        let digests: Vec<&str> = fresh.iter().map(|record| record.dedupe.as_str()).collect();
+        self.sql.exec(
+            "INSERT INTO seen (dedupe, seq) SELECT value, (SELECT MAX(seq) FROM latest) FROM json_each(?)",
+            vec![to_json(&digests)?.into()],
+        )?;
+        let new = u32::try_from(fresh.len()).unwrap_or(u32::MAX);
         self.sql
             .exec(&format!("DELETE FROM latest WHERE seq <= (SELECT MAX(seq) FROM latest) - {LATEST_KEPT}"), None)?;
-        // Retries come within moments; ten times the feed is plenty to remember.
         self.sql.exec(
             &format!("DELETE FROM seen WHERE seq <= (SELECT MAX(seq) FROM latest) - {}", LATEST_KEPT * 10),
             None,
