@@ -41,8 +41,32 @@ pub enum Passed {
     StoredAnswer { rate: RateVerdict, response: StoredResponse },
 }
 
-fn header(req: &Incoming, name: &'static str) -> Result<Option<String>, ApiError> {
-    Ok(req.headers().get(name)?.filter(|v| !v.is_empty()))
+/// The headers the gate reads, in the order of [`GateHeaders`]' fields.
+const GATE_HEADERS: [&str; 5] = [HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE, HEADER_IDEMPOTENCY_KEY];
+
+thread_local! {
+    /// [`GATE_HEADERS`] as the runtime's strings, made once per isolate.
+    static GATE_HEADER_NAMES: worker::js_sys::Array =
+        GATE_HEADERS.iter().map(|name| worker::wasm_bindgen::JsValue::from_str(name)).collect();
+}
+
+/// The gate's headers, read in one call into the runtime rather than one
+/// each; an empty value counts as absent.
+struct GateHeaders {
+    key: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    signature: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+impl GateHeaders {
+    fn read(req: &Incoming) -> Result<Self, ApiError> {
+        let values = GATE_HEADER_NAMES.with(|names| req.header_values(names))?;
+        let mut values = values.into_iter();
+        let mut next = || values.next().flatten();
+        Ok(GateHeaders { key: next(), timestamp: next(), nonce: next(), signature: next(), idempotency_key: next() })
+    }
 }
 
 pub struct GateInput<'a> {
@@ -68,7 +92,8 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
     let gate_config = input.config;
 
     // 401 unauthorized: missing, malformed, unknown, disabled or expired key.
-    let raw_key = header(req, HEADER_KEY)?.ok_or(GateError::MissingCredential(HEADER_KEY))?;
+    let headers = GateHeaders::read(req)?;
+    let raw_key = headers.key.ok_or(GateError::MissingCredential(HEADER_KEY))?;
     let key_id = KeyId::parse(&raw_key)
         .map_err(|_| GateError::MalformedCredential { header: HEADER_KEY, reason: "not a partner key id" })?;
     let key = keys::load_for_gate(env, &key_id, input.now_secs).await?.ok_or(GateError::UnknownKey)?;
@@ -77,13 +102,13 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
     }
 
     // 401 stale_timestamp.
-    let timestamp = header(req, HEADER_TIMESTAMP)?.unwrap_or_default();
+    let timestamp = headers.timestamp.unwrap_or_default();
     let signed_at = gate::check_timestamp(&timestamp, input.now_secs, gate_config)?;
 
     // 401 unauthorized / signature_version_retired.
-    let raw_nonce = header(req, HEADER_NONCE)?.ok_or(GateError::MissingCredential(HEADER_NONCE))?;
+    let raw_nonce = headers.nonce.ok_or(GateError::MissingCredential(HEADER_NONCE))?;
     let nonce = Nonce::parse(&raw_nonce)?;
-    let raw_signature = header(req, HEADER_SIGNATURE)?.ok_or(GateError::MissingCredential(HEADER_SIGNATURE))?;
+    let raw_signature = headers.signature.ok_or(GateError::MissingCredential(HEADER_SIGNATURE))?;
     let signature = SignatureHeader::parse(&raw_signature).map_err(GateError::Signature)?;
     let master = config::master_key(env)?;
     let secrets = key
@@ -113,7 +138,7 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
     // Mutations name their Idempotency-Key. A missing or malformed one is a
     // 400, but only after the replay, scope and rate checks, which come first.
     let idempotency = needs_idempotency_key(input.method).then(|| {
-        let raw = header(req, HEADER_IDEMPOTENCY_KEY)?.ok_or(GateError::MissingIdempotencyKey)?;
+        let raw = headers.idempotency_key.clone().ok_or(GateError::MissingIdempotencyKey)?;
         let key = IdempotencyKey::parse(&raw)?;
         let fingerprint = request_fingerprint(input.method, input.path_and_query, input.body);
         Ok::<_, ApiError>(IdempotencyClaim { key, fingerprint, delegated: input.delegated })

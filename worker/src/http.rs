@@ -4,7 +4,7 @@ use partner_edge::api::{RequestId, Success, REQUEST_ID_HEADER};
 use partner_edge::gate::RateVerdict;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{console_error, wasm_bindgen, web_sys, Headers, Response, ResponseBody};
+use worker::{console_error, js_sys, wasm_bindgen, web_sys, Headers, Response, ResponseBody};
 
 use crate::error::ApiError;
 
@@ -92,8 +92,16 @@ pub fn with_request_id(mut response: Response, request_id: &RequestId) -> Respon
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "export function respond(body, status, headers) {
   return new Response(body, { status, headers });
+}
+export function header_lines(request, names) {
+  const headers = request.headers;
+  return names.map((name) => headers.get(name) ?? '').join('\\n');
 }")]
 extern "C" {
+    /// The values of the headers `names`, one per line ("" for an absent one).
+    #[wasm_bindgen(catch)]
+    fn header_lines(request: &web_sys::Request, names: &js_sys::Array) -> Result<String, wasm_bindgen::JsValue>;
+
     /// `new Response(body, { status, headers })` in one call, where building
     /// the init object field by field takes three more.
     #[wasm_bindgen(catch)]
@@ -187,6 +195,25 @@ impl Incoming {
 
     pub fn headers(&self) -> worker::Headers {
         worker::Headers(self.raw.headers())
+    }
+
+    /// Several headers' values in one call into the runtime, in the order
+    /// of `names` (a JS array of header names, built once by the caller);
+    /// `None` for one that is absent or empty. A header value cannot hold a
+    /// line break, so the values travel as one text, a line each.
+    pub fn header_values(&self, names: &js_sys::Array) -> Result<Vec<Option<String>>, ApiError> {
+        let lines = header_lines(&self.raw, names).map_err(|e| ApiError::internal(format!("headers: {e:?}")))?;
+        let values: Vec<Option<String>> =
+            lines.split('\n').map(|value| (!value.is_empty()).then(|| value.to_owned())).collect();
+        if values.len() == names.length() as usize {
+            return Ok(values);
+        }
+        // Not a valid header value, but asked one by one all the same.
+        let headers = self.headers();
+        names
+            .iter()
+            .map(|name| Ok(headers.get(&name.as_string().unwrap_or_default())?.filter(|value| !value.is_empty())))
+            .collect()
     }
 
     /// The runtime's request, for its body.
