@@ -30,6 +30,10 @@ pub const SHARED_EDGE_TESTS: &[(&str, EdgeTest)] = &[
     ("event_types_are_published_with_schemas_and_examples", event_types_are_published_with_schemas_and_examples),
     ("a_delivery_is_signed_under_both_schemes", a_delivery_is_signed_under_both_schemes),
     ("a_credit_and_its_replay_deliver_one_event", a_credit_and_its_replay_deliver_one_event),
+    (
+        "credits_sent_together_each_deliver_their_own_event_once",
+        credits_sent_together_each_deliver_their_own_event_once,
+    ),
     ("a_failing_receiver_is_retried_until_it_succeeds", a_failing_receiver_is_retried_until_it_succeeds),
     ("retry_after_on_429_is_honoured", retry_after_on_429_is_honoured),
     ("a_hanging_receiver_times_out_and_is_retried", a_hanging_receiver_times_out_and_is_retried),
@@ -285,6 +289,29 @@ fn a_credit_and_its_replay_deliver_one_event(edge: &Edge) {
         replay.json(),
         json!({"success": true, "event_id": event_id, "requeued": false, "deliveries_requeued": 0})
     );
+}
+
+/// Credits written within one gather time leave the outbox in one
+/// hand-over, which the hub stores in one statement: every entry still
+/// gets its own event, once, with its own data.
+fn credits_sent_together_each_deliver_their_own_event_once(edge: &Edge) {
+    let client = partner(edge);
+    let route = path("outbox-batch", "ok");
+    subscribe(&client, &receiver().url(&route), json!({"event_types": ["salutes.credit"]}));
+    let entries: Vec<Value> = (1..=6).map(|amount| credit(&client, amount)).collect();
+    receiver().wait_for(&route, entries.len());
+    // Give a doubled event time to show up; then all that came, at once.
+    thread::sleep(Duration::from_secs(2));
+    let all = receiver().wait_for(&route, entries.len());
+    assert_eq!(all.len(), entries.len(), "one event per credit, none doubled or lost");
+    let mut delivered: Vec<Value> = all.iter().map(|request| body_json(request)["data"].clone()).collect();
+    delivered.sort_by_key(|data| data["entry_id"].as_str().unwrap_or_default().to_owned());
+    let mut expected = entries.clone();
+    expected.sort_by_key(|data| data["entry_id"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(delivered, expected, "each event carries its own entry");
+    let ids: std::collections::BTreeSet<String> =
+        all.iter().map(|request| body_json(request)["event_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), entries.len(), "distinct event ids");
 }
 
 fn a_failing_receiver_is_retried_until_it_succeeds(edge: &Edge) {

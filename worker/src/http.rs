@@ -200,20 +200,16 @@ impl Incoming {
     /// Several headers' values in one call into the runtime, in the order
     /// of `names` (a JS array of header names, built once by the caller);
     /// `None` for one that is absent or empty. A header value cannot hold a
-    /// line break, so the values travel as one text, a line each.
+    /// line break (the runtime refuses one), so the values travel as one
+    /// text, a line each.
     pub fn header_values(&self, names: &js_sys::Array) -> Result<Vec<Option<String>>, ApiError> {
         let lines = header_lines(&self.raw, names).map_err(|e| ApiError::internal(format!("headers: {e:?}")))?;
         let values: Vec<Option<String>> =
             lines.split('\n').map(|value| (!value.is_empty()).then(|| value.to_owned())).collect();
-        if values.len() == names.length() as usize {
-            return Ok(values);
+        if values.len() != names.length() as usize {
+            return Err(ApiError::internal("a header value held a line break".to_owned()));
         }
-        // Not a valid header value, but asked one by one all the same.
-        let headers = self.headers();
-        names
-            .iter()
-            .map(|name| Ok(headers.get(&name.as_string().unwrap_or_default())?.filter(|value| !value.is_empty())))
-            .collect()
+        Ok(values)
     }
 
     /// The runtime's request, for its body.

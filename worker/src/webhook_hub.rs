@@ -756,14 +756,34 @@ impl WebhookHub {
     }
 
     /// Publishes a batch (a sandbox's outbox), reading the subscriptions
-    /// once; answers how many events were new.
+    /// once; answers how many events were new. The batch is stored in one
+    /// statement: SQLite reads the events from one JSON text (`json_each`)
+    /// and names the ones it did not already hold (`RETURNING`), where one
+    /// insert per event costs a statement and a cursor each.
     async fn publish_batch(&self, events: &[Event], now: u64) -> Result<u32> {
+        let docs = events.iter().map(to_json).collect::<Result<Vec<String>>>()?;
+        let rows: Vec<[&str; 2]> =
+            events.iter().zip(&docs).map(|(event, doc)| [event.event_id.as_str(), doc]).collect();
+        let mut stored = self
+            .sql
+            .exec(
+                "INSERT INTO events (event_id, doc)
+                 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
+                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id AS doc",
+                vec![to_json(&rows)?.into()],
+            )?
+            .to_array::<Doc>()?;
+        stored.reverse();
         let subscriptions = self.subscriptions()?;
         let mut new = 0;
         for event in events {
-            if !self.store_and_queue(event, &wanting(&subscriptions, event, None), now).await?.duplicate {
-                new += 1;
-            }
+            // SQLite names the new events in the batch's order (reversed
+            // above, so the match is nearly always the last one left). Each
+            // is taken out as it is queued: an event twice in a batch counts once.
+            let Some(at) = stored.iter().rposition(|row| row.doc == event.event_id) else { continue };
+            stored.remove(at);
+            self.queue(event, &wanting(&subscriptions, event, None), now).await?;
+            new += 1;
         }
         Ok(new)
     }
@@ -788,6 +808,11 @@ impl WebhookHub {
         if !stored {
             return Ok(Published::duplicate(event));
         }
+        self.queue(event, targets, now).await
+    }
+
+    /// Queues a delivery of `event`, just stored, to each of `targets`.
+    async fn queue(&self, event: &Event, targets: &[Subscription], now: u64) -> Result<Published> {
         for subscription in targets {
             let delivery_id = new_delivery_id(random_bytes().map_err(api_to_worker)?);
             self.sql.exec(
