@@ -1410,7 +1410,20 @@ pub enum RouteMatch<'a> {
 /// that template: `GET /things/export` is 405 when only `POST` serves
 /// `/things/export`, never `/things/{id}` with the id `export`.
 pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
-    let method = Method::parse(method);
+    // A template with no parameter that equals the path is literal in
+    // every segment, so no other template can outrank it or tie with it
+    // (one that ties is the same path, for another method). Comparing whole
+    // strings first answers the common case without splitting a path per
+    // route. (A runtime URL has no raw `{`: it is percent-encoded in paths.)
+    let mut literal = ROUTES.iter().filter(|route| route.path == path && !route.path.contains('{')).peekable();
+    if literal.peek().is_some() {
+        return by_method(method, literal.map(|route| (route, PathParams::default())));
+    }
+    match_templates(method, path)
+}
+
+/// [`match_route`] by matching every template segment by segment.
+fn match_templates<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
     let mut best: Option<u64> = None;
     let mut candidates: Vec<(&Route, PathParams<'a>)> = Vec::new();
 
@@ -1428,9 +1441,16 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
             }
         }
     }
-    if candidates.is_empty() {
-        return RouteMatch::NotFound;
-    }
+    by_method(method, candidates)
+}
+
+/// Among the routes of the winning template, the one serving `method`, or
+/// the methods that would be allowed.
+fn by_method<'a>(
+    method: &str,
+    candidates: impl IntoIterator<Item = (&'static Route, PathParams<'a>)>,
+) -> RouteMatch<'a> {
+    let method = Method::parse(method);
     let mut allow: Vec<Method> = Vec::new();
     for (route, params) in candidates {
         if method.is_some_and(|m| m.is_served_by(route.method)) {
@@ -1439,6 +1459,9 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> RouteMatch<'a> {
         if !allow.contains(&route.method) {
             allow.push(route.method);
         }
+    }
+    if allow.is_empty() {
+        return RouteMatch::NotFound;
     }
     if allow.contains(&Method::Get) {
         allow.push(Method::Head);
@@ -1490,6 +1513,28 @@ fn match_template<'a>(template: &'static str, path: &'a str) -> Option<(u64, Pat
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn literal_paths_match_as_the_template_scan_would() {
+        let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "get", "BREW"];
+        let mut checked = 0;
+        for route in ROUTES.iter().filter(|route| !route.path.contains('{')) {
+            for method in methods {
+                assert_eq!(
+                    match_route(method, route.path),
+                    match_templates(method, route.path),
+                    "{method} {}",
+                    route.path
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "only {checked} literal cases");
+        // Paths no literal template equals still go through the scan.
+        for path in ["/api/partner/users/u_1", "/api/partner/me/", "/", "/nope", "/api//partner/me"] {
+            assert_eq!(match_route("GET", path), match_templates("GET", path), "{path}");
+        }
+    }
 
     fn params_of(path: &str) -> PathParams<'_> {
         match match_route("GET", path) {
