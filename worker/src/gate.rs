@@ -138,8 +138,8 @@ pub async fn verify_partner_request(req: &Incoming, env: &Env, input: GateInput<
     // Mutations name their Idempotency-Key. A missing or malformed one is a
     // 400, but only after the replay, scope and rate checks, which come first.
     let idempotency = needs_idempotency_key(input.method).then(|| {
-        let raw = headers.idempotency_key.clone().ok_or(GateError::MissingIdempotencyKey)?;
-        let key = IdempotencyKey::parse(&raw)?;
+        let raw = headers.idempotency_key.as_deref().ok_or(GateError::MissingIdempotencyKey)?;
+        let key = IdempotencyKey::parse(raw)?;
         let fingerprint = request_fingerprint(input.method, input.path_and_query, input.body);
         Ok::<_, ApiError>(IdempotencyClaim { key, fingerprint, delegated: input.delegated })
     });
